@@ -1,0 +1,166 @@
+//! Code generation from validated options and the user's `fn main`.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Attribute, Error, ItemFn, ReturnType};
+
+use crate::args::{Options, Ready};
+
+/// What to do with the user's function.
+pub enum Plan {
+    /// A synchronous `fn main`: wrap its body.
+    Wrap,
+    /// An `async fn main` under a runtime attribute at this index of its attributes: move `#[daemon]` below
+    /// that attribute, so that the runtime's attribute turns main synchronous first and `#[daemon]` then
+    /// forks before the runtime is built.
+    BelowRuntime(usize),
+}
+
+/// Checks the function's shape and decides how to expand it.
+pub fn plan(item: &ItemFn) -> syn::Result<Plan> {
+    let sig = &item.sig;
+    if sig.ident != "main" {
+        return Err(Error::new(
+            sig.ident.span(),
+            format!("#[daemon] goes on `fn main`, found `fn {}`", sig.ident),
+        ));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(Error::new(
+            sig.inputs.span(),
+            "`fn main` under #[daemon] takes no arguments",
+        ));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(Error::new(
+            sig.generics.span(),
+            "`fn main` under #[daemon] takes no generic parameters",
+        ));
+    }
+    match (sig.asyncness, runtime_attribute(&item.attrs)) {
+        (None, _) => Ok(Plan::Wrap),
+        (Some(_), Some(index)) => Ok(Plan::BelowRuntime(index)),
+        (Some(token), None) => Err(Error::new(
+            token.span,
+            "`async fn main` needs an async runtime to run it: add `#[tokio::main]` (or your runtime's \
+             main attribute) above or below #[daemon]; the daemon forks before the runtime starts",
+        )),
+    }
+}
+
+/// The index of an async runtime's main attribute (`#[tokio::main]`, `#[async_std::main]`, ...), if any.
+fn runtime_attribute(attrs: &[Attribute]) -> Option<usize> {
+    attrs.iter().position(|attr| {
+        let path = attr.path();
+        path.segments.len() > 1 && path.segments.last().is_some_and(|s| s.ident == "main")
+    })
+}
+
+/// The path of the runtime crate: `crate = "..."` or `::daemon_runtime`.
+fn krate(options: &Options) -> TokenStream {
+    match &options.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::daemon_runtime),
+    }
+}
+
+/// Expands the attribute.
+pub fn expand(options: &Options, args: TokenStream, mut item: ItemFn, plan: Plan) -> TokenStream {
+    let krate = krate(options);
+    match plan {
+        Plan::BelowRuntime(index) => {
+            let ours: Attribute = syn::parse_quote!(#[#krate::daemon(#args)]);
+            item.attrs.insert(index + 1, ours);
+            item.into_token_stream()
+        }
+        Plan::Wrap => {
+            let builder = builder(options, &krate);
+            let block = &item.block;
+            let (closure_output, binding) = match &item.sig.output {
+                ReturnType::Type(arrow, ty) if !contains_impl(ty) => {
+                    (quote!(#arrow #ty), quote!(: #ty))
+                }
+                _ => (TokenStream::new(), TokenStream::new()),
+            };
+            let body = quote_spanned! {block.span()=>
+                #[allow(clippy::redundant_closure_call)]
+                let __daemon_result #binding = (|| #closure_output #block)();
+            };
+            let new_block: syn::Block = syn::parse_quote!({
+                let __daemon_running = #krate::__private::start(#builder);
+                #body
+                #krate::__private::finish(__daemon_running, {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{DescribeError as _, DescribeOther as _};
+                    (&#krate::__private::Outcome(&__daemon_result)).describe()
+                });
+                __daemon_result
+            });
+            *item.block = new_block;
+            item.into_token_stream()
+        }
+    }
+}
+
+/// Whether a return type mentions `impl Trait`, which a closure's return type cannot name.
+fn contains_impl(ty: &syn::Type) -> bool {
+    ty.to_token_stream()
+        .into_iter()
+        .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+}
+
+/// `Daemon::new().umask(..).workdir(..)...` for the options that were given.
+fn builder(options: &Options, krate: &TokenStream) -> TokenStream {
+    let mut calls = TokenStream::new();
+    if let Some(umask) = &options.umask {
+        let value = Literal::u32_unsuffixed(umask.value);
+        calls.extend(quote_spanned!(umask.span=> .umask(#value)));
+    }
+    let strings = [
+        ("workdir", &options.workdir),
+        ("pid_file", &options.pid_file),
+        ("stdout", &options.stdout),
+        ("stderr", &options.stderr),
+        ("user", &options.user),
+        ("group", &options.group),
+        ("chroot", &options.chroot),
+    ];
+    for (method, value) in strings {
+        if let Some(value) = value {
+            let method = syn::Ident::new(method, value.span);
+            let text = &value.value;
+            calls.extend(quote_spanned!(value.span=> .#method(#text)));
+        }
+    }
+    if let Some(fds) = &options.keep_fds {
+        let fds = fds.value.iter().map(|fd| Literal::i32_unsuffixed(*fd));
+        calls.extend(quote!(.keep_fds([#(#fds),*])));
+    }
+    if let Some(ready) = &options.ready {
+        let mode = match ready.value {
+            Ready::Auto => quote!(Auto),
+            Ready::Manual => quote!(Manual),
+        };
+        calls.extend(quote!(.ready(#krate::Ready::#mode)));
+    }
+    if let Some(timeout) = &options.ready_timeout {
+        let secs = Literal::u64_unsuffixed(timeout.value);
+        calls.extend(quote!(.ready_timeout(::core::time::Duration::from_secs(#secs))));
+    }
+    quote!(#krate::Daemon::new() #calls)
+}
+
+/// What to emit next to a compile error: the user's item, in a form that compiles, so that our error is
+/// the only one (no "`main` function not found" or "`main` cannot be async" after it).
+pub fn fallback(item: TokenStream) -> TokenStream {
+    let Ok(mut function) = syn::parse2::<ItemFn>(item.clone()) else {
+        return item;
+    };
+    if function.sig.asyncness.is_some() && runtime_attribute(&function.attrs).is_none() {
+        function.sig.asyncness = None;
+        *function.block = syn::parse_quote!({ ::core::unimplemented!() });
+        return function.into_token_stream();
+    }
+    item
+}

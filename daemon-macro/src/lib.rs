@@ -1,0 +1,36 @@
+//! The `#[daemon]` attribute of [`daemon-runtime`](https://docs.rs/daemon-runtime).
+//!
+//! Depend on `daemon-runtime` and write `use daemon_runtime::daemon;`: this crate only generates code that
+//! calls the runtime, and the runtime re-exports the attribute with its full documentation.
+
+mod args;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Turns `fn main` into a Unix daemon. See `daemon_runtime::daemon` for the documentation.
+#[proc_macro_attribute]
+pub fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args2 = proc_macro2::TokenStream::from(args.clone());
+    let item2 = proc_macro2::TokenStream::from(item);
+    match run(args, item2.clone(), args2) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => {
+            let mut tokens = error.to_compile_error();
+            tokens.extend(expand::fallback(item2));
+            tokens.into()
+        }
+    }
+}
+
+fn run(
+    args: TokenStream,
+    item: proc_macro2::TokenStream,
+    raw_args: proc_macro2::TokenStream,
+) -> syn::Result<proc_macro2::TokenStream> {
+    let options: args::Options = syn::parse(args)?;
+    let function: syn::ItemFn =
+        syn::parse2(item).map_err(|e| syn::Error::new(e.span(), "#[daemon] goes on `fn main`"))?;
+    let plan = expand::plan(&function)?;
+    Ok(expand::expand(&options, raw_args, function, plan))
+}

@@ -1,0 +1,234 @@
+//! The pipe on which the daemon reports to the launcher: its pid, then "ready" or the error that stopped it.
+//!
+//! A record is a tag byte, a 2-byte length and a payload, written with one `write(2)` of less than
+//! `PIPE_BUF` bytes, so that it arrives whole.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::error::{Error, Step};
+
+const TAG_PID: u8 = b'P';
+const TAG_READY: u8 = b'R';
+const TAG_ERROR: u8 = b'E';
+/// The longest subject or detail sent; longer text is cut at a character boundary.
+const MAX_TEXT: usize = 1500;
+
+/// The daemon's end of the pipe.
+pub(crate) struct Reporter {
+    fd: OwnedFd,
+}
+
+impl Reporter {
+    pub(crate) fn new(fd: OwnedFd) -> Reporter {
+        Reporter { fd }
+    }
+
+    /// Tells the launcher the daemon's pid, so that it can stop a daemon that never becomes ready.
+    pub(crate) fn pid(&self, pid: u32) {
+        self.send(TAG_PID, &pid.to_le_bytes());
+    }
+
+    /// Tells the launcher the daemon is ready; closes the pipe.
+    pub(crate) fn ready(self) {
+        self.send(TAG_READY, &[]);
+    }
+
+    /// Tells the launcher why the daemon failed; closes the pipe.
+    pub(crate) fn fail(self, error: &Error) {
+        self.send(TAG_ERROR, &encode_error(error));
+    }
+
+    fn send(&self, tag: u8, payload: &[u8]) {
+        let mut record = Vec::with_capacity(3 + payload.len());
+        record.push(tag);
+        record.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+        record.extend_from_slice(payload);
+        // A failed write means the launcher is gone: nobody is left to tell, so it is not an error here.
+        let mut rest = &record[..];
+        while !rest.is_empty() {
+            match nix::unistd::write(&self.fd, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn encode_error(error: &Error) -> Vec<u8> {
+    let mut out = vec![error.step().code()];
+    out.extend_from_slice(&error.errno().unwrap_or(0).to_le_bytes());
+    for text in [error.subject(), error.detail()] {
+        match text {
+            None => out.push(0),
+            Some(text) => {
+                let text = truncate(text);
+                out.push(1);
+                out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+    out
+}
+
+fn truncate(text: &str) -> &str {
+    if text.len() <= MAX_TEXT {
+        return text;
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn decode_error(payload: &[u8]) -> Option<Error> {
+    let step = Step::from_code(*payload.first()?)?;
+    let errno = i32::from_le_bytes(payload.get(1..5)?.try_into().ok()?);
+    let mut rest = payload.get(5..)?;
+    let mut texts = [None, None];
+    for text in &mut texts {
+        let (&present, after) = rest.split_first()?;
+        rest = after;
+        if present == 1 {
+            let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
+            *text = Some(String::from_utf8_lossy(rest.get(2..2 + len)?).into_owned());
+            rest = &rest[2 + len..];
+        }
+    }
+    let [subject, detail] = texts;
+    let error = Error::new(step, subject, (errno != 0).then_some(errno));
+    Some(match detail {
+        Some(detail) => error.with_detail(detail),
+        None => error,
+    })
+}
+
+/// What the launcher learnt from the pipe.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Report {
+    Ready,
+    Failed(Error),
+    /// The pipe closed before any "ready" or error record.
+    Closed,
+    /// No record within the timeout.
+    TimedOut,
+}
+
+/// The launcher's end: reads records until "ready", an error, end of file or the deadline.
+/// Returns the report and the daemon's pid, if it sent one.
+pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<(Report, Option<u32>), Error> {
+    let deadline = Instant::now() + timeout;
+    let mut buffer = Vec::with_capacity(64);
+    let mut pid = None;
+    loop {
+        while let Some((tag, payload, used)) = split_record(&buffer) {
+            match tag {
+                TAG_PID => pid = payload.try_into().ok().map(u32::from_le_bytes),
+                TAG_READY => return Ok((Report::Ready, pid)),
+                TAG_ERROR => {
+                    let error = decode_error(payload).unwrap_or_else(|| {
+                        Error::new(Step::Handshake, None, None)
+                            .with_detail("malformed error record")
+                    });
+                    return Ok((Report::Failed(error), pid));
+                }
+                _ => {}
+            }
+            buffer.drain(..used);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok((Report::TimedOut, pid));
+        }
+        let millis = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(millis)) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(errno) => return Err(Error::os(Step::Handshake, None, errno)),
+        }
+        let mut chunk = [0u8; 4096];
+        match nix::unistd::read(fd, &mut chunk) {
+            Ok(0) => return Ok((Report::Closed, pid)),
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+            Err(errno) => return Err(Error::os(Step::Handshake, None, errno)),
+        }
+    }
+}
+
+/// One whole record at the front of `buffer`: (tag, payload, bytes used).
+fn split_record(buffer: &[u8]) -> Option<(u8, &[u8], usize)> {
+    let (&tag, rest) = buffer.split_first()?;
+    let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
+    let payload = rest.get(2..2 + len)?;
+    Some((tag, payload, 3 + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_records_round_trip() {
+        let errors = [
+            Error::new(Step::Chdir, Some("/var/lib/app".into()), Some(2)),
+            Error::new(Step::NotReady, None, None).with_detail("main returned Err(\"x\")"),
+            Error::new(Step::AlreadyRunning, Some("(pid 7)".into()), None)
+                .with_detail("é".repeat(2000)),
+        ];
+        for error in errors {
+            let decoded = decode_error(&encode_error(&error)).unwrap();
+            assert_eq!(decoded.step(), error.step());
+            assert_eq!(decoded.subject(), error.subject());
+            assert_eq!(
+                decoded.os_error().map(|e| e.raw_os_error()),
+                error.os_error().map(|e| e.raw_os_error())
+            );
+            assert!(error
+                .detail()
+                .unwrap_or("")
+                .starts_with(decoded.detail().unwrap_or("")));
+        }
+    }
+
+    #[test]
+    fn malformed_records_are_rejected() {
+        assert!(decode_error(&[]).is_none());
+        assert!(decode_error(&[250, 0, 0, 0, 0, 0, 0]).is_none());
+        assert!(decode_error(&[0, 0, 0, 0, 0, 1, 9, 0, b'a']).is_none());
+        assert_eq!(split_record(&[b'R', 1, 0]), None);
+        assert_eq!(split_record(&[b'R', 0, 0, 9]), Some((b'R', &[][..], 3)));
+    }
+
+    #[test]
+    fn records_cross_a_real_pipe() {
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let reporter = Reporter::new(wr);
+        reporter.pid(4242);
+        reporter.fail(&Error::new(Step::Chroot, Some("/jail".into()), Some(2)));
+        let (report, pid) = wait(&rd, Duration::from_secs(5)).unwrap();
+        assert_eq!(pid, Some(4242));
+        match report {
+            Report::Failed(e) => assert_eq!(
+                e.to_string(),
+                "cannot change root to /jail: No such file or directory (os error 2)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        drop(wr);
+        assert_eq!(wait(&rd, Duration::from_secs(5)).unwrap().0, Report::Closed);
+        let (rd, _wr) = nix::unistd::pipe().unwrap();
+        assert_eq!(
+            wait(&rd, Duration::from_millis(20)).unwrap().0,
+            Report::TimedOut
+        );
+    }
+}

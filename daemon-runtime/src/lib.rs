@@ -1,0 +1,439 @@
+//! Turn a Rust program into a correct Unix daemon: `#[daemon]` on `fn main`, or the [`Daemon`] builder.
+//!
+//! ```no_run
+//! use daemon_runtime::daemon;
+//!
+//! #[daemon(umask = 0o027, workdir = "/var/lib/app")]
+//! fn main() -> std::io::Result<()> {
+//!     // Runs in the daemon: detached, in its own session, stdio on /dev/null.
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The launching process exits 0 only once the daemon is set up and ready. If any step fails, it prints
+//! `PROGRAM: MESSAGE` on its stderr (`myapp: cannot change directory to /var/lib/app: No such file or
+//! directory (os error 2)`), exits 1, and the body never runs.
+//!
+//! # What happens, step by step
+//!
+//! In the launcher (which must be single-threaded): Rust's stdio buffers are flushed; every inherited fd
+//! above 2 is closed (`close_range(2)`, else the `/proc/self/fd` listing, else a loop to the hard limit),
+//! except those kept with [`Daemon::keep_fds`]; inherited ignored signals go back to their default and the
+//! signal mask is emptied; a close-on-exec pipe is made and the process forks. The first child calls
+//! `setsid`, forks again and `_exit`s, so the daemon is not a session leader and can never get a
+//! controlling terminal. The daemon puts stdio on /dev/null (or the configured log files), sets the umask,
+//! locks and writes the pid file, looks up the user and group, chroots, changes directory, drops
+//! privileges, and reports "ready" (or the error) to the launcher over the pipe.
+//!
+//! Under systemd `Type=notify` (`NOTIFY_SOCKET` set), as PID 1 in a container, or with
+//! `DAEMON_FOREGROUND=1` in the environment, it does not fork and keeps stdio; the other steps still apply
+//! and readiness goes to systemd as `READY=1`.
+
+#![warn(missing_docs)]
+
+mod detach;
+mod error;
+mod fds;
+mod handshake;
+mod notify;
+mod pidfile;
+mod privileges;
+mod ready;
+mod signals;
+
+#[doc(hidden)]
+pub mod __private;
+
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{Error, Step};
+pub use ready::{ready, Ready};
+
+/// Turns `fn main` into a Unix daemon.
+///
+/// ```no_run
+/// use daemon_runtime::daemon;
+///
+/// #[daemon(umask = 0o027, workdir = "/var/lib/app", pid_file = "/run/app.pid",
+///          stdout = "/var/log/app.out", stderr = "/var/log/app.err", user = "app", group = "app")]
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     Ok(())
+/// }
+/// ```
+///
+/// The body runs in the daemon; the launching process exits 0 once the daemon is ready, or prints
+/// `PROGRAM: MESSAGE` and exits 1 if any step failed (the body then never runs). `main` keeps its return
+/// type (`()`, `Result`, `ExitCode`, anything `Termination`), its doc comments and attributes.
+///
+/// Every key is optional; each is also a [`Daemon`] builder method of the same name.
+///
+/// | key | value | default | meaning |
+/// |---|---|---|---|
+/// | `umask` | integer literal, 0..=0o777, any base | `0` | umask(2) in the daemon |
+/// | `workdir` | string literal path | `"/"` | chdir(2) in the daemon (after chroot, if any) |
+/// | `pid_file` | string literal path | none | locked pid file, removed when main returns |
+/// | `stdout`, `stderr` | string literal path | `/dev/null` | append to this file (created 0o640) |
+/// | `user`, `group` | string literal: name or numeric id | none | drop privileges (group: the user's) |
+/// | `chroot` | string literal path | none | chroot(2) before chdir |
+/// | `keep_fds` | list of integer literals above 2 | `[]` | fds the daemon inherits; all others are closed |
+/// | `ready` | `"auto"` or `"manual"` | `"auto"` | `"manual"`: the launcher waits for [`ready()`] |
+/// | `ready_timeout` | integer literal, seconds, at least 1 | `90` | the launcher gives up after this |
+/// | `crate` | string literal path | `"::daemon_runtime"` | where this crate is, when renamed |
+///
+/// `async fn main` works under a runtime's attribute, placed above or below `#[daemon]`: the process forks
+/// before the runtime starts any thread.
+///
+/// ```no_run
+/// # mod tokio { pub use daemon_runtime::daemon as main; }
+/// use daemon_runtime::daemon;
+///
+/// #[daemon(pid_file = "/run/app.pid")]
+/// #[tokio::main]
+/// async fn main() {}
+/// ```
+///
+/// Mistakes are compile errors on the offending token: an unknown or repeated key, a value of the wrong
+/// type, a umask above 0o777, an empty path, a NUL byte, `async fn main` without a runtime.
+#[doc(inline)]
+pub use daemon_macro::daemon;
+
+/// The environment variable that forces foreground mode at run time, without recompiling: set it to
+/// anything but `0` or the empty string (`DAEMON_FOREGROUND=1 ./myapp`) to keep the process attached to
+/// the terminal, with stdio untouched, for debugging.
+///
+/// ```
+/// assert_eq!(daemon_runtime::FOREGROUND_ENV, "DAEMON_FOREGROUND");
+/// ```
+pub const FOREGROUND_ENV: &str = "DAEMON_FOREGROUND";
+
+/// How long the launcher waits for the daemon to report ready, unless told otherwise.
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Daemonizes at run time, with the same steps and keys as the `#[daemon]` attribute.
+///
+/// ```no_run
+/// use daemon_runtime::Daemon;
+///
+/// fn main() -> Result<(), daemon_runtime::Error> {
+///     let _running = Daemon::new().umask(0o027).workdir("/var/lib/app").start()?;
+///     // Only the daemon gets here; keep `_running` alive for as long as the daemon runs.
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Daemon {
+    umask: u32,
+    workdir: PathBuf,
+    pid_file: Option<PathBuf>,
+    stdout: Option<PathBuf>,
+    stderr: Option<PathBuf>,
+    user: Option<String>,
+    group: Option<String>,
+    chroot: Option<PathBuf>,
+    keep_fds: Vec<RawFd>,
+    ready: Ready,
+    ready_timeout: Duration,
+    foreground: bool,
+}
+
+impl Default for Daemon {
+    fn default() -> Daemon {
+        Daemon::new()
+    }
+}
+
+impl Daemon {
+    /// The defaults: umask 0, workdir `/`, stdio on /dev/null, every inherited fd closed, no pid file.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new();
+    /// # drop(daemon);
+    /// ```
+    pub fn new() -> Daemon {
+        Daemon {
+            umask: 0,
+            workdir: PathBuf::from("/"),
+            pid_file: None,
+            stdout: None,
+            stderr: None,
+            user: None,
+            group: None,
+            chroot: None,
+            keep_fds: Vec::new(),
+            ready: Ready::Auto,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            foreground: false,
+        }
+    }
+
+    /// The daemon's umask (0..=0o777; default 0).
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().umask(0o027);
+    /// # drop(daemon);
+    /// ```
+    pub fn umask(mut self, mask: u32) -> Daemon {
+        self.umask = mask;
+        self
+    }
+
+    /// The daemon's working directory (default `/`), entered after any chroot.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().workdir("/var/lib/app");
+    /// # drop(daemon);
+    /// ```
+    pub fn workdir(mut self, path: impl Into<PathBuf>) -> Daemon {
+        self.workdir = path.into();
+        self
+    }
+
+    /// A pid file: created 0o644 without following a symlink, locked for the daemon's life (a second
+    /// daemon fails with "already running (pid N)"), written before the launcher exits, removed when the
+    /// [`Running`] handle is dropped. A relative path is taken from the launcher's directory.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().pid_file("/run/app.pid");
+    /// # drop(daemon);
+    /// ```
+    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Daemon {
+        self.pid_file = Some(path.into());
+        self
+    }
+
+    /// Appends the daemon's stdout to this file (created 0o640), instead of /dev/null.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().stdout("/var/log/app.out");
+    /// # drop(daemon);
+    /// ```
+    pub fn stdout(mut self, path: impl Into<PathBuf>) -> Daemon {
+        self.stdout = Some(path.into());
+        self
+    }
+
+    /// Appends the daemon's stderr (panic messages included) to this file (created 0o640).
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().stderr("/var/log/app.err");
+    /// # drop(daemon);
+    /// ```
+    pub fn stderr(mut self, path: impl Into<PathBuf>) -> Daemon {
+        self.stderr = Some(path.into());
+        self
+    }
+
+    /// The user to run as (a name or a numeric id): supplementary groups from initgroups(3), then the
+    /// group (the user's primary group unless [`group`](Daemon::group) says otherwise), then the user.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().user("nobody");
+    /// # drop(daemon);
+    /// ```
+    pub fn user(mut self, user: impl Into<String>) -> Daemon {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// The group to run as (a name or a numeric id). Without a user, the supplementary groups are cleared.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().user("nobody").group("nogroup");
+    /// # drop(daemon);
+    /// ```
+    pub fn group(mut self, group: impl Into<String>) -> Daemon {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// chroot(2) into this directory before changing to the working directory. The user and group are
+    /// looked up, and the log and pid files opened, before it.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().chroot("/srv/jail");
+    /// # drop(daemon);
+    /// ```
+    pub fn chroot(mut self, path: impl Into<PathBuf>) -> Daemon {
+        self.chroot = Some(path.into());
+        self
+    }
+
+    /// File descriptors the daemon inherits (above 2), for example a socket bound before daemonizing.
+    /// Every other inherited fd is closed.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsRawFd;
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:7000")?;
+    /// let _running = daemon_runtime::Daemon::new().keep_fds([listener.as_raw_fd()]).start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn keep_fds(mut self, fds: impl IntoIterator<Item = RawFd>) -> Daemon {
+        self.keep_fds.extend(fds);
+        self
+    }
+
+    /// When the launcher may exit: [`Ready::Auto`] (default) or [`Ready::Manual`].
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().ready(daemon_runtime::Ready::Manual);
+    /// # drop(daemon);
+    /// ```
+    pub fn ready(mut self, mode: Ready) -> Daemon {
+        self.ready = mode;
+        self
+    }
+
+    /// How long the launcher waits for the daemon to become ready (default 90 s, like systemd's
+    /// `TimeoutStartSec`). When it runs out, the daemon is sent SIGTERM and the launcher fails.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().ready_timeout(std::time::Duration::from_secs(5));
+    /// # drop(daemon);
+    /// ```
+    pub fn ready_timeout(mut self, timeout: Duration) -> Daemon {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// Stays in the foreground: no fork, stdio kept; the other steps still apply. Also chosen at run time
+    /// by systemd's `NOTIFY_SOCKET`, by running as PID 1, or by [`FOREGROUND_ENV`].
+    ///
+    /// ```
+    /// let debugging = std::env::args().any(|a| a == "--foreground");
+    /// let daemon = daemon_runtime::Daemon::new().foreground(debugging);
+    /// # drop(daemon);
+    /// ```
+    pub fn foreground(mut self, foreground: bool) -> Daemon {
+        self.foreground = foreground;
+        self
+    }
+
+    /// Daemonizes.
+    ///
+    /// In the launching process: exits the process with status 0 once the daemon reports ready, and returns
+    /// `Err` if the daemon could not be started (the error the daemon reported, or why the launcher could
+    /// not fork); the caller prints it and exits non-zero. In the daemon: returns `Ok(Running)`; keep it
+    /// for the daemon's life (dropping it removes the pid file). In foreground mode the process itself
+    /// becomes the daemon and gets `Ok(Running)` or the error.
+    ///
+    /// Call it at the start of `main`, before any thread starts: a multi-threaded process is refused.
+    /// Every inherited fd above 2 (but those kept) is closed, in the launcher too.
+    ///
+    /// ```no_run
+    /// use daemon_runtime::Daemon;
+    ///
+    /// let _running = match Daemon::new().pid_file("/run/app.pid").start() {
+    ///     Ok(running) => running,
+    ///     Err(error) => {
+    ///         eprintln!("app: {error}");
+    ///         std::process::exit(1);
+    ///     }
+    /// };
+    /// ```
+    pub fn start(mut self) -> Result<Running, Error> {
+        self.check()?;
+        if let Some(path) = &self.pid_file {
+            let absolute = std::path::absolute(path).map_err(|e| {
+                Error::new(
+                    Step::PidFile,
+                    Some(path.display().to_string()),
+                    e.raw_os_error(),
+                )
+            })?;
+            self.pid_file = Some(absolute);
+        }
+        if self.runs_in_foreground() {
+            detach::foreground(&self)
+        } else {
+            detach::background(&self)
+        }
+    }
+
+    fn runs_in_foreground(&self) -> bool {
+        let forced = std::env::var_os(FOREGROUND_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        self.foreground || forced || notify::socket().is_some() || std::process::id() == 1
+    }
+
+    /// Checks what the attribute checks at compile time, for values that come from the builder.
+    fn check(&self) -> Result<(), Error> {
+        let invalid =
+            |detail: String| Err(Error::new(Step::Config, None, None).with_detail(detail));
+        if self.umask > 0o777 {
+            return invalid(format!(
+                "umask {:#o} is out of range (0 to 0o777)",
+                self.umask
+            ));
+        }
+        let paths = [
+            ("workdir", Some(&self.workdir)),
+            ("pid_file", self.pid_file.as_ref()),
+            ("stdout", self.stdout.as_ref()),
+            ("stderr", self.stderr.as_ref()),
+            ("chroot", self.chroot.as_ref()),
+        ];
+        for (key, path) in paths {
+            if path.is_some_and(|p| p.as_os_str().is_empty()) {
+                return invalid(format!("{key} is an empty path"));
+            }
+        }
+        for (key, name) in [("user", &self.user), ("group", &self.group)] {
+            if name
+                .as_ref()
+                .is_some_and(|n| n.is_empty() || n.contains('\0'))
+            {
+                return invalid(format!("{key} must be a name or an id without NUL bytes"));
+            }
+        }
+        if let Some(fd) = self.keep_fds.iter().find(|fd| **fd <= 2) {
+            return invalid(format!(
+                "fd {fd} cannot be kept: 0, 1 and 2 are always redirected"
+            ));
+        }
+        if self.ready_timeout.is_zero() {
+            return invalid("the ready timeout must not be zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// The daemon's handle on what it holds: the locked pid file. Returned by [`Daemon::start`] in the daemon.
+///
+/// Keep it for as long as the daemon runs; dropping it removes the pid file and releases its lock.
+///
+/// ```no_run
+/// let running = daemon_runtime::Daemon::new().pid_file("/run/app.pid").start()?;
+/// assert_eq!(running.pid_file(), Some(std::path::Path::new("/run/app.pid")));
+/// # Ok::<(), daemon_runtime::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Running {
+    pid_file: Option<pidfile::PidFile>,
+    foreground: bool,
+}
+
+impl Running {
+    /// The absolute path of the locked pid file, if one was configured.
+    ///
+    /// ```no_run
+    /// let running = daemon_runtime::Daemon::new().start()?;
+    /// assert_eq!(running.pid_file(), None);
+    /// # Ok::<(), daemon_runtime::Error>(())
+    /// ```
+    pub fn pid_file(&self) -> Option<&Path> {
+        self.pid_file.as_ref().map(pidfile::PidFile::path)
+    }
+
+    /// Whether the process stayed in the foreground (systemd `Type=notify`, PID 1, or forced).
+    ///
+    /// ```no_run
+    /// let running = daemon_runtime::Daemon::new().foreground(true).start()?;
+    /// assert!(running.is_foreground());
+    /// # Ok::<(), daemon_runtime::Error>(())
+    /// ```
+    pub fn is_foreground(&self) -> bool {
+        self.foreground
+    }
+}

@@ -1,0 +1,115 @@
+//! The pid file: created without following symlinks, locked for the daemon's life, removed on a normal exit.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, Step};
+
+/// The mode of the pid file whatever the umask: start-stop-daemon refuses group- or world-writable ones.
+const MODE: u32 = 0o644;
+
+/// How long a launch that lost the race waits for the winner to write its pid into the file.
+const READ_PID_FOR: Duration = Duration::from_millis(500);
+
+/// A locked pid file. Dropping it removes the file and releases the lock.
+#[derive(Debug)]
+pub(crate) struct PidFile {
+    path: PathBuf,
+    /// Kept open for the daemon's life: the lock lives as long as this descriptor.
+    _locked: File,
+}
+
+impl PidFile {
+    /// Opens and locks `path` (absolute), then writes `pid` into it.
+    pub(crate) fn acquire(path: &Path, pid: u32) -> Result<PidFile, Error> {
+        let fail = |errno: Errno| {
+            let error = Error::at(Step::PidFile, path, errno);
+            if errno == Errno::ELOOP {
+                error.with_detail("it is a symbolic link, which a pid file must not be")
+            } else {
+                error
+            }
+        };
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = open(path, flags, Mode::from_bits_truncate(MODE)).map_err(fail)?;
+        let mut file = File::from(fd);
+        if let Err(errno) = lock(&file) {
+            if errno == Errno::EWOULDBLOCK {
+                return Err(already_running(path, &mut file));
+            }
+            return Err(fail(errno));
+        }
+        nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(MODE)).map_err(fail)?;
+        let text = format!("{pid}\n");
+        file.set_len(0).map_err(|e| fail(io_errno(&e)))?;
+        file.write_all(text.as_bytes())
+            .map_err(|e| fail(io_errno(&e)))?;
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            _locked: file,
+        })
+    }
+
+    /// The path of the file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        // Removed while still locked; the lock goes when `_locked` closes. A failure (the daemon dropped its
+        // privileges and may not write the directory, or it chrooted away from it) leaves a stale file,
+        // which the next start takes over.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn lock(file: &File) -> Result<(), Errno> {
+    // SAFETY: flock(2) on a descriptor that `file` owns and keeps open; no memory is involved.
+    let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    Errno::result(result).map(drop)
+}
+
+/// The error for a pid file another live process holds, naming that process's pid.
+fn already_running(path: &Path, file: &mut File) -> Error {
+    let deadline = Instant::now() + READ_PID_FOR;
+    // The winner may have locked the file and not yet written its pid: read until it has.
+    let pid = loop {
+        let mut text = String::new();
+        let pid = file
+            .rewind()
+            .and_then(|()| file.read_to_string(&mut text))
+            .ok()
+            .and_then(|_| {
+                text.trim_end()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|_| text.ends_with('\n'))
+            });
+        if pid.is_some() || Instant::now() >= deadline {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let error = Error::new(
+        Step::AlreadyRunning,
+        pid.map(|pid| format!("(pid {pid})")),
+        None,
+    );
+    error.with_detail(format!(
+        "pid file {} is locked by the running daemon",
+        path.display()
+    ))
+}
+
+fn io_errno(error: &std::io::Error) -> Errno {
+    Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
+}

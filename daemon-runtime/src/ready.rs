@@ -1,0 +1,133 @@
+//! Readiness: the daemon tells the launcher (and systemd) that it is ready, once setup is done or when the
+//! body says so; a body that fails first has its error shown by the launcher.
+
+use std::sync::Mutex;
+
+use crate::error::{Error, Step};
+use crate::handshake::Reporter;
+use crate::notify;
+
+/// When the launcher may exit (and systemd may consider the service started).
+///
+/// ```no_run
+/// use daemon_runtime::{Daemon, Ready};
+///
+/// let running = Daemon::new().ready(Ready::Manual).start()?;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?; // before ready: errors reach the launcher
+/// daemon_runtime::ready()?;
+/// # drop((running, listener));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ready {
+    /// Ready as soon as daemonizing succeeded: the launcher exits 0 before the body runs.
+    #[default]
+    Auto,
+    /// Ready when the body calls [`ready()`]. Until then the launcher waits (up to the ready timeout); if
+    /// the body returns an error or panics first, the launcher prints that and exits non-zero.
+    Manual,
+}
+
+/// Who still waits for this daemon to become ready.
+struct Pending {
+    reporter: Option<Reporter>,
+    notify: bool,
+}
+
+static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
+
+/// Reports readiness now (`auto`), or keeps the report for [`ready()`] (`manual`).
+pub(crate) fn setup_done(
+    mode: Ready,
+    reporter: Option<Reporter>,
+    notify: bool,
+) -> Result<(), Error> {
+    let pending = Pending { reporter, notify };
+    match mode {
+        Ready::Auto => pending.ready(),
+        Ready::Manual => {
+            install_panic_hook();
+            *PENDING.lock().unwrap_or_else(|e| e.into_inner()) = Some(pending);
+            Ok(())
+        }
+    }
+}
+
+impl Pending {
+    fn ready(self) -> Result<(), Error> {
+        if let Some(reporter) = self.reporter {
+            reporter.ready();
+        }
+        if self.notify {
+            notify::send("READY=1")?;
+        }
+        Ok(())
+    }
+
+    fn fail(self, detail: String) {
+        if let Some(reporter) = self.reporter {
+            reporter.fail(&Error::new(Step::NotReady, None, None).with_detail(detail.clone()));
+        }
+        if self.notify {
+            let _ = notify::send(&format!("STATUS=failed before ready: {detail}"));
+        }
+    }
+}
+
+/// Tells the launcher, and systemd under `Type=notify`, that the daemon is ready.
+///
+/// Needed only with [`Ready::Manual`] (`#[daemon(ready = "manual")]`); otherwise, and on a second call, it
+/// does nothing. Call it once the daemon can serve, for example after binding its socket: the launcher
+/// exits 0 only then.
+///
+/// ```no_run
+/// use daemon_runtime::daemon;
+///
+/// #[daemon(ready = "manual")]
+/// fn main() -> std::io::Result<()> {
+///     let listener = std::net::TcpListener::bind("127.0.0.1:7000")?; // an error here reaches the launcher
+///     daemon_runtime::ready()?;
+///     for stream in listener.incoming() {
+///         drop(stream?);
+///     }
+///     Ok(())
+/// }
+/// ```
+pub fn ready() -> Result<(), Error> {
+    let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match pending {
+        Some(pending) => pending.ready(),
+        None => Ok(()),
+    }
+}
+
+/// The body returned before it reported ready: tell the launcher why, if it said (an `Err`).
+pub(crate) fn body_returned(failure: Option<String>) {
+    let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let (Some(pending), Some(failure)) = (pending, failure) {
+        pending.fail(format!("main returned an error: {failure}"));
+    }
+}
+
+/// A panic before readiness is reported to the launcher (from the hook, so that it also works with
+/// `panic = "abort"`); the previous hook still runs, so the message also reaches stderr.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let pending = PENDING.try_lock().ok().and_then(|mut p| p.take());
+        if let Some(pending) = pending {
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "Box<dyn Any>".to_string());
+            let location = info
+                .location()
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            pending.fail(format!("main panicked{location}: {message}"));
+        }
+        previous(info);
+    }));
+}

@@ -1,0 +1,1 @@
+//! Fixture binaries for the integration tests live in src/bin.
