@@ -1,1 +1,38 @@
-//! Fixture binaries for the integration tests live in src/bin.
+//! Helpers for the fixture binaries in `src/bin`: daemons that the integration tests in `tests/` start and
+//! observe from outside, through /proc.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The file a fixture reports to: `$FIXTURE_OUT` (an absolute path, since the daemon changes directory).
+pub fn out_path() -> Option<PathBuf> {
+    std::env::var_os("FIXTURE_OUT").map(PathBuf::from)
+}
+
+/// Writes `text` to `$FIXTURE_OUT` atomically (a temporary file renamed over it), so that a test never
+/// reads half a report.
+pub fn report(text: &str) {
+    let Some(path) = out_path() else { return };
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(text.as_bytes()));
+    if written.is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
+/// Reports this process's pid, then stays alive for the test to observe it (at most `$FIXTURE_LIFE`
+/// seconds, 60 by default, so that a crashed test leaves nothing behind for long).
+pub fn report_pid_and_wait() {
+    report(&format!("{}\n", std::process::id()));
+    linger();
+}
+
+/// Sleeps for the fixture's lifetime.
+pub fn linger() {
+    let secs = std::env::var("FIXTURE_LIFE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    std::thread::sleep(Duration::from_secs(secs));
+}

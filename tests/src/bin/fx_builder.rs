@@ -1,0 +1,73 @@
+//! The builder, configured from the command line, for the tests of every key:
+//! `fx_builder [--pid-file P] [--stdout P] [--stderr P] [--user U] [--group G] [--chroot D] [--workdir D]
+//! [--umask OCTAL] [--keep-fd N] [--thread] [--then ACTION]`, where ACTION is `wait` (the default: report the
+//! pid and stay), `print` (print a line on stdout and stderr, then as `wait`), `panic` (report, then panic),
+//! `try-root` (report the pid and whether setuid(0) succeeded, then stay), `exit` (report and return).
+use std::io::Write;
+
+use daemon_runtime::Daemon;
+
+fn main() {
+    let mut daemon = Daemon::new();
+    let mut then = String::from("wait");
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| usage(&flag));
+        daemon = match flag.as_str() {
+            "--pid-file" => daemon.pid_file(value()),
+            "--stdout" => daemon.stdout(value()),
+            "--stderr" => daemon.stderr(value()),
+            "--user" => daemon.user(value()),
+            "--group" => daemon.group(value()),
+            "--chroot" => daemon.chroot(value()),
+            "--workdir" => daemon.workdir(value()),
+            "--umask" => {
+                daemon.umask(u32::from_str_radix(&value(), 8).unwrap_or_else(|_| usage(&flag)))
+            }
+            "--keep-fd" => daemon.keep_fds([value().parse().unwrap_or_else(|_| usage(&flag))]),
+            "--then" => {
+                then = value();
+                daemon
+            }
+            "--thread" => {
+                // A second thread: daemonizing must be refused.
+                std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(5)));
+                daemon
+            }
+            _ => usage(&flag),
+        };
+    }
+    let running = match daemon.start() {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("fx_builder: {error}");
+            std::process::exit(1);
+        }
+    };
+    let pid = std::process::id();
+    match then.as_str() {
+        "print" => {
+            println!("stdout line from {pid}");
+            eprintln!("stderr line from {pid}");
+            let _ = std::io::stdout().flush();
+            tests::report_pid_and_wait();
+        }
+        "panic" => {
+            tests::report(&format!("{pid}\n"));
+            panic!("fixture panic in {pid}");
+        }
+        "try-root" => {
+            let regained = nix::unistd::setuid(nix::unistd::Uid::from_raw(0)).is_ok();
+            tests::report(&format!("{pid} regained={regained}\n"));
+            tests::linger();
+        }
+        "exit" => tests::report(&format!("{pid}\n")),
+        _ => tests::report_pid_and_wait(),
+    }
+    drop(running);
+}
+
+fn usage(flag: &str) -> ! {
+    eprintln!("fx_builder: bad or incomplete argument {flag}");
+    std::process::exit(2)
+}

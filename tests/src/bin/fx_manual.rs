@@ -1,0 +1,24 @@
+//! Manual readiness, with `$FIXTURE_MODE`: `ok` (ready after 300 ms), `err` (main returns an error before
+//! ready), `panic` (panics before ready), `hang` (never ready: the launcher's 2 s timeout ends it).
+use std::time::Duration;
+
+use daemon_runtime::daemon;
+
+#[daemon(ready = "manual", ready_timeout = 2)]
+fn main() -> Result<(), String> {
+    match std::env::var("FIXTURE_MODE").as_deref() {
+        Ok("err") => return Err("cannot bind 127.0.0.1:1: address in use".into()),
+        Ok("panic") => panic!("boom before ready"),
+        Ok("hang") => {
+            tests::report(&format!("{}\n", std::process::id()));
+            tests::linger();
+        }
+        _ => {
+            std::thread::sleep(Duration::from_millis(300));
+            tests::report(&format!("{}\n", std::process::id()));
+            daemon_runtime::ready().map_err(|e| e.to_string())?;
+            tests::linger();
+        }
+    }
+    Ok(())
+}

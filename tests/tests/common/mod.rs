@@ -1,0 +1,238 @@
+//! What the integration tests share: launching fixtures, reading /proc, cleaning up.
+#![allow(dead_code)]
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The path of a fixture binary of this package.
+pub fn exe(name: &str) -> &'static str {
+    match name {
+        "fx_default" => env!("CARGO_BIN_EXE_fx_default"),
+        "fx_configured" => env!("CARGO_BIN_EXE_fx_configured"),
+        "fx_missing_workdir" => env!("CARGO_BIN_EXE_fx_missing_workdir"),
+        "fx_tokio_below" => env!("CARGO_BIN_EXE_fx_tokio_below"),
+        "fx_tokio_above" => env!("CARGO_BIN_EXE_fx_tokio_above"),
+        "fx_manual" => env!("CARGO_BIN_EXE_fx_manual"),
+        "fx_builder" => env!("CARGO_BIN_EXE_fx_builder"),
+        other => panic!("no fixture {other}"),
+    }
+}
+
+/// A fresh directory under the system temp dir, removed (with what it holds) on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("daemon-rt-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A daemon started by a test: killed (SIGKILL) and waited for when dropped.
+pub struct Daemon {
+    pub pid: i32,
+}
+
+impl Daemon {
+    pub fn new(pid: i32) -> Daemon {
+        Daemon { pid }
+    }
+
+    pub fn proc(&self, file: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/{file}", self.pid))
+    }
+
+    /// Fields of /proc/PID/stat after the command name: [0] state, [1] ppid, [2] pgrp, [3] session,
+    /// [4] tty_nr.
+    pub fn stat(&self) -> Vec<String> {
+        stat_fields(self.pid)
+    }
+
+    /// The values of a /proc/PID/status line, e.g. `status("Uid")`.
+    pub fn status(&self, key: &str) -> Vec<String> {
+        let status = std::fs::read_to_string(self.proc("status")).expect("status");
+        let prefix = format!("{key}:");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// The open fds and what each points at.
+    pub fn fds(&self) -> Vec<(i32, String)> {
+        let mut fds: Vec<(i32, String)> = std::fs::read_dir(self.proc("fd"))
+            .expect("fd dir")
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let fd = e.file_name().to_str()?.parse().ok()?;
+                let target = std::fs::read_link(e.path()).ok()?;
+                Some((fd, target.display().to_string()))
+            })
+            .collect();
+        fds.sort();
+        fds
+    }
+
+    pub fn alive(&self) -> bool {
+        is_alive(self.pid)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        kill_and_wait(self.pid);
+    }
+}
+
+pub fn stat_fields(pid: i32) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let rest = stat.rsplit_once(')').expect("comm").1;
+    rest.split_whitespace().map(str::to_string).collect()
+}
+
+/// Alive and not a zombie.
+pub fn is_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .map(|r| r.1.trim_start().chars().next()),
+            Some(Some('Z' | 'X'))
+        ),
+        Err(_) => false,
+    }
+}
+
+pub fn kill_and_wait(pid: i32) {
+    if pid <= 1 {
+        return;
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while is_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until `path` holds a complete report (a line ending in a newline) and returns it.
+pub fn wait_for_report(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with('\n') {
+                return text;
+            }
+        }
+        assert!(Instant::now() < deadline, "no report in {}", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The pid at the start of a report.
+pub fn report_pid(report: &str) -> i32 {
+    report
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("pid in report")
+}
+
+/// A fixture command that reports to `out`.
+pub fn fixture(name: &str, out: &Path) -> Command {
+    let mut command = Command::new(exe(name));
+    command
+        .env("FIXTURE_OUT", out)
+        .env("FIXTURE_LIFE", "30")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("DAEMON_FOREGROUND")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs a launcher to its end (with a deadline) and returns its output.
+pub fn launch(mut command: Command) -> Output {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn launcher");
+    let pid = child.id() as i32;
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            if !is_alive(pid) {
+                return;
+            }
+        }
+        kill_and_wait(pid);
+    });
+    let output = child.wait_with_output().expect("launcher output");
+    let _ = watchdog.join();
+    output
+}
+
+/// Launches a fixture that should succeed and returns its daemon.
+pub fn start(command: Command, out: &Path) -> Daemon {
+    let output = launch(command);
+    if !output.status.success() {
+        // A daemon may still have started (a broken launcher): stop it before failing the test.
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(pid) = std::fs::read_to_string(out)
+            .ok()
+            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        {
+            kill_and_wait(pid);
+        }
+        panic!("launcher failed: {}", stderr_text(&output));
+    }
+    Daemon::new(report_pid(&wait_for_report(out)))
+}
+
+pub fn stderr_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Adds `pre_exec` code to a command.
+pub fn before_exec(
+    command: &mut Command,
+    f: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
+) {
+    // SAFETY: the closures the tests pass only make async-signal-safe system calls (dup2, setsid, ioctl,
+    // sigprocmask, sigaction, setrlimit) and allocate nothing.
+    unsafe {
+        command.pre_exec(f);
+    }
+}
+
+pub fn check(result: libc::c_int) -> std::io::Result<()> {
+    if result == -1 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

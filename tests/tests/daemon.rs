@@ -1,0 +1,180 @@
+//! The core: real daemons started from fixture binaries and observed from outside, through /proc.
+
+mod common;
+
+use std::os::fd::{AsRawFd, IntoRawFd};
+use std::time::{Duration, Instant};
+
+use common::{before_exec, check, fixture, launch, start, stderr_text, Daemon, TempDir};
+
+/// The properties every daemon has: another process, reparented away from the launcher, not a session
+/// leader, in a new session whose id is not the launcher's, its process group the session, no terminal.
+fn assert_detached(daemon: &Daemon, launcher_pid: i32, launcher_sid: i32) {
+    let stat = daemon.stat();
+    let (ppid, pgrp, sid, tty): (i32, i32, i32, i32) = (
+        stat[1].parse().unwrap(),
+        stat[2].parse().unwrap(),
+        stat[3].parse().unwrap(),
+        stat[4].parse().unwrap(),
+    );
+    assert_ne!(daemon.pid, launcher_pid, "the daemon is another process");
+    assert_ne!(ppid, launcher_pid, "reparented away from the launcher");
+    assert_ne!(sid, daemon.pid, "not a session leader");
+    assert_ne!(sid, launcher_sid, "a new session");
+    assert_eq!(pgrp, sid, "its process group is the session's");
+    assert_eq!(tty, 0, "no controlling terminal");
+}
+
+/// Only 0, 1 and 2 are open, all on /dev/null.
+fn assert_stdio_null(daemon: &Daemon) {
+    let fds = daemon.fds();
+    let expected: Vec<(i32, String)> = (0..3).map(|fd| (fd, "/dev/null".to_string())).collect();
+    assert_eq!(fds, expected);
+}
+
+fn our_sid() -> i32 {
+    nix::unistd::getsid(None).unwrap().as_raw()
+}
+
+#[test]
+fn defaults_make_a_detached_daemon() {
+    let dir = TempDir::new("defaults");
+    let out = dir.join("report");
+    let command = fixture("fx_default", &out);
+    let output = launch(command);
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    // The launcher exited 0 only after the daemon was ready: its setup is complete by now.
+    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
+    assert_detached(&daemon, -1, our_sid());
+    assert_eq!(
+        std::fs::read_link(daemon.proc("cwd")).unwrap(),
+        std::path::Path::new("/")
+    );
+    assert_eq!(daemon.status("Umask"), ["0000"]);
+    assert_stdio_null(&daemon);
+}
+
+#[test]
+fn umask_and_workdir_are_applied() {
+    let dir = TempDir::new("configured");
+    let out = dir.join("report");
+    let daemon = start(fixture("fx_configured", &out), &out);
+    assert_eq!(
+        std::fs::read_link(daemon.proc("cwd")).unwrap(),
+        std::path::Path::new("/tmp")
+    );
+    assert_eq!(daemon.status("Umask"), ["0027"]);
+    assert_stdio_null(&daemon);
+}
+
+/// Launched from a real pseudo-terminal that is the launcher's controlling terminal, with inherited fds at
+/// low and high numbers: the daemon has no terminal, only /dev/null on 0-2, and survives the hang-up.
+#[test]
+fn detaches_from_a_controlling_terminal_and_closes_inherited_fds() {
+    let dir = TempDir::new("pty");
+    let out = dir.join("report");
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let high = (hard.min(1 << 20) - 1) as i32;
+    let extra = std::fs::File::open("/etc/hostname")
+        .or_else(|_| std::fs::File::open("/"))
+        .unwrap();
+    let (slave, extra_fd) = (pty.slave.as_raw_fd(), extra.into_raw_fd());
+    let mut command = fixture("fx_default", &out);
+    command.stdin(pty.slave.try_clone().unwrap());
+    before_exec(&mut command, move || {
+        // SAFETY: plain system calls on fds this child owns; nothing is allocated.
+        unsafe {
+            check(libc::setsid())?;
+            check(libc::ioctl(slave, libc::TIOCSCTTY as _, 0))?;
+            check(libc::dup2(slave, 1))?;
+            check(libc::dup2(slave, 2))?;
+            check(libc::dup2(extra_fd, 5))?;
+            check(libc::dup2(extra_fd, high))?;
+        }
+        Ok(())
+    });
+    let mut launcher = command.spawn().expect("spawn");
+    let launcher_pid = launcher.id() as i32;
+    let status = launcher.wait().unwrap();
+    assert!(status.success());
+    // SAFETY: closing our copy of the extra file, which nothing else owns.
+    unsafe { libc::close(extra_fd) };
+    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
+    // The launcher was the leader of its own session on the pty: the daemon's session differs.
+    assert_detached(&daemon, launcher_pid, launcher_pid);
+    assert_stdio_null(&daemon);
+    // Hang up the terminal: close every end of it.
+    drop(pty);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        daemon.alive(),
+        "the daemon died with its launching terminal"
+    );
+}
+
+#[test]
+fn a_missing_workdir_fails_the_launch_and_the_body_never_runs() {
+    let dir = TempDir::new("missing");
+    let out = dir.join("report");
+    let output = launch(fixture("fx_missing_workdir", &out));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr_text(&output),
+        "fx_missing_workdir: cannot change directory to /nonexistent/daemon-runtime-test: \
+         No such file or directory (os error 2)\n"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!out.exists(), "the body ran after a failed setup");
+}
+
+fn async_main_forks_before_the_runtime(fixture_name: &str) {
+    let dir = TempDir::new(fixture_name);
+    let out = dir.join("report");
+    let daemon = start(fixture(fixture_name, &out), &out);
+    assert_detached(&daemon, -1, our_sid());
+    // The spawned task ran in the daemon (it reported the daemon's pid), on a multi-thread runtime whose
+    // workers live in the daemon: the fork came first.
+    let threads: usize = daemon.status("Threads")[0].parse().unwrap();
+    assert!(
+        threads >= 3,
+        "expected the main thread and 2 workers, found {threads}"
+    );
+    assert_stdio_null(&daemon);
+}
+
+#[test]
+fn async_main_with_daemon_above_tokio() {
+    async_main_forks_before_the_runtime("fx_tokio_below");
+}
+
+#[test]
+fn async_main_with_daemon_below_tokio() {
+    async_main_forks_before_the_runtime("fx_tokio_above");
+}
+
+#[test]
+fn a_multi_threaded_process_is_refused() {
+    let dir = TempDir::new("threads");
+    let mut command = fixture("fx_builder", &dir.join("report"));
+    command.arg("--thread");
+    let output = launch(command);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.starts_with("fx_builder: cannot daemonize a multi-threaded process: 2 threads"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_launcher_waits_for_manual_readiness() {
+    let dir = TempDir::new("manual");
+    let out = dir.join("report");
+    let began = Instant::now();
+    let daemon = start(fixture("fx_manual", &out), &out);
+    // The body sleeps 300 ms and writes its report before calling ready(): the launcher waited for it.
+    assert!(began.elapsed() >= Duration::from_millis(300));
+    assert!(daemon.alive());
+}

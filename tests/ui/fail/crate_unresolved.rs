@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(crate = "daemon_runtim")]
+fn main() {}

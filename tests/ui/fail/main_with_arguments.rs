@@ -1,0 +1,6 @@
+use daemon_runtime::daemon;
+
+#[daemon]
+fn main(args: Vec<String>) {
+    drop(args);
+}

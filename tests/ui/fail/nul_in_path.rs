@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(pid_file = "/tmp\0x")]
+fn main() {}

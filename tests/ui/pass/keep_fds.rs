@@ -1,0 +1,6 @@
+#![deny(warnings)]
+
+use daemon_runtime::daemon;
+
+#[daemon(keep_fds = [3])]
+fn main() {}

@@ -1,0 +1,8 @@
+#![deny(warnings)]
+
+use daemon_runtime::daemon;
+
+#[daemon]
+fn main() -> std::io::Result<()> {
+    Ok(())
+}

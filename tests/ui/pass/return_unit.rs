@@ -1,0 +1,6 @@
+#![deny(warnings)]
+
+use daemon_runtime::daemon;
+
+#[daemon]
+fn main() -> () {}
