@@ -26,6 +26,7 @@ pub(crate) fn reset() -> Result<SavedHup, Error> {
             continue;
         }
         let Some(mut action) = query(signal) else {
+            reset_reserved(signal)?;
             continue;
         };
         let ignored = action.sa_sigaction == libc::SIG_IGN;
@@ -62,6 +63,70 @@ fn query(signal: libc::c_int) -> Option<libc::sigaction> {
     let result = unsafe { libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) };
     // SAFETY: on success the kernel filled `old`; it was zeroed before, which is a valid sigaction too.
     (result == 0).then(|| unsafe { old.assume_init() })
+}
+
+/// The C library reserves a few real-time signals (glibc: 32 and 33) and refuses them to sigaction(3);
+/// an ignored disposition inherited on them still has to go, so ask the kernel directly.
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+))]
+fn reset_reserved(signal: libc::c_int) -> Result<(), Error> {
+    /// The kernel's `struct sigaction` on these architectures: handler, flags, restorer, mask.
+    #[repr(C)]
+    #[derive(Default)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let mask_size = std::mem::size_of::<u64>();
+    let mut old = KernelSigaction::default();
+    // SAFETY: rt_sigaction with a null new action only writes the current one into `old`, a properly laid
+    // out kernel sigaction for this architecture, with the kernel's 8-byte signal set size.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            std::ptr::null::<KernelSigaction>(),
+            &mut old,
+            mask_size,
+        )
+    };
+    if result != 0 || old.handler != libc::SIG_IGN {
+        return Ok(());
+    }
+    let default = KernelSigaction::default(); // SIG_DFL, no flags, empty mask
+                                              // SAFETY: as above; the new action is SIG_DFL, which runs no code of ours.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            &default,
+            std::ptr::null_mut::<KernelSigaction>(),
+            mask_size,
+        )
+    };
+    Errno::result(result)
+        .map(drop)
+        .map_err(|errno| Error::os(Step::Signals, None, errno))
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+)))]
+fn reset_reserved(_signal: libc::c_int) -> Result<(), Error> {
+    Ok(())
 }
 
 fn set(signal: libc::c_int, action: &libc::sigaction) -> Result<(), Errno> {

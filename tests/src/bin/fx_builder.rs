@@ -2,7 +2,7 @@
 //! `fx_builder [--pid-file P] [--stdout P] [--stderr P] [--user U] [--group G] [--chroot D] [--workdir D]
 //! [--umask OCTAL] [--keep-fd N] [--thread] [--then ACTION]`, where ACTION is `wait` (the default: report the
 //! pid and stay), `print` (print a line on stdout and stderr, then as `wait`), `panic` (report, then panic),
-//! `try-root` (report the pid and whether setuid(0) succeeded, then stay), `exit` (report and return).
+//! `try-root` (report the pid and whether setuid(0) succeeded, then stay).
 use std::io::Write;
 
 use daemon_runtime::Daemon;
@@ -61,7 +61,6 @@ fn main() {
             tests::report(&format!("{pid} regained={regained}\n"));
             tests::linger();
         }
-        "exit" => tests::report(&format!("{pid}\n")),
         _ => tests::report_pid_and_wait(),
     }
     drop(running);
