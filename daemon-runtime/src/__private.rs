@@ -18,7 +18,9 @@ pub fn start(daemon: Daemon) -> Running {
 
 /// main's body returned: report an error that came before readiness, then release the pid file.
 pub fn finish(running: Running, failure: Option<String>) {
-    crate::ready::body_returned(failure);
+    if let Some(failure) = failure {
+        crate::ready::not_ready(format_args!("main returned an error: {failure}"));
+    }
     drop(running);
 }
 

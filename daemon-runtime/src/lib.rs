@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{Error, Step};
-pub use ready::{ready, Ready};
+pub use ready::{not_ready, ready, Ready};
 
 /// Turns `fn main` into a Unix daemon.
 ///

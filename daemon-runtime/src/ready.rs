@@ -101,11 +101,32 @@ pub fn ready() -> Result<(), Error> {
     }
 }
 
-/// The body returned before it reported ready: tell the launcher why, if it said (an `Err`).
-pub(crate) fn body_returned(failure: Option<String>) {
+/// Tells the launcher that the daemon failed before it became ready, and why: the launcher prints
+/// `PROGRAM: the daemon exited before it was ready: REASON` and exits 1.
+///
+/// Only meaningful with [`Ready::Manual`] before [`ready()`]; otherwise it does nothing. The attribute
+/// calls it for you when `main` returns an `Err` before [`ready()`]; builder users call it themselves.
+///
+/// ```no_run
+/// use daemon_runtime::{Daemon, Ready};
+///
+/// let _running = Daemon::new().ready(Ready::Manual).start()?;
+/// match std::net::TcpListener::bind("127.0.0.1:7000") {
+///     Ok(listener) => {
+///         daemon_runtime::ready()?;
+///         # drop(listener);
+///     }
+///     Err(error) => {
+///         daemon_runtime::not_ready(format_args!("cannot bind 127.0.0.1:7000: {error}"));
+///         std::process::exit(1);
+///     }
+/// }
+/// # Ok::<(), daemon_runtime::Error>(())
+/// ```
+pub fn not_ready(reason: impl std::fmt::Display) {
     let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let (Some(pending), Some(failure)) = (pending, failure) {
-        pending.fail(format!("main returned an error: {failure}"));
+    if let Some(pending) = pending {
+        pending.fail(reason.to_string());
     }
 }
 
