@@ -2,6 +2,7 @@
 //! that code generation only ever sees well-formed options.
 
 use proc_macro2::Span;
+use quote::quote;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Error, Ident, Lit, LitInt, LitStr, Result, Token};
@@ -24,6 +25,38 @@ pub const KEYS: &[&str] = &[
 
 /// The largest value `umask` accepts.
 const UMASK_MAX: u32 = 0o777;
+
+// What each key expects, for error messages.
+const UMASK_EXPECTED: &str = "an integer literal between 0 and 0o777 (for example `0o027`)";
+const PATH_EXPECTED: &str = "a string literal path (for example \"/var/lib/app\")";
+const FDS_EXPECTED: &str = "a list of fd numbers above 2 (for example `[3, 4]`)";
+const READY_EXPECTED: &str =
+    "\"auto\" (ready once setup is done) or \"manual\" (the body calls `ready()`)";
+const TIMEOUT_EXPECTED: &str =
+    "a number of seconds, an integer literal of at least 1 (for example `30`)";
+const CRATE_EXPECTED: &str =
+    "a string literal path to the runtime crate (for example \"::daemon_runtime\")";
+
+/// What the value of `key` must be, or `None` for an unknown key.
+fn expected(key: &str) -> Option<String> {
+    Some(match key {
+        "umask" => UMASK_EXPECTED.to_string(),
+        "workdir" | "pid_file" | "stdout" | "stderr" | "chroot" => PATH_EXPECTED.to_string(),
+        "user" | "group" => name_expected(key),
+        "keep_fds" => FDS_EXPECTED.to_string(),
+        "ready" => READY_EXPECTED.to_string(),
+        "ready_timeout" => TIMEOUT_EXPECTED.to_string(),
+        "crate" => CRATE_EXPECTED.to_string(),
+        _ => return None,
+    })
+}
+
+fn name_expected(key: &str) -> String {
+    let example = if key == "group" { "nogroup" } else { "nobody" };
+    format!(
+        "a string literal: a {key} name or a numeric id (for example \"{example}\" or \"65534\")"
+    )
+}
 
 /// A validated value together with the span of the token it came from.
 #[derive(Clone)]
@@ -63,12 +96,22 @@ impl Parse for Options {
         let mut options = Options::default();
         while !input.is_empty() {
             let key = parse_key(input)?;
-            input.parse::<Token![=]>().map_err(|_| {
+            let name = key.unraw().to_string();
+            let Some(expected) = expected(&name) else {
+                return Err(unknown(&key, &name));
+            };
+            let eq = input.parse::<Token![=]>().map_err(|_| {
                 Error::new(
                     key.span(),
                     format!("expected `{key} = ...`: every argument of #[daemon] is `key = value`"),
                 )
             })?;
+            if input.is_empty() || input.peek(Token![,]) {
+                return Err(Error::new_spanned(
+                    quote!(#key #eq),
+                    format!("missing value after `{name} =`: expected {expected}"),
+                ));
+            }
             options.set(&key, input)?;
             if input.is_empty() {
                 break;
@@ -96,9 +139,23 @@ fn parse_key(input: ParseStream) -> Result<Ident> {
         )
     })?;
     if input.peek(Token![::]) {
-        return Err(Error::new(
-            key.span(),
-            "expected `key = value`, found a path: #[daemon] takes `key = value` arguments only",
+        let mut tokens = quote!(#key);
+        let mut text = key.to_string();
+        while input.peek(Token![::]) {
+            let colons: Token![::] = input.parse()?;
+            tokens.extend(quote!(#colons));
+            text.push_str("::");
+            match input.call(Ident::parse_any) {
+                Ok(segment) => {
+                    text.push_str(&segment.to_string());
+                    tokens.extend(quote!(#segment));
+                }
+                Err(_) => break,
+            }
+        }
+        return Err(Error::new_spanned(
+            tokens,
+            format!("expected `key = value`, found the path `{text}`: #[daemon] takes `key = value` arguments only"),
         ));
     }
     if !input.peek(Token![=]) && (input.is_empty() || input.peek(Token![,])) {
@@ -173,34 +230,43 @@ fn closest(name: &str) -> Option<&'static str> {
         .map(|(_, k)| k)
 }
 
+/// The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of two adjacent
+/// characters (`umsak` for `umask`) each count 1.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = row[j + 1];
-            row[j + 1] = next;
+    // d[i][j]: the distance between the first i characters of a and the first j of b.
+    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+    d[0] = (0..=b.len()).collect();
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 /// Parses a literal and describes what was found when it is not the expected kind.
 fn parse_lit(input: ParseStream, key: &str, expected: &str) -> Result<Lit> {
     if input.is_empty() || input.peek(Token![,]) {
-        return Err(input.error(format!("expected {expected} after `{key} =`")));
+        return Err(input.error(format!("expected {expected} for `{key}`")));
     }
     if !input.peek(Lit) {
         let found: proc_macro2::TokenTree = input.parse()?;
         return Err(Error::new(
             found.span(),
             format!(
-                "expected {expected} for `{key}`, found `{found}`: the value must be a literal"
+                "wrong value for `{key}`: expected {expected}, found `{found}` (the value must be a literal)"
             ),
         ));
     }
@@ -210,8 +276,25 @@ fn parse_lit(input: ParseStream, key: &str, expected: &str) -> Result<Lit> {
 fn wrong_type(lit: &Lit, key: &str, expected: &str) -> Error {
     Error::new(
         lit.span(),
-        format!("expected {expected} for `{key}`, found {}", describe(lit)),
+        format!(
+            "wrong value for `{key}`: expected {expected}, found {}",
+            describe(lit)
+        ),
     )
+}
+
+/// [`wrong_type`] for a key that takes an integer: a quoted number (`"0o027"`) gets a hint to unquote it.
+fn wrong_int_type(lit: &Lit, key: &str, expected: &str) -> Error {
+    let mut error = wrong_type(lit, key, expected);
+    if let Lit::Str(s) = lit {
+        if let Ok(int) = syn::parse_str::<LitInt>(s.value().trim()) {
+            error = Error::new(
+                lit.span(),
+                format!("{error}; remove the quotes: `{key} = {int}`"),
+            );
+        }
+    }
+    error
 }
 
 fn describe(lit: &Lit) -> &'static str {
@@ -228,10 +311,9 @@ fn describe(lit: &Lit) -> &'static str {
 }
 
 fn parse_umask(input: ParseStream) -> Result<Spanned<u32>> {
-    const EXPECTED: &str = "an integer literal between 0 and 0o777, for example `0o027`";
-    let lit = parse_lit(input, "umask", EXPECTED)?;
+    let lit = parse_lit(input, "umask", UMASK_EXPECTED)?;
     let Lit::Int(int) = &lit else {
-        return Err(wrong_type(&lit, "umask", EXPECTED));
+        return Err(wrong_int_type(&lit, "umask", UMASK_EXPECTED));
     };
     let value = int_value(int, "umask")?;
     if value > u64::from(UMASK_MAX) {
@@ -268,23 +350,12 @@ fn parse_string(input: ParseStream, key: &str, expected: &str) -> Result<LitStr>
 
 /// A path: a non-empty string literal without NUL bytes.
 fn parse_path(input: ParseStream, key: &str) -> Result<Spanned<String>> {
-    text(
-        parse_string(
-            input,
-            key,
-            "a string literal path, for example \"/var/lib/app\"",
-        )?,
-        key,
-        "path",
-    )
+    text(parse_string(input, key, PATH_EXPECTED)?, key, "path")
 }
 
 /// A user or group: a name or a numeric id, as a non-empty string literal without NUL bytes.
 fn parse_name(input: ParseStream, key: &str) -> Result<Spanned<String>> {
-    let expected = format!(
-        "a string literal: a {key} name or a numeric id, for example \"nobody\" or \"65534\""
-    );
-    text(parse_string(input, key, &expected)?, key, "name")
+    text(parse_string(input, key, &name_expected(key))?, key, "name")
 }
 
 fn text(lit: LitStr, key: &str, what: &str) -> Result<Spanned<String>> {
@@ -308,44 +379,53 @@ fn text(lit: LitStr, key: &str, what: &str) -> Result<Spanned<String>> {
 }
 
 fn parse_fds(input: ParseStream) -> Result<Spanned<Vec<i32>>> {
-    const EXPECTED: &str = "a list of fd numbers above 2, for example `[3, 4]`";
     if !input.peek(syn::token::Bracket) {
-        if input.is_empty() || input.peek(Token![,]) {
-            return Err(input.error(format!("expected {EXPECTED} after `keep_fds =`")));
-        }
         let found: proc_macro2::TokenTree = input.parse()?;
         return Err(Error::new(
             found.span(),
-            format!("expected {EXPECTED} for `keep_fds`, found `{found}`"),
+            format!("wrong value for `keep_fds`: expected {FDS_EXPECTED}, found `{found}`"),
         ));
     }
     let content;
     let bracket = syn::bracketed!(content in input);
     let mut fds = Vec::new();
     while !content.is_empty() {
-        let lit = parse_lit(&content, "keep_fds", EXPECTED)?;
+        let lit = parse_lit(
+            &content,
+            "keep_fds",
+            "an fd number (an integer literal above 2)",
+        )?;
         let Lit::Int(int) = &lit else {
-            return Err(wrong_type(
+            return Err(wrong_int_type(
                 &lit,
                 "keep_fds",
                 "an fd number (an integer literal above 2)",
             ));
         };
         let fd = int_value(int, "keep_fds")?;
-        if fd <= 2 || fd > i32::MAX as u64 {
+        if fd <= 2 {
             return Err(Error::new(
                 int.span(),
                 format!("fd {fd} cannot be kept: stdin, stdout and stderr (0, 1, 2) always point at /dev/null \
                          or the configured files; expected an fd number above 2"),
             ));
         }
-        if fds.contains(&(fd as i32)) {
+        let Ok(fd) = i32::try_from(fd) else {
+            return Err(Error::new(
+                int.span(),
+                format!(
+                    "fd {fd} is not a valid file descriptor: expected at most {}",
+                    i32::MAX
+                ),
+            ));
+        };
+        if fds.contains(&fd) {
             return Err(Error::new(
                 int.span(),
                 format!("fd {fd} is listed twice in `keep_fds`"),
             ));
         }
-        fds.push(fd as i32);
+        fds.push(fd);
         if content.is_empty() {
             break;
         }
@@ -358,16 +438,14 @@ fn parse_fds(input: ParseStream) -> Result<Spanned<Vec<i32>>> {
 }
 
 fn parse_ready(input: ParseStream) -> Result<Spanned<Ready>> {
-    const EXPECTED: &str =
-        "\"auto\" (ready once setup is done) or \"manual\" (the body calls `ready()`)";
-    let lit = parse_string(input, "ready", EXPECTED)?;
+    let lit = parse_string(input, "ready", READY_EXPECTED)?;
     let value = match lit.value().as_str() {
         "auto" => Ready::Auto,
         "manual" => Ready::Manual,
         other => {
             return Err(Error::new(
                 lit.span(),
-                format!("unknown readiness `{other}`: expected {EXPECTED}"),
+                format!("unknown readiness `{other}`: expected {READY_EXPECTED}"),
             ));
         }
     };
@@ -378,17 +456,15 @@ fn parse_ready(input: ParseStream) -> Result<Spanned<Ready>> {
 }
 
 fn parse_timeout(input: ParseStream) -> Result<Spanned<u64>> {
-    const EXPECTED: &str =
-        "a number of seconds (an integer literal of at least 1), for example `30`";
-    let lit = parse_lit(input, "ready_timeout", EXPECTED)?;
+    let lit = parse_lit(input, "ready_timeout", TIMEOUT_EXPECTED)?;
     let Lit::Int(int) = &lit else {
-        return Err(wrong_type(&lit, "ready_timeout", EXPECTED));
+        return Err(wrong_int_type(&lit, "ready_timeout", TIMEOUT_EXPECTED));
     };
     let value = int_value(int, "ready_timeout")?;
     if value == 0 {
         return Err(Error::new(
             int.span(),
-            format!("`ready_timeout` must be at least 1: expected {EXPECTED}"),
+            "`ready_timeout` must be at least 1 second (0 would give up at once), for example `ready_timeout = 30`",
         ));
     }
     Ok(Spanned {
@@ -398,20 +474,18 @@ fn parse_timeout(input: ParseStream) -> Result<Spanned<u64>> {
 }
 
 fn parse_crate(input: ParseStream) -> Result<syn::Path> {
-    const EXPECTED: &str =
-        "a string literal path to the runtime crate, for example \"::daemon_runtime\"";
-    let lit = parse_string(input, "crate", EXPECTED)?;
+    let lit = parse_string(input, "crate", CRATE_EXPECTED)?;
     let value = lit.value();
     if value.trim().is_empty() {
         return Err(Error::new(
             lit.span(),
-            format!("`crate` must not be empty: expected {EXPECTED}"),
+            format!("`crate` must not be empty: expected {CRATE_EXPECTED}"),
         ));
     }
     let mut path: syn::Path = lit.parse().map_err(|_| {
         Error::new(
             lit.span(),
-            format!("`{value}` is not a path: expected {EXPECTED}"),
+            format!("`{value}` is not a path: expected {CRATE_EXPECTED}"),
         )
     })?;
     // Give the path the literal's span, so that errors about it point at the attribute.
@@ -449,6 +523,8 @@ mod tests {
         assert!(error("umask = 0o1000").contains("out of range"));
         assert!(error("umask = \"0o27\"").contains("found a string literal"));
         assert!(error("umask = 18u8").contains("suffix"));
+        assert!(error("umask = \"0o27\"").contains("remove the quotes: `umask = 0o27`"));
+        assert!(!error("umask = \"abc\"").contains("quotes"));
     }
 
     #[test]
@@ -473,9 +549,12 @@ mod tests {
             "{e}"
         );
         assert!(error("\"/\"").contains("positional"));
-        assert!(error("foo::bar").contains("found a path"));
+        assert!(error("foo::bar").contains("found the path `foo::bar`"));
         assert!(error("umask").contains("bare `umask`"));
-        assert!(error("umask =").contains("after `umask =`"));
+        assert!(error("umask =").contains("missing value after `umask =`"));
+        assert!(error("keep_fds = , umask = 1").contains("missing value after `keep_fds =`"));
+        // An unknown key is reported as such, even without a value.
+        assert!(error("umsak =").contains("did you mean `umask`"));
     }
 
     #[test]
@@ -489,6 +568,8 @@ mod tests {
         assert_eq!(options.krate.unwrap().segments.len(), 1);
         assert!(error("keep_fds = [2]").contains("above 2"));
         assert!(error("keep_fds = [3, 3]").contains("twice"));
+        assert!(error("keep_fds = [4294967296]").contains("not a valid file descriptor"));
+        assert!(error("keep_fds = 3").contains("found `3`"));
         assert!(error(r#"ready = "later""#).contains("unknown readiness"));
         assert!(error("ready_timeout = 0").contains("at least 1"));
         assert!(error(r#"crate = "not a path""#).contains("not a path"));
@@ -496,7 +577,11 @@ mod tests {
 
     #[test]
     fn edit_distance_works() {
-        assert_eq!(edit_distance("umsak", "umask"), 2);
+        assert_eq!(edit_distance("umsak", "umask"), 1);
+        assert_eq!(edit_distance("umask", "umask"), 0);
+        assert_eq!(edit_distance("", "umask"), 5);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(closest("umsak"), Some("umask"));
         assert_eq!(closest("pidfile"), Some("pid_file"));
         assert_eq!(closest("zzzzzz"), None);
     }

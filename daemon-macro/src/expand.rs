@@ -1,6 +1,6 @@
 //! Code generation from validated options and the user's `fn main`.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Attribute, Error, ItemFn, ReturnType};
@@ -27,15 +27,21 @@ pub fn plan(item: &ItemFn) -> syn::Result<Plan> {
         ));
     }
     if !sig.inputs.is_empty() {
-        return Err(Error::new(
-            sig.inputs.span(),
-            "`fn main` under #[daemon] takes no arguments",
+        return Err(Error::new_spanned(
+            &sig.inputs,
+            "`fn main` takes no arguments: read them with `std::env::args()` in the body",
         ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(Error::new(
-            sig.generics.span(),
-            "`fn main` under #[daemon] takes no generic parameters",
+        return Err(Error::new_spanned(
+            &sig.generics,
+            "`fn main` takes no generic parameters",
+        ));
+    }
+    if let Some(clause) = &sig.generics.where_clause {
+        return Err(Error::new_spanned(
+            clause,
+            "`fn main` takes no `where` clause",
         ));
     }
     match (sig.asyncness, runtime_attribute(&item.attrs)) {
@@ -84,7 +90,7 @@ pub fn expand(options: &Options, args: TokenStream, mut item: ItemFn, plan: Plan
                 _ => (TokenStream::new(), TokenStream::new()),
             };
             let body = quote_spanned! {block.span()=>
-                #[allow(clippy::redundant_closure_call)]
+                #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
                 let __daemon_result #binding = (|| #closure_output #block)();
             };
             let new_block: syn::Block = syn::parse_quote!({
@@ -152,15 +158,39 @@ fn builder(options: &Options, krate: &TokenStream) -> TokenStream {
 }
 
 /// What to emit next to a compile error: the user's item, in a form that compiles, so that our error is
-/// the only one (no "`main` function not found" or "`main` cannot be async" after it).
+/// the only one (no "`main` function not found", "`main` cannot be async" or "`main` has the wrong type"
+/// after it).
+///
+/// A `main` whose shape is wrong (async without a runtime, arguments, generics) gets a signature that
+/// rustc accepts, and its body moves, unchanged, into a nested function with the original signature, which
+/// is never called: the body is still type-checked (its own errors are real ones) and the imports it uses
+/// stay used (no "unused import" warning).
 pub fn fallback(item: TokenStream) -> TokenStream {
     let Ok(mut function) = syn::parse2::<ItemFn>(item.clone()) else {
         return item;
     };
-    if function.sig.asyncness.is_some() && runtime_attribute(&function.attrs).is_none() {
-        function.sig.asyncness = None;
-        *function.block = syn::parse_quote!({ ::core::unimplemented!() });
-        return function.into_token_stream();
+    let sig = &function.sig;
+    let async_without_runtime =
+        sig.asyncness.is_some() && runtime_attribute(&function.attrs).is_none();
+    let misshapen = async_without_runtime
+        || !sig.inputs.is_empty()
+        || !sig.generics.params.is_empty()
+        || sig.generics.where_clause.is_some();
+    if sig.ident != "main" || !misshapen {
+        return item;
     }
-    item
+    let mut body_sig = function.sig.clone();
+    body_sig.ident = syn::Ident::new("__daemon_main_body", Span::call_site());
+    if async_without_runtime {
+        function.sig.asyncness = None;
+    }
+    function.sig.inputs.clear();
+    function.sig.generics = syn::Generics::default();
+    let block = &function.block;
+    *function.block = syn::parse_quote!({
+        #[allow(dead_code)]
+        #body_sig #block
+        ::core::unimplemented!()
+    });
+    function.into_token_stream()
 }
