@@ -83,26 +83,42 @@ pub fn expand(options: &Options, args: TokenStream, mut item: ItemFn, plan: Plan
         Plan::Wrap => {
             let builder = builder(options, &krate);
             let block = &item.block;
-            let (closure_output, binding) = match &item.sig.output {
-                ReturnType::Type(arrow, ty) if !contains_impl(ty) => {
-                    (quote!(#arrow #ty), quote!(: #ty))
+            // Mixed-site hygiene: the body cannot see (or clash with) these two locals.
+            let running = syn::Ident::new("__daemon_running", Span::mixed_site());
+            let result = syn::Ident::new("__daemon_result", Span::mixed_site());
+            let start = quote!(let #running = #krate::__private::start(#builder););
+            let new_block: syn::Block = match &item.sig.output {
+                // `-> !` never returns: there is nothing to report, and `!` cannot name a local's type.
+                ReturnType::Type(arrow, ty) if matches!(**ty, syn::Type::Never(_)) => {
+                    let body = quote_spanned! {block.span()=>
+                        #[allow(clippy::redundant_closure_call)]
+                        (|| #arrow #ty #block)()
+                    };
+                    syn::parse_quote!({ #start #body })
                 }
-                _ => (TokenStream::new(), TokenStream::new()),
+                output => {
+                    let (closure_output, binding) = match output {
+                        ReturnType::Type(arrow, ty) if !contains_impl(ty) => {
+                            (quote!(#arrow #ty), quote!(: #ty))
+                        }
+                        _ => (TokenStream::new(), TokenStream::new()),
+                    };
+                    let body = quote_spanned! {block.span()=>
+                        #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
+                        let #result #binding = (|| #closure_output #block)();
+                    };
+                    syn::parse_quote!({
+                        #start
+                        #body
+                        #krate::__private::finish(#running, {
+                            #[allow(unused_imports)]
+                            use #krate::__private::{DescribeError as _, DescribeOther as _};
+                            (&#krate::__private::Outcome(&#result)).describe()
+                        });
+                        #result
+                    })
+                }
             };
-            let body = quote_spanned! {block.span()=>
-                #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
-                let __daemon_result #binding = (|| #closure_output #block)();
-            };
-            let new_block: syn::Block = syn::parse_quote!({
-                let __daemon_running = #krate::__private::start(#builder);
-                #body
-                #krate::__private::finish(__daemon_running, {
-                    #[allow(unused_imports)]
-                    use #krate::__private::{DescribeError as _, DescribeOther as _};
-                    (&#krate::__private::Outcome(&__daemon_result)).describe()
-                });
-                __daemon_result
-            });
             *item.block = new_block;
             item.into_token_stream()
         }

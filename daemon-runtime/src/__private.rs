@@ -6,7 +6,10 @@ use crate::{Daemon, Running};
 
 /// Daemonizes for the attribute: returns in the daemon; the launcher exits (0 once the daemon is ready, 1
 /// with `PROGRAM: MESSAGE` on stderr when it failed).
-pub fn start(daemon: Daemon) -> Running {
+pub fn start(mut daemon: Daemon) -> Running {
+    // The attribute runs first in main, when nothing owns an fd yet: every inherited one can go, in one
+    // close_range call.
+    daemon.scope = crate::fds::Scope::All;
     match daemon.start() {
         Ok(running) => running,
         Err(error) => {

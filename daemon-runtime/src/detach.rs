@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::os::fd::OwnedFd;
+use std::time::Duration;
 
 use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
@@ -12,19 +13,43 @@ use crate::error::{Error, Step};
 use crate::handshake::{self, Report, Reporter};
 use crate::pidfile::PidFile;
 use crate::privileges::{self, Identity};
+use crate::proc_status::ProcStatus;
 use crate::{fds, notify, ready, signals, Daemon, Running};
+
+/// How long a daemon that missed the ready timeout gets to exit after SIGTERM, before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready or returns why not.
 pub(crate) fn background(config: &Daemon) -> Result<Running, Error> {
-    check_single_threaded()?;
+    let stat = ProcStatus::read();
+    if let Some(stat) = stat.filter(|s| s.threads > 1) {
+        return Err(Error::new(Step::Threads, None, None).with_detail(format!(
+            "{} threads are running; daemonize at the start of main, before any thread or async runtime starts",
+            stat.threads
+        )));
+    }
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    fds::close_inherited(&config.keep_fds)?;
-    let hup = signals::reset()?;
-    let (read_end, write_end) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|errno| Error::os(Step::Pipe, None, errno))?;
-    // SAFETY: the process is single-threaded (checked above), so the child is a full copy of the only
-    // thread and may allocate and run any code; nothing else can hold a lock across the fork.
+    fds::close_inherited(&config.keep_fds, config.scope)?;
+    signals::reset(stat.map(|s| s.ignored))?;
+    let hup = signals::hold_hup()?;
+    let result = fork_daemon(config, &hup);
+    if result.is_err() {
+        // Only the launcher gets here with an error: give it back the SIGHUP disposition it had. (The
+        // daemon restored its own before reporting ready.)
+        let _ = signals::restore_hup(&hup);
+    }
+    result
+}
+
+fn fork_daemon(config: &Daemon, hup: &signals::SavedHup) -> Result<Running, Error> {
+    let pipe_error = |errno| Error::os(Step::Pipe, None, errno);
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(pipe_error)?;
+    // With 0, 1 or 2 closed at launch the pipe could land there, where the daemon's dup2 would replace it.
+    let read_end = fds::above_stdio(read_end).map_err(pipe_error)?;
+    let write_end = fds::above_stdio(write_end).map_err(pipe_error)?;
+    // SAFETY: the process is single-threaded (checked by `background` through /proc; where there is no
+    // procfs, `Daemon::start` documents it as the caller's precondition, and `#[daemon]` guarantees it by
+    // running first in main), so the child is a full copy of the only thread and may allocate.
     match unsafe { fork() } {
         Err(errno) => Err(Error::os(Step::Fork, None, errno)),
         Ok(ForkResult::Parent { child }) => {
@@ -33,29 +58,46 @@ pub(crate) fn background(config: &Daemon) -> Result<Running, Error> {
         }
         Ok(ForkResult::Child) => {
             drop(read_end);
-            Ok(first_child(Reporter::new(write_end), config, &hup))
+            Ok(first_child(Reporter::new(write_end), config, hup))
         }
     }
 }
 
 /// The launcher: waits for the daemon's report, then exits 0 or returns the daemon's error.
 fn launcher(read_end: OwnedFd, child: Pid, config: &Daemon) -> Result<Running, Error> {
-    let (report, pid) = handshake::wait(&read_end, config.ready_timeout)?;
+    let error = match handshake::wait(&read_end, config.ready_timeout) {
+        Ok(Report::Ready) => std::process::exit(0),
+        Ok(Report::Failed(error)) | Err(error) => error,
+        Ok(Report::Closed) => Error::new(Step::NotReady, None, None),
+        Ok(Report::TimedOut) => {
+            let outcome = stop(&read_end, child);
+            Error::new(
+                Step::Timeout,
+                Some(format!("{:?}", config.ready_timeout)),
+                None,
+            )
+            .with_detail(outcome)
+        }
+    };
     // The first child exits right after its fork; reap it.
     let _ = nix::sys::wait::waitpid(child, None);
-    match report {
-        Report::Ready => std::process::exit(0),
-        Report::Failed(error) => Err(error),
-        Report::Closed => Err(Error::new(Step::NotReady, None, None)),
-        Report::TimedOut => {
-            let mut detail = format!("within {:?}", config.ready_timeout);
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                if kill(Pid::from_raw(pid), Signal::SIGTERM).is_ok() {
-                    detail.push_str(&format!("; it was stopped (SIGTERM to pid {pid})"));
-                }
-            }
-            Err(Error::new(Step::Timeout, None, None).with_detail(detail))
+    Err(error)
+}
+
+/// Stops a daemon that missed the ready timeout: SIGTERM to its process group (whose id is the first
+/// child's pid, since that child called setsid), then SIGKILL if the pipe has not closed within
+/// `STOP_GRACE`. Says what happened.
+fn stop(read_end: &OwnedFd, first_child: Pid) -> &'static str {
+    let group = Pid::from_raw(-first_child.as_raw());
+    if kill(group, Signal::SIGTERM).is_err() {
+        return "it had already exited";
+    }
+    match handshake::wait(read_end, STOP_GRACE) {
+        Ok(Report::TimedOut) => {
+            let _ = kill(group, Signal::SIGKILL);
+            "it ignored SIGTERM and was killed (SIGKILL)"
         }
+        _ => "it was stopped (SIGTERM)",
     }
 }
 
@@ -64,7 +106,7 @@ fn first_child(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> 
     if let Err(errno) = setsid() {
         fail(reporter, &Error::os(Step::Setsid, None, errno));
     }
-    // SAFETY: still the only thread of this process (see `background`).
+    // SAFETY: still the only thread of this process (see `fork_daemon`).
     match unsafe { fork() } {
         Err(errno) => fail(reporter, &Error::os(Step::Fork, None, errno)),
         Ok(ForkResult::Parent { .. }) => exit_now(0),
@@ -74,7 +116,6 @@ fn first_child(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> 
 
 /// The daemon: sets itself up, reports, and returns to run the body.
 fn daemon(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> Running {
-    reporter.pid(std::process::id());
     let pid_file = match setup(config, true).and_then(|p| signals::restore_hup(hup).map(|()| p)) {
         Ok(pid_file) => pid_file,
         Err(error) => fail(reporter, &error),
@@ -91,9 +132,8 @@ fn daemon(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> Runni
 pub(crate) fn foreground(config: &Daemon) -> Result<Running, Error> {
     let mut keep = config.keep_fds.clone();
     keep.extend(notify::listen_fds());
-    fds::close_inherited(&keep)?;
-    let hup = signals::reset()?;
-    signals::restore_hup(&hup)?;
+    fds::close_inherited(&keep, config.scope)?;
+    signals::reset(ProcStatus::read().map(|s| s.ignored))?;
     let pid_file = setup(config, false)?;
     ready::setup_done(config.ready, None, notify::socket().is_some())?;
     Ok(Running {
@@ -102,12 +142,12 @@ pub(crate) fn foreground(config: &Daemon) -> Result<Running, Error> {
     })
 }
 
-/// The steps after the forks, in order: stdio, umask, pid file, user and group lookup, chroot, chdir,
-/// privilege drop. On error, what was done is undone as far as it matters (the pid file is removed).
+/// The steps after the forks, in order: stdio, umask, pid file, user and group lookup and supplementary
+/// groups, chroot, chdir, group and user switch. On error, the pid file is released (and removed).
 fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
     if detached {
-        let has_files = config.stdout.is_some() || config.stderr.is_some();
-        if has_files {
+        let log_files = config.stdout.is_some() || config.stderr.is_some();
+        if log_files {
             // Log files are created 0o640 exactly; the configured umask follows.
             umask(Mode::empty());
         }
@@ -119,29 +159,14 @@ fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
         None => None,
     };
     let identity = Identity::resolve(config.user.as_deref(), config.group.as_deref())?;
+    identity.set_groups()?;
     if let Some(root) = &config.chroot {
         privileges::chroot(root)?;
     }
     nix::unistd::chdir(&config.workdir)
         .map_err(|errno| Error::at(Step::Chdir, &config.workdir, errno))?;
-    identity.apply()?;
+    identity.switch()?;
     Ok(pid_file)
-}
-
-/// Refuses to fork a multi-threaded process: only the calling thread would survive in the child, with
-/// whatever locks the others held.
-fn check_single_threaded() -> Result<(), Error> {
-    #[cfg(target_os = "linux")]
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        let threads = tasks.count();
-        if threads > 1 {
-            return Err(Error::new(Step::Threads, None, None).with_detail(format!(
-                "{threads} threads are running; daemonize at the start of main, before any thread or async \
-                 runtime starts"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Reports `error` to the launcher and ends this process without running destructors or atexit handlers.

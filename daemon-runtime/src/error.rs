@@ -134,7 +134,7 @@ impl Step {
             Step::Notify => "cannot notify systemd at",
             Step::Handshake => "cannot read the daemon's report",
             Step::NotReady => "the daemon exited before it was ready",
-            Step::Timeout => "the daemon did not report ready",
+            Step::Timeout => "the daemon did not report ready within",
         }
     }
 }

@@ -9,25 +9,38 @@ use nix::sys::stat::Mode;
 
 use crate::error::{Error, Step};
 
-/// Closes every fd above 2 except those in `keep`, whatever their numbers.
+/// Which fds above 2 may be closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every one (but those kept). For `#[daemon]`, which runs before main's body, when nothing in the
+    /// process owns an fd yet.
+    All,
+    /// Only those without close-on-exec, which the process inherited across `exec`. Rust opens every fd
+    /// close-on-exec, so a `File` or socket the program opened before `Daemon::start` stays open and owned.
+    Inherited,
+}
+
+/// Closes the fds above 2 that `scope` allows, except those in `keep`, whatever their numbers.
 ///
-/// Linux: `close_range(2)` over the gaps between the kept fds (one system call when nothing is kept).
-/// Elsewhere, or on kernels before 5.9: list the open fds (`/proc/self/fd`, `/dev/fd`) and close those.
-/// Last resort: `close(2)` on every number up to the hard `RLIMIT_NOFILE`.
-pub(crate) fn close_inherited(keep: &[RawFd]) -> Result<(), Error> {
+/// `Scope::All` on Linux: `close_range(2)` over the gaps between the kept fds (one system call when
+/// nothing is kept). Otherwise, or on kernels before 5.9: list the open fds (`/proc/self/fd`, `/dev/fd`)
+/// and close those. Last resort: every number up to the hard `RLIMIT_NOFILE`.
+pub(crate) fn close_inherited(keep: &[RawFd], scope: Scope) -> Result<(), Error> {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd > 2).collect();
     keep.sort_unstable();
     keep.dedup();
     #[cfg(target_os = "linux")]
-    match close_ranges(&keep) {
-        Ok(()) => return Ok(()),
-        Err(Errno::ENOSYS) | Err(Errno::EINVAL) | Err(Errno::EPERM) => {}
-        Err(errno) => return Err(Error::os(Step::CloseFds, None, errno)),
+    if scope == Scope::All {
+        match close_ranges(&keep) {
+            Ok(()) => return Ok(()),
+            Err(Errno::ENOSYS) | Err(Errno::EINVAL) | Err(Errno::EPERM) => {}
+            Err(errno) => return Err(Error::os(Step::CloseFds, None, errno)),
+        }
     }
-    if close_listed(&keep).is_some() {
+    if close_listed(&keep, scope).is_some() {
         return Ok(());
     }
-    close_loop(&keep)
+    close_loop(&keep, scope)
 }
 
 #[cfg(target_os = "linux")]
@@ -45,9 +58,9 @@ fn close_ranges(keep: &[RawFd]) -> Result<(), Errno> {
 
 #[cfg(target_os = "linux")]
 fn close_range(first: u32, last: u32) -> Result<(), Errno> {
-    // SAFETY: close_range(2) takes two integers and a flags word and touches no memory of ours. The fds it
-    // closes are the inherited ones above 2 that the caller does not keep; no live Rust object owns them,
-    // because this runs before the daemon's body and the runtime's own fds are created afterwards.
+    // SAFETY: close_range(2) takes integers and touches no memory of ours. It runs only for `Scope::All`,
+    // that is from `#[daemon]` before main's body, when no Rust object owns an fd above 2; the runtime
+    // opens its own fds afterwards.
     let result = unsafe {
         libc::syscall(
             libc::SYS_close_range,
@@ -59,8 +72,8 @@ fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     Errno::result(result).map(drop)
 }
 
-/// Closes the fds that the OS lists as open; `None` when there is no listing to read.
-fn close_listed(keep: &[RawFd]) -> Option<()> {
+/// Closes the listed open fds that `scope` allows; `None` when there is no listing to read.
+fn close_listed(keep: &[RawFd], scope: Scope) -> Option<()> {
     let dir = if cfg!(target_os = "linux") {
         "/proc/self/fd"
     } else {
@@ -75,15 +88,15 @@ fn close_listed(keep: &[RawFd]) -> Option<()> {
     if open.is_empty() && !cfg!(target_os = "linux") {
         return None;
     }
-    // The listing's own fd is in `open` too, but it was closed when `entries` was dropped: EBADF is fine.
+    // The listing's own fd is in `open` too; it was closed when `entries` was dropped (EBADF is fine).
     for fd in open {
-        close_raw(fd);
+        close_if_allowed(fd, scope);
     }
     Some(())
 }
 
-/// The seed's method: close every number up to the hard limit.
-fn close_loop(keep: &[RawFd]) -> Result<(), Error> {
+/// The seed's method: every number up to the hard limit.
+fn close_loop(keep: &[RawFd], scope: Scope) -> Result<(), Error> {
     let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_err(|errno| Error::os(Step::CloseFds, None, errno))?;
     let last = if hard == nix::sys::resource::RLIM_INFINITY {
@@ -93,16 +106,37 @@ fn close_loop(keep: &[RawFd]) -> Result<(), Error> {
     };
     for fd in 3..last as RawFd {
         if keep.binary_search(&fd).is_err() {
-            close_raw(fd);
+            close_if_allowed(fd, scope);
         }
     }
     Ok(())
 }
 
-fn close_raw(fd: RawFd) {
-    // SAFETY: `fd` is an inherited descriptor above 2 that nothing in this process owns (see
-    // close_inherited); closing a number that is not open only returns EBADF.
+/// Closes `fd` if `scope` allows: always for `Scope::All`, only without close-on-exec for `Scope::Inherited`.
+fn close_if_allowed(fd: RawFd, scope: Scope) {
+    if scope == Scope::Inherited {
+        // SAFETY: F_GETFD only reads the descriptor's flags; on a number that is not open it returns EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            return;
+        }
+    }
+    // SAFETY: nothing in this process owns `fd`. With `Scope::All` no fd is owned yet (see close_range). With
+    // `Scope::Inherited` it lacks close-on-exec, so it came across `exec` (Rust opens every fd close-on-exec)
+    // or the program made it inheritable on purpose, and `Daemon::start` documents that such fds are closed
+    // unless kept. Closing a number that is not open only returns EBADF.
     unsafe { libc::close(fd) };
+}
+
+/// Moves `fd` above 2 when it landed on 0, 1 or 2 (the launcher ran with some of them closed), so that the
+/// `dup2` onto stdio cannot replace it. No system call in the usual case.
+pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let raised = fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raised) })
 }
 
 /// Points stdin at /dev/null, and stdout and stderr at /dev/null or at the given files (appended to,
@@ -138,17 +172,11 @@ pub(crate) fn redirect_stdio(stdout: Option<&Path>, stderr: Option<&Path>) -> Re
 
 /// Opens `path` with close-on-exec, at a number above 2 even when the launcher ran with 0, 1 or 2 closed.
 fn open_above_stdio(path: &Path, flags: OFlag, step: Step) -> Result<OwnedFd, Error> {
-    let fd = open(
+    open(
         path,
         flags | OFlag::O_CLOEXEC,
         Mode::from_bits_truncate(0o640),
     )
-    .map_err(|errno| Error::at(step, path, errno))?;
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
-    }
-    let raised =
-        fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(3)).map_err(|errno| Error::at(step, path, errno))?;
-    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raised) })
+    .and_then(above_stdio)
+    .map_err(|errno| Error::at(step, path, errno))
 }

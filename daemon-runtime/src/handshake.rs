@@ -1,4 +1,4 @@
-//! The pipe on which the daemon reports to the launcher: its pid, then "ready" or the error that stopped it.
+//! The pipe on which the daemon reports to the launcher: "ready", or the error that stopped it.
 //!
 //! A record is a tag byte, a 2-byte length and a payload, written with one `write(2)` of less than
 //! `PIPE_BUF` bytes, so that it arrives whole.
@@ -11,7 +11,6 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::error::{Error, Step};
 
-const TAG_PID: u8 = b'P';
 const TAG_READY: u8 = b'R';
 const TAG_ERROR: u8 = b'E';
 /// The longest subject or detail sent; longer text is cut at a character boundary.
@@ -25,11 +24,6 @@ pub(crate) struct Reporter {
 impl Reporter {
     pub(crate) fn new(fd: OwnedFd) -> Reporter {
         Reporter { fd }
-    }
-
-    /// Tells the launcher the daemon's pid, so that it can stop a daemon that never becomes ready.
-    pub(crate) fn pid(&self, pid: u32) {
-        self.send(TAG_PID, &pid.to_le_bytes());
     }
 
     /// Tells the launcher the daemon is ready; closes the pipe.
@@ -120,42 +114,39 @@ pub(crate) enum Report {
     TimedOut,
 }
 
-/// The launcher's end: reads records until "ready", an error, end of file or the deadline.
-/// Returns the report and the daemon's pid, if it sent one.
-pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<(Report, Option<u32>), Error> {
-    let deadline = Instant::now() + timeout;
+/// The launcher's end: reads records until "ready", an error, end of file or the timeout (a timeout too
+/// large to represent waits forever).
+pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Report, Error> {
+    let deadline = Instant::now().checked_add(timeout);
     let mut buffer = Vec::with_capacity(64);
-    let mut pid = None;
     loop {
-        while let Some((tag, payload, used)) = split_record(&buffer) {
-            match tag {
-                TAG_PID => pid = payload.try_into().ok().map(u32::from_le_bytes),
-                TAG_READY => return Ok((Report::Ready, pid)),
-                TAG_ERROR => {
-                    let error = decode_error(payload).unwrap_or_else(|| {
-                        Error::new(Step::Handshake, None, None)
-                            .with_detail("malformed error record")
-                    });
-                    return Ok((Report::Failed(error), pid));
+        if let Some((tag, payload)) = split_record(&buffer) {
+            return Ok(match tag {
+                TAG_READY => Report::Ready,
+                _ => Report::Failed(decode_error(payload).unwrap_or_else(|| {
+                    Error::new(Step::Handshake, None, None).with_detail("malformed error record")
+                })),
+            });
+        }
+        let timeout = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(Report::TimedOut);
                 }
-                _ => {}
+                PollTimeout::from(u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX))
             }
-            buffer.drain(..used);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok((Report::TimedOut, pid));
-        }
-        let millis = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+            None => PollTimeout::NONE,
+        };
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(millis)) {
+        match poll(&mut fds, timeout) {
             Ok(0) | Err(Errno::EINTR) => continue,
             Ok(_) => {}
             Err(errno) => return Err(Error::os(Step::Handshake, None, errno)),
         }
         let mut chunk = [0u8; 4096];
         match nix::unistd::read(fd, &mut chunk) {
-            Ok(0) => return Ok((Report::Closed, pid)),
+            Ok(0) => return Ok(Report::Closed),
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
             Err(errno) => return Err(Error::os(Step::Handshake, None, errno)),
@@ -163,12 +154,12 @@ pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<(Report, Option<u3
     }
 }
 
-/// One whole record at the front of `buffer`: (tag, payload, bytes used).
-fn split_record(buffer: &[u8]) -> Option<(u8, &[u8], usize)> {
+/// One whole record at the front of `buffer`: (tag, payload). Only "ready" and error records exist, and
+/// each ends the handshake, so nothing after the first record matters.
+fn split_record(buffer: &[u8]) -> Option<(u8, &[u8])> {
     let (&tag, rest) = buffer.split_first()?;
     let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
-    let payload = rest.get(2..2 + len)?;
-    Some((tag, payload, 3 + len))
+    Some((tag, rest.get(2..2 + len)?))
 }
 
 #[cfg(test)]
@@ -204,18 +195,14 @@ mod tests {
         assert!(decode_error(&[250, 0, 0, 0, 0, 0, 0]).is_none());
         assert!(decode_error(&[0, 0, 0, 0, 0, 1, 9, 0, b'a']).is_none());
         assert_eq!(split_record(&[b'R', 1, 0]), None);
-        assert_eq!(split_record(&[b'R', 0, 0, 9]), Some((b'R', &[][..], 3)));
+        assert_eq!(split_record(&[b'R', 0, 0, 9]), Some((b'R', &[][..])));
     }
 
     #[test]
     fn records_cross_a_real_pipe() {
         let (rd, wr) = nix::unistd::pipe().unwrap();
-        let reporter = Reporter::new(wr);
-        reporter.pid(4242);
-        reporter.fail(&Error::new(Step::Chroot, Some("/jail".into()), Some(2)));
-        let (report, pid) = wait(&rd, Duration::from_secs(5)).unwrap();
-        assert_eq!(pid, Some(4242));
-        match report {
+        Reporter::new(wr).fail(&Error::new(Step::Chroot, Some("/jail".into()), Some(2)));
+        match wait(&rd, Duration::from_secs(5)).unwrap() {
             Report::Failed(e) => assert_eq!(
                 e.to_string(),
                 "cannot change root to /jail: No such file or directory (os error 2)"
@@ -224,11 +211,13 @@ mod tests {
         }
         let (rd, wr) = nix::unistd::pipe().unwrap();
         drop(wr);
-        assert_eq!(wait(&rd, Duration::from_secs(5)).unwrap().0, Report::Closed);
-        let (rd, _wr) = nix::unistd::pipe().unwrap();
+        assert_eq!(wait(&rd, Duration::from_secs(5)).unwrap(), Report::Closed);
+        let (rd, wr) = nix::unistd::pipe().unwrap();
         assert_eq!(
-            wait(&rd, Duration::from_millis(20)).unwrap().0,
+            wait(&rd, Duration::from_millis(20)).unwrap(),
             Report::TimedOut
         );
+        Reporter::new(wr).ready();
+        assert_eq!(wait(&rd, Duration::MAX).unwrap(), Report::Ready);
     }
 }

@@ -38,6 +38,7 @@ mod handshake;
 mod notify;
 mod pidfile;
 mod privileges;
+mod proc_status;
 mod ready;
 mod signals;
 
@@ -86,7 +87,6 @@ pub use ready::{not_ready, ready, Ready};
 /// before the runtime starts any thread.
 ///
 /// ```no_run
-/// # mod tokio { pub use daemon_runtime::daemon as main; }
 /// use daemon_runtime::daemon;
 ///
 /// #[daemon(pid_file = "/run/app.pid")]
@@ -99,9 +99,10 @@ pub use ready::{not_ready, ready, Ready};
 #[doc(inline)]
 pub use daemon_macro::daemon;
 
-/// The environment variable that forces foreground mode at run time, without recompiling: set it to
-/// anything but `0` or the empty string (`DAEMON_FOREGROUND=1 ./myapp`) to keep the process attached to
-/// the terminal, with stdio untouched, for debugging.
+/// The environment variable that chooses foreground or background at run time, without recompiling, over
+/// what the program and the environment say: `DAEMON_FOREGROUND=1 ./myapp` keeps the process attached to
+/// the terminal with stdio untouched (for debugging); `DAEMON_FOREGROUND=0` forks even when
+/// `NOTIFY_SOCKET` is set (a `Type=forking` unit with `NotifyAccess=` or `WatchdogSec=`) or as PID 1.
 ///
 /// ```
 /// assert_eq!(daemon_runtime::FOREGROUND_ENV, "DAEMON_FOREGROUND");
@@ -135,7 +136,10 @@ pub struct Daemon {
     keep_fds: Vec<RawFd>,
     ready: Ready,
     ready_timeout: Duration,
-    foreground: bool,
+    /// `Some` when the program chose; `None` to decide at run time.
+    foreground: Option<bool>,
+    /// Which inherited fds may be closed: `#[daemon]` closes every one, the builder spares owned ones.
+    pub(crate) scope: fds::Scope,
 }
 
 impl Default for Daemon {
@@ -164,7 +168,8 @@ impl Daemon {
             keep_fds: Vec::new(),
             ready: Ready::Auto,
             ready_timeout: DEFAULT_READY_TIMEOUT,
-            foreground: false,
+            foreground: None,
+            scope: fds::Scope::Inherited,
         }
     }
 
@@ -298,8 +303,9 @@ impl Daemon {
         self
     }
 
-    /// Stays in the foreground: no fork, stdio kept; the other steps still apply. Also chosen at run time
-    /// by systemd's `NOTIFY_SOCKET`, by running as PID 1, or by [`FOREGROUND_ENV`].
+    /// `true`: stays in the foreground (no fork, stdio kept; the other steps still apply). `false`: always
+    /// forks. Without this call it is decided at run time: foreground under systemd's `NOTIFY_SOCKET` or as
+    /// PID 1. [`FOREGROUND_ENV`] overrides all of these.
     ///
     /// ```
     /// let debugging = std::env::args().any(|a| a == "--foreground");
@@ -307,7 +313,7 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     pub fn foreground(mut self, foreground: bool) -> Daemon {
-        self.foreground = foreground;
+        self.foreground = Some(foreground);
         self
     }
 
@@ -319,8 +325,13 @@ impl Daemon {
     /// for the daemon's life (dropping it removes the pid file). In foreground mode the process itself
     /// becomes the daemon and gets `Ok(Running)` or the error.
     ///
-    /// Call it at the start of `main`, before any thread starts: a multi-threaded process is refused.
-    /// Every inherited fd above 2 (but those kept) is closed, in the launcher too.
+    /// Call it at the start of `main`, before any thread starts: a multi-threaded process is refused (on
+    /// Linux, where /proc tells; elsewhere that is the caller's responsibility).
+    ///
+    /// Every inherited fd above 2 is closed, in the launcher too, except those in
+    /// [`keep_fds`](Daemon::keep_fds): that is every fd without close-on-exec. Fds the program opened itself
+    /// (Rust opens them close-on-exec: a `File`, a `TcpListener`) stay open and keep working in the daemon;
+    /// an fd made inheritable on purpose is closed unless kept.
     ///
     /// ```no_run
     /// use daemon_runtime::Daemon;
@@ -353,8 +364,12 @@ impl Daemon {
     }
 
     fn runs_in_foreground(&self) -> bool {
-        let forced = std::env::var_os(FOREGROUND_ENV).is_some_and(|v| !v.is_empty() && v != "0");
-        self.foreground || forced || notify::socket().is_some() || std::process::id() == 1
+        let forced = std::env::var_os(FOREGROUND_ENV)
+            .filter(|v| !v.is_empty())
+            .map(|v| v != "0");
+        forced
+            .or(self.foreground)
+            .unwrap_or_else(|| notify::socket().is_some() || std::process::id() == 1)
     }
 
     /// Checks what the attribute checks at compile time, for values that come from the builder.

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,19 +12,20 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Step};
+use crate::fds;
 
 /// The mode of the pid file whatever the umask: start-stop-daemon refuses group- or world-writable ones.
 const MODE: u32 = 0o644;
 
 /// How long a launch that lost the race waits for the winner to write its pid into the file.
-const READ_PID_FOR: Duration = Duration::from_millis(500);
+const READ_PID_FOR: Duration = Duration::from_secs(2);
 
-/// A locked pid file. Dropping it removes the file and releases the lock.
+/// A locked pid file. Dropping it removes the file (or, where it cannot, empties it) and releases the lock.
 #[derive(Debug)]
 pub(crate) struct PidFile {
     path: PathBuf,
     /// Kept open for the daemon's life: the lock lives as long as this descriptor.
-    _locked: File,
+    file: File,
 }
 
 impl PidFile {
@@ -38,22 +40,29 @@ impl PidFile {
             }
         };
         let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = open(path, flags, Mode::from_bits_truncate(MODE)).map_err(fail)?;
-        let mut file = File::from(fd);
-        if let Err(errno) = lock(&file) {
-            if errno == Errno::EWOULDBLOCK {
-                return Err(already_running(path, &mut file));
+        let mut file = loop {
+            let fd = open(path, flags, Mode::from_bits_truncate(MODE))
+                .and_then(fds::above_stdio)
+                .map_err(fail)?;
+            let mut file = File::from(fd);
+            match lock(&file) {
+                Err(Errno::EWOULDBLOCK) => return Err(already_running(path, &mut file)),
+                Err(errno) => return Err(fail(errno)),
+                Ok(()) => {}
             }
-            return Err(fail(errno));
-        }
+            // The previous holder may have removed the path between our open and our lock: then we hold a
+            // lock on a file nobody else can find, and must start again on the file the path names now.
+            if names(path, &file) {
+                break file;
+            }
+        };
         nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(MODE)).map_err(fail)?;
-        let text = format!("{pid}\n");
         file.set_len(0).map_err(|e| fail(io_errno(&e)))?;
-        file.write_all(text.as_bytes())
+        file.write_all(format!("{pid}\n").as_bytes())
             .map_err(|e| fail(io_errno(&e)))?;
         Ok(PidFile {
             path: path.to_path_buf(),
-            _locked: file,
+            file,
         })
     }
 
@@ -65,10 +74,22 @@ impl PidFile {
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        // Removed while still locked; the lock goes when `_locked` closes. A failure (the daemon dropped its
-        // privileges and may not write the directory, or it chrooted away from it) leaves a stale file,
-        // which the next start takes over.
-        let _ = std::fs::remove_file(&self.path);
+        // Removed while still locked, and only if the path still names our file: after a chroot it names
+        // something else (or nothing). Where it cannot be removed (after a chroot, or without write access
+        // to the directory once privileges are dropped), it is emptied through the descriptor opened
+        // before, so that no stale pid is left to match a recycled process. The lock goes when `file` closes.
+        if names(&self.path, &self.file) && std::fs::remove_file(&self.path).is_ok() {
+            return;
+        }
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Whether `path` (not followed if it is a symlink) is the file open as `file`.
+fn names(path: &Path, file: &File) -> bool {
+    match (std::fs::symlink_metadata(path), file.metadata()) {
+        (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
+        _ => false,
     }
 }
 
@@ -84,16 +105,10 @@ fn already_running(path: &Path, file: &mut File) -> Error {
     // The winner may have locked the file and not yet written its pid: read until it has.
     let pid = loop {
         let mut text = String::new();
-        let pid = file
-            .rewind()
-            .and_then(|()| file.read_to_string(&mut text))
+        let read = file.rewind().and_then(|()| file.read_to_string(&mut text));
+        let pid = read
             .ok()
-            .and_then(|_| {
-                text.trim_end()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|_| text.ends_with('\n'))
-            });
+            .and_then(|_| text.strip_suffix('\n')?.parse::<u32>().ok());
         if pid.is_some() || Instant::now() >= deadline {
             break pid;
         }

@@ -1,14 +1,14 @@
-//! Privileges: the user and group to run as (resolved before any chroot), chroot, and the drop itself.
+//! Privileges: the user and group to run as, resolved and given their supplementary groups before any
+//! chroot (the group database lives outside the jail), then the switch itself after it.
 
 use std::ffi::CString;
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
 
 use crate::error::{Error, Step};
 
-/// Who the daemon becomes, resolved while /etc/passwd and /etc/group are still reachable.
+/// Who the daemon becomes.
 #[derive(Debug, Default)]
 pub(crate) struct Identity {
     uid: Option<Uid>,
@@ -22,24 +22,23 @@ impl Identity {
     pub(crate) fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Identity, Error> {
         let mut identity = Identity::default();
         if let Some(user) = user {
-            let entry = match user.parse::<u32>() {
-                Ok(uid) => User::from_uid(Uid::from_raw(uid)),
-                Err(_) => User::from_name(user),
+            let numeric = user.parse::<u32>().ok().map(Uid::from_raw);
+            let entry = match numeric {
+                Some(uid) => User::from_uid(uid),
+                None => User::from_name(user),
             }
             .map_err(|errno| Error::os(Step::User, Some(user.to_string()), errno))?;
-            match entry {
-                Some(entry) => {
+            match (entry, numeric) {
+                (Some(entry), _) => {
                     identity.uid = Some(entry.uid);
                     identity.gid = Some(entry.gid);
                     identity.name = CString::new(entry.name).ok();
                 }
-                None => match user.parse::<u32>() {
-                    Ok(uid) => identity.uid = Some(Uid::from_raw(uid)),
-                    Err(_) => {
-                        return Err(Error::new(Step::User, Some(user.to_string()), None)
-                            .with_detail("no such user"))
-                    }
-                },
+                (None, Some(uid)) => identity.uid = Some(uid),
+                (None, None) => {
+                    return Err(Error::new(Step::User, Some(user.to_string()), None)
+                        .with_detail("no such user"))
+                }
             }
         }
         if let Some(group) = group {
@@ -65,51 +64,56 @@ impl Identity {
         Ok(identity)
     }
 
-    /// Whether there is anything to change.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.uid.is_none() && self.gid.is_none()
+    /// The ids to switch to, or `None` when there is nothing to change (nothing asked, or an unprivileged
+    /// process asking to stay who it is).
+    fn target(&self) -> Option<(Uid, Gid)> {
+        if self.uid.is_none() && self.gid.is_none() {
+            return None;
+        }
+        let uid = self.uid.unwrap_or_else(Uid::current);
+        let gid = self.gid.unwrap_or_else(Gid::current);
+        let unchanged = uid == Uid::current() && gid == Gid::current();
+        (Uid::effective().is_root() || !unchanged).then_some((uid, gid))
     }
 
-    /// Sets the supplementary groups (the user's, or none), then the group, then the user; then checks that
-    /// root cannot be regained.
-    pub(crate) fn apply(&self) -> Result<(), Error> {
-        if self.is_empty() {
+    /// Sets the supplementary groups: the user's (initgroups reads the group database, so this runs before
+    /// any chroot), or none when only a group is given.
+    pub(crate) fn set_groups(&self) -> Result<(), Error> {
+        let Some((uid, gid)) = self.target() else {
             return Ok(());
-        }
-        let gid = self.gid.unwrap_or_else(Gid::current);
-        let uid = self.uid.unwrap_or_else(Uid::current);
-        // An unprivileged process that asks to stay who it is has nothing to drop.
-        if !Uid::effective().is_root() && uid == Uid::current() && gid == Gid::current() {
-            return Ok(());
-        }
-        let groups = match (&self.name, self.uid) {
+        };
+        let result = match (&self.name, self.uid) {
             (Some(name), Some(_)) => nix::unistd::initgroups(name, gid),
             _ => nix::unistd::setgroups(&[]),
         };
-        let subject = || match &self.name {
-            Some(name) => name.to_string_lossy().into_owned(),
-            None => uid.to_string(),
+        result.map_err(|errno| {
+            let subject = match &self.name {
+                Some(name) => name.to_string_lossy().into_owned(),
+                None => uid.to_string(),
+            };
+            Error::os(Step::Groups, Some(subject), errno)
+        })
+    }
+
+    /// Switches group, then user; then checks that root cannot be regained.
+    pub(crate) fn switch(&self) -> Result<(), Error> {
+        let Some((uid, gid)) = self.target() else {
+            return Ok(());
         };
-        groups.map_err(|errno| Error::os(Step::Groups, Some(subject()), errno))?;
         nix::unistd::setgid(gid)
             .map_err(|errno| Error::os(Step::Setgid, Some(gid.to_string()), errno))?;
         nix::unistd::setuid(uid)
             .map_err(|errno| Error::os(Step::Setuid, Some(uid.to_string()), errno))?;
-        if !uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        let dropped = Uid::effective() == uid && Gid::effective() == gid;
+        if !dropped || (!uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok()) {
             return Err(Error::new(Step::RegainRoot, Some(uid.to_string()), None));
-        }
-        if !uid.is_root() && Uid::effective() != uid {
-            return Err(Error::new(
-                Step::RegainRoot,
-                Some(uid.to_string()),
-                Some(Errno::EPERM as i32),
-            ));
         }
         Ok(())
     }
 }
 
-/// chroot(2) into `path`.
+/// chroot(2) into `path`, then into its root: a relative working directory must not resolve from outside.
 pub(crate) fn chroot(path: &Path) -> Result<(), Error> {
-    nix::unistd::chroot(path).map_err(|errno| Error::at(Step::Chroot, path, errno))
+    nix::unistd::chroot(path).map_err(|errno| Error::at(Step::Chroot, path, errno))?;
+    nix::unistd::chdir("/").map_err(|errno| Error::at(Step::Chroot, path, errno))
 }

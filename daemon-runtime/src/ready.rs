@@ -32,6 +32,9 @@ pub enum Ready {
 struct Pending {
     reporter: Option<Reporter>,
     notify: bool,
+    /// The thread that runs main's body: only its panics fail the start (a panicking task that a runtime
+    /// catches on a worker thread does not).
+    main_thread: std::thread::ThreadId,
 }
 
 static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
@@ -42,7 +45,11 @@ pub(crate) fn setup_done(
     reporter: Option<Reporter>,
     notify: bool,
 ) -> Result<(), Error> {
-    let pending = Pending { reporter, notify };
+    let pending = Pending {
+        reporter,
+        notify,
+        main_thread: std::thread::current().id(),
+    };
     match mode {
         Ready::Auto => pending.ready(),
         Ready::Manual => {
@@ -135,7 +142,14 @@ pub fn not_ready(reason: impl std::fmt::Display) {
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let pending = PENDING.try_lock().ok().and_then(|mut p| p.take());
+        let on_main = |p: &Option<Pending>| {
+            p.as_ref()
+                .is_some_and(|p| p.main_thread == std::thread::current().id())
+        };
+        let pending = PENDING
+            .try_lock()
+            .ok()
+            .and_then(|mut p| if on_main(&p) { p.take() } else { None });
         if let Some(pending) = pending {
             let message = info
                 .payload()

@@ -17,27 +17,22 @@ const NSIG: libc::c_int = 32;
 pub(crate) struct SavedHup(libc::sigaction);
 
 /// Resets every inherited `SIG_IGN` disposition to `SIG_DFL` (SIGPIPE stays ignored, as Rust's runtime set
-/// it), leaves handlers this process installed alone, empties the signal mask, and ignores SIGHUP until
-/// [`restore_hup`] (the first child's exit must not hang up the daemon).
-pub(crate) fn reset() -> Result<SavedHup, Error> {
-    let mut hup = None;
+/// it), leaves handlers this process installed alone, and empties the signal mask.
+///
+/// `ignored` is the kernel's set of ignored signals (from `/proc/self/status`), so that only those need a
+/// system call; without it, every signal's disposition is queried.
+pub(crate) fn reset(ignored: Option<u64>) -> Result<(), Error> {
+    let fail = |errno| Error::os(Step::Signals, None, errno);
     for signal in 1..NSIG {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP || signal == libc::SIGPIPE {
             continue;
         }
-        let Some(mut action) = query(signal) else {
-            reset_reserved(signal)?;
-            continue;
+        let is_ignored = match ignored {
+            Some(mask) => mask & (1 << (signal - 1)) != 0,
+            None => query(signal).is_some_and(|action| action.sa_sigaction == libc::SIG_IGN),
         };
-        let ignored = action.sa_sigaction == libc::SIG_IGN;
-        if ignored {
-            action.sa_sigaction = libc::SIG_DFL;
-        }
-        if signal == libc::SIGHUP {
-            hup = Some(action);
-            set(signal, &ignore()).map_err(|errno| Error::os(Step::Signals, None, errno))?;
-        } else if ignored {
-            set(signal, &action).map_err(|errno| Error::os(Step::Signals, None, errno))?;
+        if is_ignored {
+            set_default(signal).map_err(fail)?;
         }
     }
     let empty = nix::sys::signal::SigSet::empty();
@@ -46,37 +41,58 @@ pub(crate) fn reset() -> Result<SavedHup, Error> {
         Some(&empty),
         None,
     )
-    .map_err(|errno| Error::os(Step::Signals, None, errno))?;
-    Ok(SavedHup(hup.unwrap_or_else(default)))
+    .map_err(fail)
+}
+
+/// Ignores SIGHUP until [`restore_hup`]: the first child's exit must not hang up the daemon. One call
+/// ignores it and returns what the daemon gets back: SIG_DFL (after [`reset`]), or the process's own handler.
+pub(crate) fn hold_hup() -> Result<SavedHup, Error> {
+    let mut old = zeroed();
+    // SAFETY: `ignore` is a valid sigaction whose handler is SIG_IGN (no code of ours runs), and `old` is
+    // valid, writable memory for the previous action.
+    let result = unsafe { libc::sigaction(libc::SIGHUP, &with_handler(libc::SIG_IGN), &mut old) };
+    Errno::result(result).map_err(|errno| Error::os(Step::Signals, None, errno))?;
+    Ok(SavedHup(old))
 }
 
 /// Gives the daemon the SIGHUP disposition it should have: `SIG_DFL`, or the handler the process installed.
 pub(crate) fn restore_hup(saved: &SavedHup) -> Result<(), Error> {
-    set(libc::SIGHUP, &saved.0).map_err(|errno| Error::os(Step::Signals, None, errno))
+    // SAFETY: `saved.0` is the action the kernel returned for SIGHUP, restored unchanged.
+    let result = unsafe { libc::sigaction(libc::SIGHUP, &saved.0, std::ptr::null_mut()) };
+    Errno::result(result)
+        .map(drop)
+        .map_err(|errno| Error::os(Step::Signals, None, errno))
 }
 
 /// The current action of `signal`; `None` for numbers the C library reserves (EINVAL).
 fn query(signal: libc::c_int) -> Option<libc::sigaction> {
-    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+    let mut old = zeroed();
     // SAFETY: a null new action makes sigaction(2) only read the current one into `old`, which is valid,
     // writable memory of the right type.
-    let result = unsafe { libc::sigaction(signal, std::ptr::null(), old.as_mut_ptr()) };
-    // SAFETY: on success the kernel filled `old`; it was zeroed before, which is a valid sigaction too.
-    (result == 0).then(|| unsafe { old.assume_init() })
+    let result = unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) };
+    (result == 0).then_some(old)
 }
 
-/// The C library reserves a few real-time signals (glibc: 32 and 33) and refuses them to sigaction(3);
-/// an ignored disposition inherited on them still has to go, so ask the kernel directly.
+/// Sets `signal` to `SIG_DFL`.
+fn set_default(signal: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: a valid sigaction with the handler SIG_DFL, which runs no code of ours.
+    let result =
+        unsafe { libc::sigaction(signal, &with_handler(libc::SIG_DFL), std::ptr::null_mut()) };
+    match Errno::result(result) {
+        // The C library reserves a few real-time signals for itself (glibc: 32 and 33) and refuses them to
+        // sigaction(3); an ignored disposition inherited on one still has to go.
+        Err(Errno::EINVAL) => set_default_reserved(signal),
+        other => other.map(drop),
+    }
+}
+
+/// SIG_DFL through the raw system call, which the C library's reservations do not filter.
 #[cfg(all(
     target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "riscv64"
-    )
+    any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
-fn reset_reserved(signal: libc::c_int) -> Result<(), Error> {
-    /// The kernel's `struct sigaction` on these architectures: handler, flags, restorer, mask.
+fn set_default_reserved(signal: libc::c_int) -> Result<(), Errno> {
+    /// The kernel's `struct sigaction` on x86_64 and aarch64: handler, flags, restorer, mask.
     #[repr(C)]
     #[derive(Default)]
     struct KernelSigaction {
@@ -85,68 +101,39 @@ fn reset_reserved(signal: libc::c_int) -> Result<(), Error> {
         restorer: usize,
         mask: u64,
     }
-    let mask_size = std::mem::size_of::<u64>();
-    let mut old = KernelSigaction::default();
-    // SAFETY: rt_sigaction with a null new action only writes the current one into `old`, a properly laid
-    // out kernel sigaction for this architecture, with the kernel's 8-byte signal set size.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            signal,
-            std::ptr::null::<KernelSigaction>(),
-            &mut old,
-            mask_size,
-        )
-    };
-    if result != 0 || old.handler != libc::SIG_IGN {
-        return Ok(());
-    }
-    let default = KernelSigaction::default(); // SIG_DFL, no flags, empty mask
-                                              // SAFETY: as above; the new action is SIG_DFL, which runs no code of ours.
+    // All zeroes: SIG_DFL, no flags, no restorer, an empty mask.
+    let default = KernelSigaction::default();
+    // SAFETY: rt_sigaction reads a kernel sigaction laid out as the kernel expects on these architectures,
+    // with the kernel's 8-byte signal set size; a null old action asks for nothing back. SIG_DFL runs no
+    // code of ours.
     let result = unsafe {
         libc::syscall(
             libc::SYS_rt_sigaction,
             signal,
             &default,
             std::ptr::null_mut::<KernelSigaction>(),
-            mask_size,
+            std::mem::size_of::<u64>(),
         )
     };
-    Errno::result(result)
-        .map(drop)
-        .map_err(|errno| Error::os(Step::Signals, None, errno))
-}
-
-#[cfg(not(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "riscv64"
-    )
-)))]
-fn reset_reserved(_signal: libc::c_int) -> Result<(), Error> {
-    Ok(())
-}
-
-fn set(signal: libc::c_int, action: &libc::sigaction) -> Result<(), Errno> {
-    // SAFETY: `action` is a valid sigaction: either one the kernel returned, with its handler changed to
-    // SIG_DFL or SIG_IGN (which run no code of ours), or the saved one restored unchanged.
-    let result = unsafe { libc::sigaction(signal, action, std::ptr::null_mut()) };
     Errno::result(result).map(drop)
 }
 
+/// Elsewhere a reserved signal is left as it is.
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+fn set_default_reserved(_signal: libc::c_int) -> Result<(), Errno> {
+    Ok(())
+}
+
+fn zeroed() -> libc::sigaction {
+    // SAFETY: all-zero bytes are a valid sigaction: SIG_DFL, no flags, an empty mask.
+    unsafe { MaybeUninit::zeroed().assume_init() }
+}
+
 fn with_handler(handler: libc::sighandler_t) -> libc::sigaction {
-    // SAFETY: all-zero bytes are a valid sigaction (no flags, empty mask); the handler is set below.
-    let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
+    let mut action = zeroed();
     action.sa_sigaction = handler;
     action
-}
-
-fn ignore() -> libc::sigaction {
-    with_handler(libc::SIG_IGN)
-}
-
-fn default() -> libc::sigaction {
-    with_handler(libc::SIG_DFL)
 }

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{before_exec, check, fixture, launch, start, stderr_text, Daemon, TempDir};
+use common::{
+    before_exec, check, fixture, launch, start, stderr_text, ChildGuard, Daemon, TempDir,
+};
 
 fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
@@ -126,20 +128,21 @@ fn pid_file_is_written_before_the_launcher_exits_and_removed_on_return() {
     let out = dir.join("report");
     let pid_file = dir.join("app.pid");
     let mut command = builder(&out, &["--pid-file", pid_file.to_str().unwrap()]);
-    command.env("FIXTURE_LIFE", "1"); // the body returns normally after a second
+    command.env("FIXTURE_LIFE", "3"); // the body returns normally after 3 s
     let output = launch(command);
-    assert!(output.status.success(), "{}", stderr_text(&output));
     // Read at once: the pid file must be there when the launcher exits (systemd's PIDFile= relies on it).
-    let content =
-        std::fs::read_to_string(&pid_file).expect("the pid file exists when the launcher exits");
+    let content = std::fs::read_to_string(&pid_file);
+    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    let content = content.expect("the pid file exists when the launcher exits");
     let pid: i32 = content.trim_end().parse().unwrap();
+    assert_eq!(pid, daemon.pid);
     assert_eq!(content, format!("{pid}\n"));
     assert_eq!(
         std::fs::metadata(&pid_file).unwrap().permissions().mode() & 0o777,
         0o644,
         "0o644 under umask 0"
     );
-    let daemon = Daemon::new(pid);
     let deadline = Instant::now() + Duration::from_secs(10);
     while daemon.alive() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -406,22 +409,44 @@ fn chroot_confines_the_daemon() {
     }
     let dir = TempDir::new("chroot");
     let jail = dir.join("jail");
-    std::fs::create_dir(&jail).unwrap();
+    std::fs::create_dir_all(jail.join("data")).unwrap();
+    std::fs::create_dir_all(jail.join("etc")).unwrap();
+    // A group database inside the jail that would hand nobody the disk group: it must not be read.
+    std::fs::write(
+        jail.join("etc/group"),
+        "disk:x:6:nobody\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap(); // the same relative path outside the jail
     let pid_file = dir.join("app.pid");
-    // The report file is outside the jail: the pid file, opened before the chroot, names the daemon.
-    let output = launch(builder(
+    let mut command = builder(
         &dir.join("report"),
         &[
             "--chroot",
-            jail.to_str().unwrap(),
+            "jail",
+            "--workdir",
+            "data",
+            "--user",
+            "nobody",
             "--pid-file",
             pid_file.to_str().unwrap(),
         ],
-    ));
+    );
+    // A relative chroot and workdir, from the launcher's directory: the workdir is inside the jail.
+    command.current_dir(dir.path());
+    let output = launch(command);
     assert!(output.status.success(), "{}", stderr_text(&output));
+    // The report file is outside the jail: the pid file, opened before the chroot, names the daemon.
     let daemon = Daemon::new(pid_in(&pid_file));
     assert_eq!(std::fs::read_link(daemon.proc("root")).unwrap(), jail);
-    assert_eq!(std::fs::read_link(daemon.proc("cwd")).unwrap(), jail);
+    assert_eq!(
+        std::fs::read_link(daemon.proc("cwd")).unwrap(),
+        jail.join("data")
+    );
+    assert!(
+        !daemon.status("Groups").contains(&"6".to_string()),
+        "groups came from the jail's /etc/group"
+    );
 }
 
 #[test]
@@ -488,7 +513,7 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr_text(&output),
-        format!("fx_manual: the daemon did not report ready: within 2s; it was stopped (SIGTERM to pid {pid})\n")
+        "fx_manual: the daemon did not report ready within 2s: it was stopped (SIGTERM)\n"
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     while common::is_alive(pid) && Instant::now() < deadline {
@@ -501,15 +526,10 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
 }
 
 /// Runs a fixture in foreground mode and returns (child, its report).
-fn foreground(command: &mut Command, out: &Path) -> (std::process::Child, String) {
-    let child = command.stdout(Stdio::piped()).spawn().expect("spawn");
+fn foreground(command: &mut Command, out: &Path) -> (ChildGuard, String) {
+    let child = ChildGuard(command.stdout(Stdio::piped()).spawn().expect("spawn"));
     let report = common::wait_for_report(out);
     (child, report)
-}
-
-fn stop(mut child: std::process::Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -535,7 +555,7 @@ fn under_systemd_notify_it_stays_in_the_foreground_and_sends_ready() {
         let mut command = fixture("fx_default", &out);
         command.env("NOTIFY_SOCKET", &address);
         let (child, report) = foreground(&mut command, &out);
-        let pid = child.id() as i32;
+        let pid = child.0.id() as i32;
         let daemon = Daemon::new(pid);
         let mut message = [0u8; 64];
         let n = socket
@@ -552,8 +572,7 @@ fn under_systemd_notify_it_stays_in_the_foreground_and_sends_ready() {
             fds[1].1.starts_with("pipe:"),
             "stdout kept for the journal: {fds:?}"
         );
-        drop(daemon);
-        stop(child);
+        drop((daemon, child));
     }
 }
 
@@ -564,7 +583,7 @@ fn daemon_foreground_keeps_the_process_attached() {
     let mut command = fixture("fx_configured", &out);
     command.env("DAEMON_FOREGROUND", "1");
     let (child, report) = foreground(&mut command, &out);
-    let daemon = Daemon::new(child.id() as i32);
+    let daemon = Daemon::new(child.0.id() as i32);
     assert_eq!(
         common::report_pid(&report),
         daemon.pid,
@@ -580,8 +599,7 @@ fn daemon_foreground_keeps_the_process_attached() {
         Path::new("/tmp")
     );
     assert!(daemon.fds()[1].1.starts_with("pipe:"));
-    drop(daemon);
-    stop(child);
+    drop((daemon, child));
 }
 
 #[test]
@@ -602,5 +620,79 @@ fn as_pid_1_it_does_not_fork() {
         .stdin(Stdio::null());
     let (child, report) = foreground(&mut command, &out);
     assert_eq!(report, "1\n", "as PID 1 the process serves in place");
-    stop(child);
+    drop(child);
+}
+
+#[test]
+fn the_builder_keeps_fds_the_program_owns() {
+    let dir = TempDir::new("owned");
+    let out = dir.join("report");
+    let owned = dir.join("owned.log");
+    std::fs::write(&owned, "").unwrap();
+    let daemon = start(
+        builder(&out, &["--own-file", owned.to_str().unwrap()]),
+        &out,
+    );
+    assert_eq!(
+        std::fs::read_to_string(&owned).unwrap(),
+        format!("owned file still open in {}\n", daemon.pid)
+    );
+}
+
+#[test]
+fn a_launcher_started_with_stdio_closed_still_gets_the_report() {
+    let dir = TempDir::new("closed-stdio");
+    let out = dir.join("report");
+    let mut command = builder(&out, &["--close-stdio"]);
+    command.stdout(Stdio::null());
+    let daemon = start(command, &out);
+    let null = "/dev/null".to_string();
+    assert_eq!(
+        daemon.fds(),
+        vec![(0, null.clone()), (1, null.clone()), (2, null)]
+    );
+}
+
+#[test]
+fn a_ready_timeout_too_large_to_represent_waits_without_a_deadline() {
+    let dir = TempDir::new("huge-timeout");
+    let out = dir.join("report");
+    let daemon = start(
+        builder(&out, &["--timeout-secs", &u64::MAX.to_string()]),
+        &out,
+    );
+    assert!(daemon.alive());
+}
+
+#[test]
+fn a_panic_on_another_thread_before_ready_does_not_fail_the_start() {
+    let dir = TempDir::new("thread-panic");
+    let out = dir.join("report");
+    let mut command = fixture("fx_manual", &out);
+    command.env("FIXTURE_MODE", "thread-panic");
+    let daemon = start(command, &out);
+    assert!(daemon.alive());
+}
+
+#[test]
+fn daemon_foreground_0_forks_even_under_notify_socket() {
+    let dir = TempDir::new("fg0");
+    let out = dir.join("report");
+    let socket = UnixDatagram::bind(dir.join("notify.sock")).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut command = fixture("fx_default", &out);
+    command
+        .env("NOTIFY_SOCKET", dir.join("notify.sock"))
+        .env("DAEMON_FOREGROUND", "0");
+    let daemon = start(command, &out);
+    assert_ne!(
+        Some(daemon.pid),
+        daemon.launcher,
+        "DAEMON_FOREGROUND=0 forks"
+    );
+    assert_ne!(
+        daemon.stat()[3],
+        daemon.pid.to_string(),
+        "in a new session, not its leader"
+    );
 }

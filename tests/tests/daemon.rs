@@ -10,6 +10,7 @@ use common::{before_exec, check, fixture, launch, start, stderr_text, Daemon, Te
 /// The properties every daemon has: another process, reparented away from the launcher, not a session
 /// leader, in a new session whose id is not the launcher's, its process group the session, no terminal.
 fn assert_detached(daemon: &Daemon, launcher_pid: i32, launcher_sid: i32) {
+    assert!(launcher_pid > 1);
     let stat = daemon.stat();
     let (ppid, pgrp, sid, tty): (i32, i32, i32, i32) = (
         stat[1].parse().unwrap(),
@@ -40,12 +41,9 @@ fn our_sid() -> i32 {
 fn defaults_make_a_detached_daemon() {
     let dir = TempDir::new("defaults");
     let out = dir.join("report");
-    let command = fixture("fx_default", &out);
-    let output = launch(command);
-    assert!(output.status.success(), "{}", stderr_text(&output));
     // The launcher exited 0 only after the daemon was ready: its setup is complete by now.
-    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
-    assert_detached(&daemon, -1, our_sid());
+    let daemon = start(fixture("fx_default", &out), &out);
+    assert_detached(&daemon, daemon.launcher.unwrap(), our_sid());
     assert_eq!(
         std::fs::read_link(daemon.proc("cwd")).unwrap(),
         std::path::Path::new("/")
@@ -133,7 +131,7 @@ fn async_main_forks_before_the_runtime(fixture_name: &str) {
     let dir = TempDir::new(fixture_name);
     let out = dir.join("report");
     let daemon = start(fixture(fixture_name, &out), &out);
-    assert_detached(&daemon, -1, our_sid());
+    assert_detached(&daemon, daemon.launcher.unwrap(), our_sid());
     // The spawned task ran in the daemon (it reported the daemon's pid), on a multi-thread runtime whose
     // workers live in the daemon: the fork came first.
     let threads: usize = daemon.status("Threads")[0].parse().unwrap();

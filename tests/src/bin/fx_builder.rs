@@ -1,6 +1,7 @@
 //! The builder, configured from the command line, for the tests of every key:
 //! `fx_builder [--pid-file P] [--stdout P] [--stderr P] [--user U] [--group G] [--chroot D] [--workdir D]
-//! [--umask OCTAL] [--keep-fd N] [--thread] [--then ACTION]`, where ACTION is `wait` (the default: report the
+//! [--umask OCTAL] [--keep-fd N] [--timeout-secs N] [--own-file P] [--close-stdio] [--thread] [--then ACTION]`,
+//! where ACTION is `wait` (the default: report the
 //! pid and stay), `print` (print a line on stdout and stderr, then as `wait`), `panic` (report, then panic),
 //! `try-root` (report the pid and whether setuid(0) succeeded, then stay).
 use std::io::Write;
@@ -10,6 +11,7 @@ use daemon_runtime::Daemon;
 fn main() {
     let mut daemon = Daemon::new();
     let mut then = String::from("wait");
+    let mut owned = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage(&flag));
@@ -25,6 +27,30 @@ fn main() {
                 daemon.umask(u32::from_str_radix(&value(), 8).unwrap_or_else(|_| usage(&flag)))
             }
             "--keep-fd" => daemon.keep_fds([value().parse().unwrap_or_else(|_| usage(&flag))]),
+            "--timeout-secs" => daemon.ready_timeout(std::time::Duration::from_secs(
+                value().parse().unwrap_or_else(|_| usage(&flag)),
+            )),
+            "--own-file" => {
+                // A file this program opens (close-on-exec, as Rust opens every fd) before start(): the
+                // builder must leave it open and working in the daemon.
+                owned = Some(
+                    std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(value())
+                        .unwrap_or_else(|_| usage(&flag)),
+                );
+                daemon
+            }
+            "--close-stdio" => {
+                // As if launched with `<&- >&-`: the runtime's pipe may land on 0 or 1.
+                // SAFETY: nothing in this program uses stdin or stdout afterwards (std's handles write to
+                // whatever fd 1 becomes, and nothing is printed before start()).
+                unsafe {
+                    nix::libc::close(0);
+                    nix::libc::close(1);
+                }
+                daemon
+            }
             "--then" => {
                 then = value();
                 daemon
@@ -45,6 +71,10 @@ fn main() {
         }
     };
     let pid = std::process::id();
+    if let Some(mut file) = owned {
+        writeln!(file, "owned file still open in {pid}")
+            .expect("the owned file works in the daemon");
+    }
     match then.as_str() {
         "print" => {
             println!("stdout line from {pid}");

@@ -1,5 +1,6 @@
 //! Manual readiness, with `$FIXTURE_MODE`: `ok` (ready after 300 ms), `err` (main returns an error before
-//! ready), `panic` (panics before ready), `hang` (never ready: the launcher's 2 s timeout ends it).
+//! ready), `panic` (panics before ready), `thread-panic` (another thread panics before ready, which does
+//! not fail the start), `hang` (never ready: the launcher's 2 s timeout ends it).
 use std::time::Duration;
 
 use daemon_runtime::daemon;
@@ -9,6 +10,11 @@ fn main() -> Result<(), String> {
     match std::env::var("FIXTURE_MODE").as_deref() {
         Ok("err") => return Err("cannot bind 127.0.0.1:1: address in use".into()),
         Ok("panic") => panic!("boom before ready"),
+        Ok("thread-panic") => {
+            let _ = std::thread::spawn(|| panic!("a worker's panic")).join();
+            daemon_runtime::ready().map_err(|e| e.to_string())?;
+            tests::report_pid_and_wait();
+        }
         Ok("hang") => {
             tests::report(&format!("{}\n", std::process::id()));
             tests::linger();

@@ -52,11 +52,16 @@ impl Drop for TempDir {
 /// A daemon started by a test: killed (SIGKILL) and waited for when dropped.
 pub struct Daemon {
     pub pid: i32,
+    /// The pid of the launcher that started it, when known.
+    pub launcher: Option<i32>,
 }
 
 impl Daemon {
     pub fn new(pid: i32) -> Daemon {
-        Daemon { pid }
+        Daemon {
+            pid,
+            launcher: None,
+        }
     }
 
     pub fn proc(&self, file: &str) -> PathBuf {
@@ -174,7 +179,12 @@ pub fn fixture(name: &str, out: &Path) -> Command {
 }
 
 /// Runs a launcher to its end (with a deadline) and returns its output.
-pub fn launch(mut command: Command) -> Output {
+pub fn launch(command: Command) -> Output {
+    launch_with_pid(command).0
+}
+
+/// Runs a launcher to its end (with a deadline) and returns its output and pid.
+pub fn launch_with_pid(mut command: Command) -> (Output, i32) {
     let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -193,12 +203,12 @@ pub fn launch(mut command: Command) -> Output {
     });
     let output = child.wait_with_output().expect("launcher output");
     let _ = watchdog.join();
-    output
+    (output, pid)
 }
 
 /// Launches a fixture that should succeed and returns its daemon.
 pub fn start(command: Command, out: &Path) -> Daemon {
-    let output = launch(command);
+    let (output, launcher) = launch_with_pid(command);
     if !output.status.success() {
         // A daemon may still have started (a broken launcher): stop it before failing the test.
         std::thread::sleep(Duration::from_millis(200));
@@ -210,7 +220,19 @@ pub fn start(command: Command, out: &Path) -> Daemon {
         }
         panic!("launcher failed: {}", stderr_text(&output));
     }
-    Daemon::new(report_pid(&wait_for_report(out)))
+    let mut daemon = Daemon::new(report_pid(&wait_for_report(out)));
+    daemon.launcher = Some(launcher);
+    daemon
+}
+
+/// A child process of the test (a daemon in the foreground): killed and reaped when dropped.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub fn stderr_text(output: &Output) -> String {

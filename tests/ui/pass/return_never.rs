@@ -1,0 +1,7 @@
+#![deny(warnings)]
+use daemon_runtime::daemon;
+
+#[daemon]
+fn main() -> ! {
+    std::process::exit(0)
+}
