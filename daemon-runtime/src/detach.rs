@@ -21,16 +21,16 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready or returns why not.
 pub(crate) fn background(config: &Daemon) -> Result<Running, Error> {
-    let stat = ProcStatus::read();
-    if let Some(stat) = stat.filter(|s| s.threads > 1) {
+    let status = ProcStatus::read();
+    if let Some(status) = status.filter(|s| s.threads > 1) {
         return Err(Error::new(Step::Threads, None, None).with_detail(format!(
             "{} threads are running; daemonize at the start of main, before any thread or async runtime starts",
-            stat.threads
+            status.threads
         )));
     }
     let _ = std::io::stdout().flush();
-    fds::close_inherited(&config.keep_fds, config.scope)?;
-    signals::reset(stat.map(|s| s.ignored))?;
+    fds::close_inherited(&config.keep_fds, config.scope, status.map(|s| s.fd_table))?;
+    signals::reset(status.map(|s| s.ignored))?;
     let hup = signals::hold_hup()?;
     let result = fork_daemon(config, &hup);
     if result.is_err() {
@@ -132,8 +132,9 @@ fn daemon(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> Runni
 pub(crate) fn foreground(config: &Daemon) -> Result<Running, Error> {
     let mut keep = config.keep_fds.clone();
     keep.extend(notify::listen_fds());
-    fds::close_inherited(&keep, config.scope)?;
-    signals::reset(ProcStatus::read().map(|s| s.ignored))?;
+    let status = ProcStatus::read();
+    fds::close_inherited(&keep, config.scope, status.map(|s| s.fd_table))?;
+    signals::reset(status.map(|s| s.ignored))?;
     let pid_file = setup(config, false)?;
     ready::setup_done(config.ready, None, notify::socket().is_some())?;
     Ok(Running {

@@ -20,17 +20,27 @@ pub(crate) enum Scope {
     Inherited,
 }
 
+/// Above this many slots in the fd table, listing the open fds is cheaper than `close_range`, whose cost
+/// grows with the table (measured on Linux 6.18: 1 µs against 4.5 µs at 256 slots, 9 against 8 at 4096,
+/// 119 against 66 at 32768).
+const CLOSE_RANGE_MAX_TABLE: u64 = 4096;
+
 /// Closes the fds above 2 that `scope` allows, except those in `keep`, whatever their numbers.
+/// `fd_table` is the size of the process's fd table, when known (`FDSize` in /proc/self/status).
 ///
 /// `Scope::All` on Linux: `close_range(2)` over the gaps between the kept fds (one system call when
-/// nothing is kept). Otherwise, or on kernels before 5.9: list the open fds (`/proc/self/fd`, `/dev/fd`)
-/// and close those. Last resort: every number up to the hard `RLIMIT_NOFILE`.
-pub(crate) fn close_inherited(keep: &[RawFd], scope: Scope) -> Result<(), Error> {
+/// nothing is kept), unless the fd table is large. Otherwise, or on kernels before 5.9: list the open fds
+/// (`/proc/self/fd`, `/dev/fd`) and close those. Last resort: every number up to the hard `RLIMIT_NOFILE`.
+pub(crate) fn close_inherited(
+    keep: &[RawFd],
+    scope: Scope,
+    fd_table: Option<u64>,
+) -> Result<(), Error> {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd > 2).collect();
     keep.sort_unstable();
     keep.dedup();
     #[cfg(target_os = "linux")]
-    if scope == Scope::All {
+    if scope == Scope::All && fd_table.is_none_or(|slots| slots <= CLOSE_RANGE_MAX_TABLE) {
         match close_ranges(&keep) {
             Ok(()) => return Ok(()),
             Err(Errno::ENOSYS) | Err(Errno::EINVAL) | Err(Errno::EPERM) => {}

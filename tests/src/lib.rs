@@ -36,3 +36,32 @@ pub fn linger() {
         .unwrap_or(60);
     std::thread::sleep(Duration::from_secs(secs));
 }
+
+/// What the benchmark subjects in `src/bin/bench_*.rs` share (see `benches/startup.rs`).
+pub mod bench {
+    use std::ffi::{OsStr, OsString};
+    use std::io::Write;
+
+    /// The FIFO path, the first argument of every subject; `name` is for the usage message.
+    pub fn fifo(name: &str) -> OsString {
+        std::env::args_os().nth(1).unwrap_or_else(|| {
+            eprintln!("usage: {name} FIFO [ARGS]");
+            std::process::exit(2)
+        })
+    }
+
+    /// Writes this process's pid to the benchmark's FIFO in one write(2) (atomic: shorter than PIPE_BUF).
+    /// A daemon opens the FIFO only now: it has closed every inherited fd. On failure the process exits 1
+    /// (its stderr is /dev/null by now; the benchmark notices the missing report and says so).
+    pub fn report(fifo: &OsStr) {
+        let line = format!("{}\n", std::process::id());
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(error) = written {
+            eprintln!("cannot report to {}: {error}", fifo.to_string_lossy());
+            std::process::exit(1);
+        }
+    }
+}

@@ -2,7 +2,6 @@
 //! launcher, setsid, fork again, chdir `/`, umask 0, close(2) every fd from 0 to the hard `RLIMIT_NOFILE`,
 //! then /dev/null on 0, 1 and 2. `bench_naive FIFO`: the daemon writes `PID\n` to FIFO (an absolute path),
 //! then exits. See tests/benches/startup.rs.
-use std::io::Write;
 use std::os::fd::IntoRawFd;
 
 use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
@@ -10,10 +9,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, fork, setsid, ForkResult};
 
 fn main() {
-    let Some(fifo) = std::env::args_os().nth(1) else {
-        eprintln!("usage: bench_naive FIFO");
-        std::process::exit(2);
-    };
+    let fifo = tests::bench::fifo("bench_naive");
     let hard = match getrlimit(Resource::RLIMIT_NOFILE) {
         // As the recipe does: no limit means 1024.
         Ok((_, RLIM_INFINITY)) => 1024,
@@ -59,23 +55,10 @@ fn main() {
     }
     // Keep it open as stdin.
     let _ = null.into_raw_fd();
-    report(&fifo);
+    tests::bench::report(&fifo);
 }
 
 fn fail(step: &str, errno: nix::errno::Errno) -> ! {
     eprintln!("bench_naive: {step}: {errno}");
     std::process::exit(1)
-}
-
-/// Writes this process's pid to the benchmark's FIFO in one write(2) (atomic: shorter than PIPE_BUF).
-fn report(fifo: &std::ffi::OsStr) {
-    let line = format!("{}\n", std::process::id());
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .open(fifo)
-        .and_then(|mut f| f.write_all(line.as_bytes()));
-    if written.is_err() {
-        // stderr is /dev/null here; the benchmark notices the missing report and says so.
-        std::process::exit(1);
-    }
 }

@@ -2,7 +2,6 @@
 //! daemon reports. `bench_ours_full FIFO DIR`: the files are DIR/ours_full.pid, .out and .err; the daemon
 //! writes `PID\n` to FIFO (an absolute path), then returns, which removes the pid file. See
 //! tests/benches/startup.rs.
-use std::io::Write;
 use std::path::PathBuf;
 
 use daemon_runtime::Daemon;
@@ -25,23 +24,6 @@ fn main() {
             std::process::exit(1);
         }
     };
-    report(&fifo);
+    tests::bench::report(&fifo);
     drop(running);
-}
-
-/// Writes this process's pid to the benchmark's FIFO in one write(2) (atomic: shorter than PIPE_BUF).
-fn report(fifo: &std::ffi::OsStr) {
-    let line = format!("{}\n", std::process::id());
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .open(fifo)
-        .and_then(|mut f| f.write_all(line.as_bytes()));
-    if let Err(error) = written {
-        // stderr is the .err log file here.
-        eprintln!(
-            "bench_ours_full: cannot report to {}: {error}",
-            fifo.to_string_lossy()
-        );
-        std::process::exit(1);
-    }
 }
