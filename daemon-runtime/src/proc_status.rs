@@ -64,7 +64,8 @@ mod tests {
             ProcStatus::parse(status),
             Some(ProcStatus {
                 threads: 3,
-                ignored: 0x8000_1000
+                ignored: 0x8000_1000,
+                fd_table: 64
             })
         );
         assert_eq!(ProcStatus::parse("Threads:\t1\n"), None);
