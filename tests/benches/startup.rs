@@ -4,7 +4,7 @@
 //! process that gets the path of a FIFO; the process that ends up as the daemon writes its pid there:
 //!
 //! - `floor`: starts and reports without daemonizing (the cost of merely running a program);
-//! - `ours`: `Daemon::new().start()` with the defaults;
+//! - `ours`: `#[daemon]` with the defaults;
 //! - `ours_full`: the same with a pid file and stdout and stderr log files (in a temporary directory);
 //! - `naive`: a naive port of the classic recipe (fork, setsid, fork, chdir `/`, umask 0, close(2) every
 //!   fd from 0 to the hard `RLIMIT_NOFILE`, /dev/null on 0, 1 and 2);
@@ -90,7 +90,7 @@ const SUBJECTS: [Subject; 5] = [
         binary: env!("CARGO_BIN_EXE_bench_ours"),
         wants_dir: false,
         forks: true,
-        what: "`Daemon::new().start()`, defaults",
+        what: "`#[daemon]`, defaults",
     },
     Subject {
         name: "ours_full",
