@@ -128,3 +128,86 @@ fn already_running(path: &Path, file: &mut File) -> Error {
 fn io_errno(error: &std::io::Error) -> Errno {
     Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory for one test, removed afterwards.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let path = std::env::temp_dir()
+                .join(format!("daemon-rt-pidfile-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn written_locked_and_removed() {
+        let dir = Dir::new("basic");
+        let path = dir.0.join("app.pid");
+        std::fs::write(&path, "stale\n").unwrap();
+        let pid_file = PidFile::acquire(&path, 4242).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+        // flock locks belong to the open file: a second open, even in this process, finds it locked.
+        let error = PidFile::acquire(&path, 1).unwrap_err();
+        assert_eq!(error.step(), Step::AlreadyRunning);
+        assert_eq!(error.subject(), Some("(pid 4242)"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "4242\n",
+            "the holder's file is untouched"
+        );
+        drop(pid_file);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_path_that_names_another_file_is_left_alone_and_ours_is_emptied() {
+        let dir = Dir::new("replaced");
+        let path = dir.0.join("app.pid");
+        let pid_file = PidFile::acquire(&path, 4242).unwrap();
+        // Someone (or a chroot's view of the same path) puts another file there.
+        let other = dir.0.join("other");
+        std::fs::write(&other, "7\n").unwrap();
+        let moved = dir.0.join("ours");
+        std::fs::rename(&path, &moved).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        drop(pid_file);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "7\n",
+            "another file was removed or changed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&moved).unwrap(),
+            "",
+            "our file was not emptied"
+        );
+    }
+
+    #[test]
+    fn a_symlink_is_refused() {
+        let dir = Dir::new("symlink");
+        let target = dir.0.join("target");
+        std::fs::write(&target, "keep\n").unwrap();
+        let path = dir.0.join("app.pid");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let error = PidFile::acquire(&path, 1).unwrap_err();
+        assert_eq!(
+            error.os_error().and_then(|e| e.raw_os_error()),
+            Some(libc::ELOOP)
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+    }
+}
