@@ -86,7 +86,13 @@ pub fn expand(options: &Options, args: TokenStream, mut item: ItemFn, plan: Plan
             // Mixed-site hygiene: the body cannot see (or clash with) these two locals.
             let running = syn::Ident::new("__daemon_running", Span::mixed_site());
             let result = syn::Ident::new("__daemon_result", Span::mixed_site());
-            let start = quote!(let #running = #krate::__private::start(#builder););
+            let start = quote!(
+                let #running = #krate::__private::start(
+                    #builder,
+                    ::core::module_path!(),
+                    ::core::option_env!("CARGO_BIN_NAME").is_some(),
+                );
+            );
             let new_block: syn::Block = match &item.sig.output {
                 // `-> !` never returns: there is nothing to report, and `!` cannot name a local's type.
                 ReturnType::Type(arrow, ty) if matches!(**ty, syn::Type::Never(_)) => {

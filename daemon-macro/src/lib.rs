@@ -8,7 +8,8 @@ mod expand;
 
 use proc_macro::TokenStream;
 
-/// Turns `fn main` into a Unix daemon. See `daemon_runtime::daemon` for the documentation.
+// No item documentation here: `daemon_runtime` re-exports this attribute with its full documentation
+// (keys, defaults, examples), which rustdoc would otherwise follow with this crate's text.
 #[proc_macro_attribute]
 pub fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
     let args2 = proc_macro2::TokenStream::from(args.clone());

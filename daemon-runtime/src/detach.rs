@@ -13,7 +13,7 @@ use crate::error::{Error, Step};
 use crate::handshake::{self, Report, Reporter};
 use crate::pidfile::PidFile;
 use crate::privileges::{self, Identity};
-use crate::proc_status::ProcStatus;
+use crate::proc_status::{self, ProcStatus};
 use crate::{fds, notify, ready, signals, Daemon, Running};
 
 /// How long a daemon that missed the ready timeout gets to exit after SIGTERM, before SIGKILL.
@@ -22,10 +22,10 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready or returns why not.
 pub(crate) fn background(config: &Daemon) -> Result<Running, Error> {
     let status = ProcStatus::read();
-    if let Some(status) = status.filter(|s| s.threads > 1) {
+    let threads = status.map(|s| s.threads).or_else(proc_status::count_tasks);
+    if let Some(threads) = threads.filter(|n| *n > 1) {
         return Err(Error::new(Step::Threads, None, None).with_detail(format!(
-            "{} threads are running; daemonize at the start of main, before any thread or async runtime starts",
-            status.threads
+            "{threads} threads are running; daemonize at the start of main, before any thread or async runtime starts",
         )));
     }
     let _ = std::io::stdout().flush();
@@ -47,9 +47,10 @@ fn fork_daemon(config: &Daemon, hup: &signals::SavedHup) -> Result<Running, Erro
     // With 0, 1 or 2 closed at launch the pipe could land there, where the daemon's dup2 would replace it.
     let read_end = fds::above_stdio(read_end).map_err(pipe_error)?;
     let write_end = fds::above_stdio(write_end).map_err(pipe_error)?;
-    // SAFETY: the process is single-threaded (checked by `background` through /proc; where there is no
-    // procfs, `Daemon::start` documents it as the caller's precondition, and `#[daemon]` guarantees it by
-    // running first in main), so the child is a full copy of the only thread and may allocate.
+    // SAFETY: the process is single-threaded (checked by `background` through /proc/self/status, else the
+    // /proc/self/task listing; where there is no procfs, `Daemon::start` documents it as the caller's
+    // precondition, and `#[daemon]` guarantees it by running first in main), so the child is a full copy
+    // of the only thread and may allocate.
     match unsafe { fork() } {
         Err(errno) => Err(Error::os(Step::Fork, None, errno)),
         Ok(ForkResult::Parent { child }) => {

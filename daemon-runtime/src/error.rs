@@ -39,7 +39,7 @@ pub enum Step {
     Stdio,
     /// Opening, locking or writing the pid file.
     PidFile,
-    /// Another live daemon holds the pid file (the detail names its pid).
+    /// Another live daemon holds the pid file (the subject names its pid).
     AlreadyRunning,
     /// Looking up the user to run as.
     User,

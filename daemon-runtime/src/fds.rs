@@ -12,8 +12,8 @@ use crate::error::{Error, Step};
 /// Which fds above 2 may be closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Scope {
-    /// Every one (but those kept). For `#[daemon]`, which runs before main's body, when nothing in the
-    /// process owns an fd yet.
+    /// Every one (but those kept). For `#[daemon]` on the first call of a binary's root `main`, before
+    /// its body, when nothing in the process owns an fd yet.
     All,
     /// Only those without close-on-exec, which the process inherited across `exec`. Rust opens every fd
     /// close-on-exec, so a `File` or socket the program opened before `Daemon::start` stays open and owned.
@@ -68,9 +68,9 @@ fn close_ranges(keep: &[RawFd]) -> Result<(), Errno> {
 
 #[cfg(target_os = "linux")]
 fn close_range(first: u32, last: u32) -> Result<(), Errno> {
-    // SAFETY: close_range(2) takes integers and touches no memory of ours. It runs only for `Scope::All`,
-    // that is from `#[daemon]` before main's body, when no Rust object owns an fd above 2; the runtime
-    // opens its own fds afterwards.
+    // SAFETY: close_range(2) takes integers and touches no memory of ours. It runs only for `Scope::All`:
+    // `#[daemon]` on the first call of a binary's root `main`, before its body, when no Rust object owns
+    // an fd above 2 (see `__private::start`); the runtime opens its own fds afterwards.
     let result = unsafe {
         libc::syscall(
             libc::SYS_close_range,

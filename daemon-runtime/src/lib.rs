@@ -68,7 +68,7 @@ pub use ready::{not_ready, ready, Ready};
 /// `PROGRAM: MESSAGE` and exits 1 if any step failed (the body then never runs). `main` keeps its return
 /// type (`()`, `Result`, `ExitCode`, anything `Termination`), its doc comments and attributes.
 ///
-/// Every key is optional; each is also a [`Daemon`] builder method of the same name.
+/// Every key is optional; each but `crate` is also a [`Daemon`] builder method of the same name.
 ///
 /// | key | value | default | meaning |
 /// |---|---|---|---|
@@ -100,9 +100,11 @@ pub use ready::{not_ready, ready, Ready};
 pub use daemon_macro::daemon;
 
 /// The environment variable that chooses foreground or background at run time, without recompiling, over
-/// what the program and the environment say: `DAEMON_FOREGROUND=1 ./myapp` keeps the process attached to
-/// the terminal with stdio untouched (for debugging); `DAEMON_FOREGROUND=0` forks even when
-/// `NOTIFY_SOCKET` is set (a `Type=forking` unit with `NotifyAccess=` or `WatchdogSec=`) or as PID 1.
+/// what the program and the environment say: `DAEMON_FOREGROUND=1` (or `true`, `yes`, `on`) keeps the
+/// process attached to the terminal with stdio untouched, for debugging; `DAEMON_FOREGROUND=0` (or
+/// `false`, `no`, `off`) forks even when `NOTIFY_SOCKET` is set (a `Type=forking` unit with
+/// `NotifyAccess=` or `WatchdogSec=`). Another value is a launch error. As PID 1 the process never forks:
+/// its exit would end the container.
 ///
 /// ```
 /// assert_eq!(daemon_runtime::FOREGROUND_ENV, "DAEMON_FOREGROUND");
@@ -292,7 +294,8 @@ impl Daemon {
     }
 
     /// How long the launcher waits for the daemon to become ready (default 90 s, like systemd's
-    /// `TimeoutStartSec`). When it runs out, the daemon is sent SIGTERM and the launcher fails.
+    /// `TimeoutStartSec`). When it runs out, the daemon's process group is sent SIGTERM (and SIGKILL if it
+    /// is still there 2 s later), and the launcher fails.
     ///
     /// ```
     /// let daemon = daemon_runtime::Daemon::new().ready_timeout(std::time::Duration::from_secs(5));
@@ -303,9 +306,9 @@ impl Daemon {
         self
     }
 
-    /// `true`: stays in the foreground (no fork, stdio kept; the other steps still apply). `false`: always
-    /// forks. Without this call it is decided at run time: foreground under systemd's `NOTIFY_SOCKET` or as
-    /// PID 1. [`FOREGROUND_ENV`] overrides all of these.
+    /// `true`: stays in the foreground (no fork, stdio kept; the other steps still apply). `false`: forks.
+    /// Without this call it is decided at run time: foreground under systemd's `NOTIFY_SOCKET`.
+    /// [`FOREGROUND_ENV`] overrides both; as PID 1 the process always stays in the foreground.
     ///
     /// ```
     /// let debugging = std::env::args().any(|a| a == "--foreground");
@@ -356,20 +359,36 @@ impl Daemon {
             })?;
             self.pid_file = Some(absolute);
         }
-        if self.runs_in_foreground() {
+        if self.runs_in_foreground()? {
             detach::foreground(&self)
         } else {
             detach::background(&self)
         }
     }
 
-    fn runs_in_foreground(&self) -> bool {
-        let forced = std::env::var_os(FOREGROUND_ENV)
-            .filter(|v| !v.is_empty())
-            .map(|v| v != "0");
-        forced
+    /// Foreground as PID 1 (forking would end the container when the launcher exits); else as
+    /// [`FOREGROUND_ENV`] says; else as the program said; else under systemd's `NOTIFY_SOCKET`.
+    fn runs_in_foreground(&self) -> Result<bool, Error> {
+        if std::process::id() == 1 {
+            return Ok(true);
+        }
+        let forced = match std::env::var_os(FOREGROUND_ENV) {
+            None => None,
+            Some(value) => match value.to_str().unwrap_or("?").to_ascii_lowercase().as_str() {
+                "" => None,
+                "1" | "true" | "yes" | "on" => Some(true),
+                "0" | "false" | "no" | "off" => Some(false),
+                _ => {
+                    return Err(Error::new(Step::Config, None, None).with_detail(format!(
+                        "{FOREGROUND_ENV}={} is neither 1 (foreground) nor 0 (fork)",
+                        value.to_string_lossy()
+                    )))
+                }
+            },
+        };
+        Ok(forced
             .or(self.foreground)
-            .unwrap_or_else(|| notify::socket().is_some() || std::process::id() == 1)
+            .unwrap_or_else(|| notify::socket().is_some()))
     }
 
     /// Checks what the attribute checks at compile time, for values that come from the builder.
@@ -424,6 +443,7 @@ impl Daemon {
 /// # Ok::<(), daemon_runtime::Error>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping Running removes the pid file and releases its lock"]
 pub struct Running {
     pid_file: Option<pidfile::PidFile>,
     foreground: bool,

@@ -102,14 +102,15 @@ fn lock(file: &File) -> Result<(), Errno> {
 /// The error for a pid file another live process holds, naming that process's pid.
 fn already_running(path: &Path, file: &mut File) -> Error {
     let deadline = Instant::now() + READ_PID_FOR;
-    // The winner may have locked the file and not yet written its pid: read until it has.
+    // The winner may have locked the file and not yet written its pid (the file may even still hold the
+    // pid of the dead daemon it takes over): read until it names a live process.
     let pid = loop {
         let mut text = String::new();
         let read = file.rewind().and_then(|()| file.read_to_string(&mut text));
         let pid = read
             .ok()
             .and_then(|_| text.strip_suffix('\n')?.parse::<u32>().ok());
-        if pid.is_some() || Instant::now() >= deadline {
+        if pid.is_some_and(is_alive) || Instant::now() >= deadline {
             break pid;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -123,6 +124,18 @@ fn already_running(path: &Path, file: &mut File) -> Error {
         "pid file {} is locked by the running daemon",
         path.display()
     ))
+}
+
+/// Whether a process with this pid exists (a process of another user counts: EPERM).
+fn is_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    pid > 0
+        && !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(Errno::ESRCH)
+        )
 }
 
 fn io_errno(error: &std::io::Error) -> Errno {
@@ -157,15 +170,17 @@ mod tests {
         let dir = Dir::new("basic");
         let path = dir.0.join("app.pid");
         std::fs::write(&path, "stale\n").unwrap();
-        let pid_file = PidFile::acquire(&path, 4242).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "4242\n");
+        let pid = std::process::id();
+        let pid_file = PidFile::acquire(&path, pid).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
         // flock locks belong to the open file: a second open, even in this process, finds it locked.
         let error = PidFile::acquire(&path, 1).unwrap_err();
         assert_eq!(error.step(), Step::AlreadyRunning);
-        assert_eq!(error.subject(), Some("(pid 4242)"));
+        assert_eq!(error.subject(), Some(format!("(pid {pid})").as_str()));
+        let content = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "4242\n",
+            content,
+            format!("{pid}\n"),
             "the holder's file is untouched"
         );
         drop(pid_file);

@@ -48,8 +48,8 @@ pub(crate) fn reset(ignored: Option<u64>) -> Result<(), Error> {
 /// ignores it and returns what the daemon gets back: SIG_DFL (after [`reset`]), or the process's own handler.
 pub(crate) fn hold_hup() -> Result<SavedHup, Error> {
     let mut old = zeroed();
-    // SAFETY: `ignore` is a valid sigaction whose handler is SIG_IGN (no code of ours runs), and `old` is
-    // valid, writable memory for the previous action.
+    // SAFETY: the new action is a valid sigaction whose handler is SIG_IGN (no code of ours runs), and
+    // `old` is valid, writable memory for the previous action.
     let result = unsafe { libc::sigaction(libc::SIGHUP, &with_handler(libc::SIG_IGN), &mut old) };
     Errno::result(result).map_err(|errno| Error::os(Step::Signals, None, errno))?;
     Ok(SavedHup(old))

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use daemon_runtime::Daemon;
 
+const USAGE: &str = "usage: cli [--pid-file PATH] [--log PATH] [--foreground]";
+
 struct Args {
     pid_file: Option<PathBuf>,
     log: Option<PathBuf>,
@@ -34,11 +36,11 @@ fn parse_args() -> Result<Args, String> {
             }
             "--log" => parsed.log = Some(args.next().ok_or("--log needs a path")?.into()),
             "--foreground" => parsed.foreground = true,
-            other => {
-                return Err(format!(
-                    "unknown argument {other}; usage: cli [--pid-file P] [--log P] [--foreground]"
-                ))
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
             }
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
     Ok(parsed)

@@ -523,6 +523,33 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
         !common::is_alive(pid),
         "the daemon that never became ready was not stopped"
     );
+    std::fs::remove_file(&out).unwrap();
+    let output = run("hang-hard");
+    let pid = common::report_pid(&common::wait_for_report(&out));
+    let _guard = Daemon::new(pid);
+    assert_eq!(
+        stderr_text(&output),
+        "fx_manual: the daemon did not report ready within 2s: it ignored SIGTERM and was killed (SIGKILL)\n"
+    );
+    assert!(
+        !common::is_alive(pid),
+        "the daemon that ignored SIGTERM is still running"
+    );
+}
+
+#[test]
+fn a_bad_daemon_foreground_value_is_a_launch_error() {
+    let dir = TempDir::new("fg-bad");
+    let out = dir.join("report");
+    let mut command = fixture("fx_default", &out);
+    command.env("DAEMON_FOREGROUND", "maybe");
+    let output = launch(command);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr_text(&output),
+        "fx_default: invalid daemon configuration: DAEMON_FOREGROUND=maybe is neither 1 (foreground) nor 0 (fork)\n"
+    );
+    assert!(!out.exists());
 }
 
 /// Runs a fixture in foreground mode and returns (child, its report).

@@ -130,7 +130,18 @@ fn a_missing_workdir_fails_the_launch_and_the_body_never_runs() {
 fn async_main_forks_before_the_runtime(fixture_name: &str) {
     let dir = TempDir::new(fixture_name);
     let out = dir.join("report");
-    let daemon = start(fixture(fixture_name, &out), &out);
+    // An inherited fd on a file of our own, which the daemon must not have.
+    let marker = dir.join("inherited");
+    std::fs::write(&marker, "").unwrap();
+    let inherited = std::fs::File::open(&marker).unwrap().into_raw_fd();
+    let mut command = fixture(fixture_name, &out);
+    before_exec(&mut command, move || {
+        // SAFETY: dup2 onto a fixed number in the child before exec.
+        check(unsafe { libc::dup2(inherited, 20) })
+    });
+    let daemon = start(command, &out);
+    // SAFETY: our own copy, owned by nothing else.
+    unsafe { libc::close(inherited) };
     assert_detached(&daemon, daemon.launcher.unwrap(), our_sid());
     // The spawned task ran in the daemon (it reported the daemon's pid), on a multi-thread runtime whose
     // workers live in the daemon: the fork came first.
@@ -139,16 +150,17 @@ fn async_main_forks_before_the_runtime(fixture_name: &str) {
         threads >= 3,
         "expected the main thread and 2 workers, found {threads}"
     );
-    // 0-2 on /dev/null; anything else is the runtime's own (epoll, eventfd), opened in the daemon.
+    // 0-2 on /dev/null, the inherited fd gone; the runtime's own fds (epoll, eventfd, its signal socket
+    // pair: it depends on tokio's features) were opened in the daemon.
     let fds = daemon.fds();
-    let (stdio, rest) = fds.split_at(3);
     assert!(
-        stdio.iter().all(|(_, target)| target == "/dev/null"),
+        fds[..3].iter().all(|(_, target)| target == "/dev/null"),
         "{fds:?}"
     );
+    let marker = marker.display().to_string();
     assert!(
-        rest.iter()
-            .all(|(_, target)| target.starts_with("anon_inode:")),
+        fds.iter()
+            .all(|(fd, target)| *fd != 20 && *target != marker),
         "{fds:?}"
     );
 }
@@ -181,9 +193,70 @@ fn a_multi_threaded_process_is_refused() {
 fn the_launcher_waits_for_manual_readiness() {
     let dir = TempDir::new("manual");
     let out = dir.join("report");
-    let began = Instant::now();
-    let daemon = start(fixture("fx_manual", &out), &out);
-    // The body sleeps 300 ms and writes its report before calling ready(): the launcher waited for it.
-    assert!(began.elapsed() >= Duration::from_millis(300));
+    let mut command = fixture("fx_manual", &out);
+    command.env("FIXTURE_MODE", "ok");
+    let output = launch(command);
+    // The body sleeps 300 ms and writes its report before it calls ready(): the report is there as soon
+    // as the launcher has exited, or the launcher did not wait.
+    let written_before_exit = out.exists();
+    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
+    assert!(output.status.success(), "{}", stderr_text(&output));
+    assert!(
+        written_before_exit,
+        "the launcher exited before the body called ready()"
+    );
     assert!(daemon.alive());
+}
+
+#[test]
+fn keep_fds_in_the_attribute_keeps_exactly_those() {
+    let dir = TempDir::new("keep-attr");
+    let out = dir.join("report");
+    let file = std::fs::File::open("/etc/hostname")
+        .or_else(|_| std::fs::File::open("/"))
+        .unwrap();
+    let target = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
+    let source = file.into_raw_fd();
+    let mut command = fixture("fx_keep", &out);
+    before_exec(&mut command, move || {
+        // SAFETY: dup2 onto fixed numbers in the child before exec.
+        unsafe {
+            for fd in [4, 5, 7, 9, 12] {
+                check(libc::dup2(source, fd))?;
+            }
+        }
+        Ok(())
+    });
+    let daemon = start(command, &out);
+    // SAFETY: our own copy, owned by nothing else.
+    unsafe { libc::close(source) };
+    let null = "/dev/null".to_string();
+    let kept = target.display().to_string();
+    assert_eq!(
+        daemon.fds(),
+        vec![
+            (0, null.clone()),
+            (1, null.clone()),
+            (2, null),
+            (5, kept.clone()),
+            (9, kept)
+        ]
+    );
+}
+
+#[test]
+fn a_daemon_main_called_from_another_main_leaves_owned_fds_open() {
+    let dir = TempDir::new("nested");
+    let out = dir.join("report");
+    let owned = out.with_extension("owned");
+    let daemon = start(fixture("fx_nested", &out), &out);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let expected = format!("still open in {}\n", daemon.pid);
+    while std::fs::read_to_string(&owned).unwrap_or_default() != expected {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon could not write through the File opened before #[daemon]"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

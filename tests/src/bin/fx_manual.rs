@@ -1,6 +1,7 @@
 //! Manual readiness, with `$FIXTURE_MODE`: `ok` (ready after 300 ms), `err` (main returns an error before
 //! ready), `panic` (panics before ready), `thread-panic` (another thread panics before ready, which does
-//! not fail the start), `hang` (never ready: the launcher's 2 s timeout ends it).
+//! not fail the start), `hang` (never ready: the launcher's 2 s timeout ends it), `hang-hard` (as `hang`,
+//! but ignoring SIGTERM: the launcher must resort to SIGKILL).
 use std::time::Duration;
 
 use daemon_runtime::daemon;
@@ -14,6 +15,18 @@ fn main() -> Result<(), String> {
             let _ = std::thread::spawn(|| panic!("a worker's panic")).join();
             daemon_runtime::ready().map_err(|e| e.to_string())?;
             tests::report_pid_and_wait();
+        }
+        Ok("hang-hard") => {
+            // SAFETY: SIG_IGN runs no code; no other thread exists.
+            unsafe {
+                nix::sys::signal::signal(
+                    nix::sys::signal::SIGTERM,
+                    nix::sys::signal::SigHandler::SigIgn,
+                )
+            }
+            .map_err(|e| e.to_string())?;
+            tests::report(&format!("{}\n", std::process::id()));
+            tests::linger();
         }
         Ok("hang") => {
             tests::report(&format!("{}\n", std::process::id()));

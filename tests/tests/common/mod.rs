@@ -17,6 +17,8 @@ pub fn exe(name: &str) -> &'static str {
         "fx_tokio_above" => env!("CARGO_BIN_EXE_fx_tokio_above"),
         "fx_manual" => env!("CARGO_BIN_EXE_fx_manual"),
         "fx_builder" => env!("CARGO_BIN_EXE_fx_builder"),
+        "fx_keep" => env!("CARGO_BIN_EXE_fx_keep"),
+        "fx_nested" => env!("CARGO_BIN_EXE_fx_nested"),
         other => panic!("no fixture {other}"),
     }
 }
@@ -191,17 +193,25 @@ pub fn launch_with_pid(mut command: Command) -> (Output, i32) {
         .spawn()
         .expect("spawn launcher");
     let pid = child.id() as i32;
+    // Kills a launcher that hangs; stops watching as soon as it has been reaped (its pid may be reused).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = done.clone();
     let watchdog = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-            if !is_alive(pid) {
+            std::thread::sleep(Duration::from_millis(20));
+            if watching.load(Ordering::Acquire) {
                 return;
             }
         }
-        kill_and_wait(pid);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     });
+    // The launcher is our child: until we reap it below, its pid cannot be reused, so the kill above is safe.
     let output = child.wait_with_output().expect("launcher output");
+    done.store(true, Ordering::Release);
     let _ = watchdog.join();
     (output, pid)
 }
