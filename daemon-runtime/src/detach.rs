@@ -4,7 +4,6 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
-use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{fork, setsid, ForkResult, Pid};
@@ -42,11 +41,7 @@ pub(crate) fn background(config: &Daemon) -> Result<Running, Error> {
 }
 
 fn fork_daemon(config: &Daemon, hup: &signals::SavedHup) -> Result<Running, Error> {
-    let pipe_error = |errno| Error::os(Step::Pipe, None, errno);
-    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(pipe_error)?;
-    // With 0, 1 or 2 closed at launch the pipe could land there, where the daemon's dup2 would replace it.
-    let read_end = fds::above_stdio(read_end).map_err(pipe_error)?;
-    let write_end = fds::above_stdio(write_end).map_err(pipe_error)?;
+    let (read_end, write_end) = fds::pipe().map_err(|errno| Error::os(Step::Pipe, None, errno))?;
     // SAFETY: the process is single-threaded (checked by `background` through /proc/self/status, else the
     // /proc/self/task listing; where there is no procfs, `Daemon::start` documents it as the caller's
     // precondition, and `#[daemon]` guarantees it by running first in main), so the child is a full copy

@@ -23,6 +23,7 @@ pub(crate) enum Scope {
 /// Above this many slots in the fd table, listing the open fds is cheaper than `close_range`, whose cost
 /// grows with the table (measured on Linux 6.18: 1 µs against 4.5 µs at 256 slots, 9 against 8 at 4096,
 /// 119 against 66 at 32768).
+#[cfg(target_os = "linux")]
 const CLOSE_RANGE_MAX_TABLE: u64 = 4096;
 
 /// Closes the fds above 2 that `scope` allows, except those in `keep`, whatever their numbers.
@@ -39,6 +40,8 @@ pub(crate) fn close_inherited(
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd > 2).collect();
     keep.sort_unstable();
     keep.dedup();
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd_table; // only Linux has close_range
     #[cfg(target_os = "linux")]
     if scope == Scope::All && fd_table.is_none_or(|slots| slots <= CLOSE_RANGE_MAX_TABLE) {
         match close_ranges(&keep) {
@@ -136,6 +139,23 @@ fn close_if_allowed(fd: RawFd, scope: Scope) {
     // or the program made it inheritable on purpose, and `Daemon::start` documents that such fds are closed
     // unless kept. Closing a number that is not open only returns EBADF.
     unsafe { libc::close(fd) };
+}
+
+/// A pipe whose ends are close-on-exec and above 2 (with 0, 1 or 2 closed at launch, an end could land
+/// there, where the daemon's `dup2` onto stdio would replace it).
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    let (read_end, write_end) = {
+        // No pipe2 here; the process is single-threaded, so no exec can come between pipe and fcntl.
+        let (read_end, write_end) = nix::unistd::pipe()?;
+        for end in [&read_end, &write_end] {
+            fcntl(end, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+        }
+        (read_end, write_end)
+    };
+    Ok((above_stdio(read_end)?, above_stdio(write_end)?))
 }
 
 /// Moves `fd` above 2 when it landed on 0, 1 or 2 (the launcher ran with some of them closed), so that the

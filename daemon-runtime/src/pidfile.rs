@@ -15,7 +15,7 @@ use crate::error::{Error, Step};
 use crate::fds;
 
 /// The mode of the pid file whatever the umask: start-stop-daemon refuses group- or world-writable ones.
-const MODE: u32 = 0o644;
+const MODE: libc::mode_t = 0o644;
 
 /// How long a launch that lost the race waits for the winner to write its pid into the file.
 const READ_PID_FOR: Duration = Duration::from_secs(2);

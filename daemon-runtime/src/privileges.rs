@@ -1,7 +1,7 @@
 //! Privileges: the user and group to run as, resolved and given their supplementary groups before any
 //! chroot (the group database lives outside the jail), then the switch itself after it.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::path::Path;
 
 use nix::unistd::{Gid, Group, Uid, User};
@@ -83,8 +83,8 @@ impl Identity {
             return Ok(());
         };
         let result = match (&self.name, self.uid) {
-            (Some(name), Some(_)) => nix::unistd::initgroups(name, gid),
-            _ => nix::unistd::setgroups(&[]),
+            (Some(name), Some(_)) => init_groups(name, gid),
+            _ => clear_groups(),
         };
         result.map_err(|errno| {
             let subject = match &self.name {
@@ -110,6 +110,31 @@ impl Identity {
         }
         Ok(())
     }
+}
+
+#[cfg(not(any(target_os = "macos", target_os = "ios")))]
+fn init_groups(name: &CStr, gid: Gid) -> nix::Result<()> {
+    nix::unistd::initgroups(name, gid)
+}
+
+#[cfg(not(any(target_os = "macos", target_os = "ios")))]
+fn clear_groups() -> nix::Result<()> {
+    nix::unistd::setgroups(&[])
+}
+
+/// nix leaves initgroups(3) out on Apple platforms, whose group ids are `c_int` there.
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+fn init_groups(name: &CStr, gid: Gid) -> nix::Result<()> {
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let result = unsafe { libc::initgroups(name.as_ptr(), gid.as_raw() as libc::c_int) };
+    nix::errno::Errno::result(result).map(drop)
+}
+
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+fn clear_groups() -> nix::Result<()> {
+    // SAFETY: an empty list: the kernel reads nothing through the null pointer.
+    let result = unsafe { libc::setgroups(0, std::ptr::null()) };
+    nix::errno::Errno::result(result).map(drop)
 }
 
 /// chroot(2) into `path`, then into its root: a relative working directory must not resolve from outside.
