@@ -18,7 +18,8 @@
 //!
 //! In the launcher (which must be single-threaded): Rust's stdio buffers are flushed; every inherited fd
 //! above 2 is closed (`close_range(2)`, else the `/proc/self/fd` listing, else a loop to the hard limit),
-//! except those kept with [`Daemon::keep_fds`]; inherited ignored signals go back to their default and the
+//! except those kept with [`Daemon::keep_fds`] (with the builder, fds the program opened itself, which Rust
+//! makes close-on-exec, stay open too); inherited ignored signals go back to their default and the
 //! signal mask is emptied; a close-on-exec pipe is made and the process forks. The first child calls
 //! `setsid`, forks again and `_exit`s, so the daemon is not a session leader and can never get a
 //! controlling terminal. The daemon puts stdio on /dev/null (or the configured log files), sets the umask,
