@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    before_exec, check, fixture, launch, start, stderr_text, ChildGuard, Daemon, TempDir,
+    before_exec, check, fixture, launch, scratch, start, stderr_text, ChildGuard, Daemon, TempDir,
 };
 
 fn is_root() -> bool {
@@ -42,8 +42,7 @@ fn bit(signal: i32) -> u64 {
 
 #[test]
 fn inherited_signal_mask_and_ignored_signals_are_reset() {
-    let dir = TempDir::new("signals");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("signals");
     let mut command = fixture("fx_default", &out);
     // As nohup and some shells leave them: SIGHUP and SIGINT ignored, SIGUSR1 and SIGTERM blocked.
     before_exec(&mut command, || {
@@ -84,8 +83,7 @@ fn inherited_signal_mask_and_ignored_signals_are_reset() {
 
 #[test]
 fn concurrent_launches_on_one_pid_file_start_exactly_one_daemon() {
-    let dir = TempDir::new("race");
-    let out = dir.join("report");
+    let (dir, out) = scratch("race");
     let pid_file = dir.join("app.pid");
     let launchers: Vec<_> = (0..16)
         .map(|_| {
@@ -124,8 +122,7 @@ fn concurrent_launches_on_one_pid_file_start_exactly_one_daemon() {
 
 #[test]
 fn pid_file_is_written_before_the_launcher_exits_and_removed_on_return() {
-    let dir = TempDir::new("pidfile");
-    let out = dir.join("report");
+    let (dir, out) = scratch("pidfile");
     let pid_file = dir.join("app.pid");
     let mut command = builder(&out, &["--pid-file", pid_file.to_str().unwrap()]);
     command.env("FIXTURE_LIFE", "3"); // the body returns normally after 3 s
@@ -156,8 +153,7 @@ fn pid_file_is_written_before_the_launcher_exits_and_removed_on_return() {
 
 #[test]
 fn a_stale_pid_file_is_taken_over() {
-    let dir = TempDir::new("stale");
-    let out = dir.join("report");
+    let (dir, out) = scratch("stale");
     let pid_file = dir.join("app.pid");
     let first = start(
         builder(&out, &["--pid-file", pid_file.to_str().unwrap()]),
@@ -177,8 +173,7 @@ fn a_stale_pid_file_is_taken_over() {
 
 #[test]
 fn a_pid_file_that_is_a_symlink_is_refused() {
-    let dir = TempDir::new("symlink");
-    let out = dir.join("report");
+    let (dir, out) = scratch("symlink");
     let target = dir.join("precious");
     std::fs::write(&target, "keep me\n").unwrap();
     let pid_file = dir.join("app.pid");
@@ -202,8 +197,7 @@ fn start_stop_daemon_starts_checks_and_stops_it() {
     let Ok(ssd) = which("start-stop-daemon") else {
         panic!("start-stop-daemon is missing: .ci/run installs it (Debian package dpkg)");
     };
-    let dir = TempDir::new("ssd");
-    let out = dir.join("report");
+    let (dir, out) = scratch("ssd");
     let pid_file = dir.join("app.pid");
     let pid_arg = pid_file.to_str().unwrap();
     let exe = common::exe("fx_builder");
@@ -272,8 +266,7 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
 
 #[test]
 fn stdout_and_stderr_files_receive_output_and_panics_across_restarts() {
-    let dir = TempDir::new("logs");
-    let out = dir.join("report");
+    let (dir, out) = scratch("logs");
     let (log_out, log_err) = (dir.join("app.out"), dir.join("app.err"));
     let args = [
         "--stdout",
@@ -329,8 +322,7 @@ fn stdout_and_stderr_files_receive_output_and_panics_across_restarts() {
 
 #[test]
 fn a_log_file_that_cannot_be_opened_fails_the_launch() {
-    let dir = TempDir::new("badlog");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("badlog");
     let output = launch(builder(
         &out,
         &["--stdout", "/nonexistent/daemon-runtime/app.out"],
@@ -385,8 +377,7 @@ fn privileges_are_dropped_for_good() {
 
 #[test]
 fn an_unknown_user_or_group_fails_the_launch() {
-    let dir = TempDir::new("unknown");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("unknown");
     let output = launch(builder(&out, &["--user", "no-such-user-here"]));
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
@@ -451,8 +442,7 @@ fn chroot_confines_the_daemon() {
 
 #[test]
 fn kept_fds_are_inherited_and_all_others_closed() {
-    let dir = TempDir::new("keep");
-    let out = dir.join("report");
+    let (dir, out) = scratch("keep");
     let kept_file = dir.join("kept");
     std::fs::write(&kept_file, "").unwrap();
     let kept = std::fs::File::open(&kept_file).unwrap().into_raw_fd();
@@ -483,8 +473,7 @@ fn kept_fds_are_inherited_and_all_others_closed() {
 
 #[test]
 fn manual_readiness_reports_errors_panics_and_timeouts() {
-    let dir = TempDir::new("not-ready");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("not-ready");
     let run = |mode: &str| {
         let mut command = fixture("fx_manual", &out);
         command.env("FIXTURE_MODE", mode);
@@ -539,8 +528,7 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
 
 #[test]
 fn a_bad_daemon_foreground_value_is_a_launch_error() {
-    let dir = TempDir::new("fg-bad");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("fg-bad");
     let mut command = fixture("fx_default", &out);
     command.env("DAEMON_FOREGROUND", "maybe");
     let output = launch(command);
@@ -605,8 +593,7 @@ fn under_systemd_notify_it_stays_in_the_foreground_and_sends_ready() {
 
 #[test]
 fn daemon_foreground_keeps_the_process_attached() {
-    let dir = TempDir::new("fg");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("fg");
     let mut command = fixture("fx_configured", &out);
     command.env("DAEMON_FOREGROUND", "1");
     let (child, report) = foreground(&mut command, &out);
@@ -635,8 +622,7 @@ fn as_pid_1_it_does_not_fork() {
         eprintln!("skipped: needs root and unshare(1) for a new pid namespace");
         return;
     }
-    let dir = TempDir::new("pid1");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("pid1");
     let mut command = Command::new(which("unshare").unwrap());
     command
         .args(["--pid", "--fork", "--kill-child", common::exe("fx_default")])
@@ -652,8 +638,7 @@ fn as_pid_1_it_does_not_fork() {
 
 #[test]
 fn the_builder_keeps_fds_the_program_owns() {
-    let dir = TempDir::new("owned");
-    let out = dir.join("report");
+    let (dir, out) = scratch("owned");
     let owned = dir.join("owned.log");
     std::fs::write(&owned, "").unwrap();
     let daemon = start(
@@ -668,8 +653,7 @@ fn the_builder_keeps_fds_the_program_owns() {
 
 #[test]
 fn a_launcher_started_with_stdio_closed_still_gets_the_report() {
-    let dir = TempDir::new("closed-stdio");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("closed-stdio");
     let mut command = builder(&out, &["--close-stdio"]);
     command.stdout(Stdio::null());
     let daemon = start(command, &out);
@@ -682,8 +666,7 @@ fn a_launcher_started_with_stdio_closed_still_gets_the_report() {
 
 #[test]
 fn a_ready_timeout_too_large_to_represent_waits_without_a_deadline() {
-    let dir = TempDir::new("huge-timeout");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("huge-timeout");
     let daemon = start(
         builder(&out, &["--timeout-secs", &u64::MAX.to_string()]),
         &out,
@@ -693,8 +676,7 @@ fn a_ready_timeout_too_large_to_represent_waits_without_a_deadline() {
 
 #[test]
 fn a_panic_on_another_thread_before_ready_does_not_fail_the_start() {
-    let dir = TempDir::new("thread-panic");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("thread-panic");
     let mut command = fixture("fx_manual", &out);
     command.env("FIXTURE_MODE", "thread-panic");
     let daemon = start(command, &out);
@@ -703,8 +685,7 @@ fn a_panic_on_another_thread_before_ready_does_not_fail_the_start() {
 
 #[test]
 fn daemon_foreground_0_forks_even_under_notify_socket() {
-    let dir = TempDir::new("fg0");
-    let out = dir.join("report");
+    let (dir, out) = scratch("fg0");
     let socket = UnixDatagram::bind(dir.join("notify.sock")).unwrap();
     socket.set_nonblocking(true).unwrap();
     let mut command = fixture("fx_default", &out);

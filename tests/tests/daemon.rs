@@ -5,7 +5,7 @@ mod common;
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
-use common::{before_exec, check, fixture, launch, start, stderr_text, Daemon, TempDir};
+use common::{before_exec, check, fixture, launch, scratch, start, stderr_text, Daemon, TempDir};
 
 /// The properties every daemon has: another process, reparented away from the launcher, not a session
 /// leader, in a new session whose id is not the launcher's, its process group the session, no terminal.
@@ -39,8 +39,7 @@ fn our_sid() -> i32 {
 
 #[test]
 fn defaults_make_a_detached_daemon() {
-    let dir = TempDir::new("defaults");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("defaults");
     // The launcher exited 0 only after the daemon was ready: its setup is complete by now.
     let daemon = start(fixture("fx_default", &out), &out);
     assert_detached(&daemon, daemon.launcher.unwrap(), our_sid());
@@ -54,8 +53,7 @@ fn defaults_make_a_detached_daemon() {
 
 #[test]
 fn umask_and_workdir_are_applied() {
-    let dir = TempDir::new("configured");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("configured");
     let daemon = start(fixture("fx_configured", &out), &out);
     assert_eq!(
         std::fs::read_link(daemon.proc("cwd")).unwrap(),
@@ -69,8 +67,7 @@ fn umask_and_workdir_are_applied() {
 /// low and high numbers: the daemon has no terminal, only /dev/null on 0-2, and survives the hang-up.
 #[test]
 fn detaches_from_a_controlling_terminal_and_closes_inherited_fds() {
-    let dir = TempDir::new("pty");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("pty");
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let (_, hard) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
@@ -114,8 +111,7 @@ fn detaches_from_a_controlling_terminal_and_closes_inherited_fds() {
 
 #[test]
 fn a_missing_workdir_fails_the_launch_and_the_body_never_runs() {
-    let dir = TempDir::new("missing");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("missing");
     let output = launch(fixture("fx_missing_workdir", &out));
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
@@ -128,8 +124,7 @@ fn a_missing_workdir_fails_the_launch_and_the_body_never_runs() {
 }
 
 fn async_main_forks_before_the_runtime(fixture_name: &str) {
-    let dir = TempDir::new(fixture_name);
-    let out = dir.join("report");
+    let (dir, out) = scratch(fixture_name);
     // An inherited fd on a file of our own, which the daemon must not have.
     let marker = dir.join("inherited");
     std::fs::write(&marker, "").unwrap();
@@ -191,8 +186,7 @@ fn a_multi_threaded_process_is_refused() {
 
 #[test]
 fn the_launcher_waits_for_manual_readiness() {
-    let dir = TempDir::new("manual");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("manual");
     let mut command = fixture("fx_manual", &out);
     command.env("FIXTURE_MODE", "ok");
     let output = launch(command);
@@ -210,8 +204,7 @@ fn the_launcher_waits_for_manual_readiness() {
 
 #[test]
 fn keep_fds_in_the_attribute_keeps_exactly_those() {
-    let dir = TempDir::new("keep-attr");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("keep-attr");
     let file = std::fs::File::open("/etc/hostname")
         .or_else(|_| std::fs::File::open("/"))
         .unwrap();
@@ -246,8 +239,7 @@ fn keep_fds_in_the_attribute_keeps_exactly_those() {
 
 #[test]
 fn a_daemon_main_called_from_another_main_leaves_owned_fds_open() {
-    let dir = TempDir::new("nested");
-    let out = dir.join("report");
+    let (_dir, out) = scratch("nested");
     let owned = out.with_extension("owned");
     let daemon = start(fixture("fx_nested", &out), &out);
     let deadline = Instant::now() + Duration::from_secs(10);

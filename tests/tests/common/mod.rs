@@ -45,6 +45,14 @@ impl TempDir {
     }
 }
 
+/// A fresh directory for one test and the path of the fixture's report file in it. Keep the directory
+/// alive (`let (dir, out) = ...`, or `_dir`) for as long as the test uses the report.
+pub fn scratch(tag: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(tag);
+    let out = dir.join("report");
+    (dir, out)
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
