@@ -83,6 +83,7 @@ pub fn expand(options: &Options, args: TokenStream, mut item: ItemFn, plan: Plan
         Plan::Wrap => {
             let builder = builder(options, &krate);
             let block = &item.block;
+            let ident = &item.sig.ident;
             // Mixed-site hygiene: the body cannot see (or clash with) these two locals.
             let running = syn::Ident::new("__daemon_running", Span::mixed_site());
             let result = syn::Ident::new("__daemon_result", Span::mixed_site());
@@ -90,7 +91,8 @@ pub fn expand(options: &Options, args: TokenStream, mut item: ItemFn, plan: Plan
                 let #running = #krate::__private::start(
                     #builder,
                     ::core::module_path!(),
-                    ::core::option_env!("CARGO_BIN_NAME").is_some(),
+                    ::core::any::type_name_of_val(&#ident),
+                    ::core::option_env!("CARGO_BIN_NAME").is_some() && !::core::cfg!(test),
                 );
             );
             let new_block: syn::Block = match &item.sig.output {

@@ -8,15 +8,21 @@ use crate::{Daemon, Running};
 /// Daemonizes for the attribute: returns in the daemon; the launcher exits (0 once the daemon is ready, 1
 /// with `PROGRAM: MESSAGE` on stderr when it failed).
 ///
-/// `module` is `module_path!()` where the attribute stands and `binary` whether that crate is a binary
-/// (cargo sets `CARGO_BIN_NAME`): the first call of the `main` at the root of a binary is the program's
-/// entry, when nothing in the process owns an fd yet, so every fd above 2 can be closed in one
-/// `close_range`. Anywhere else (a `main` in a module, a second call), only inherited fds are closed, as
-/// the builder does.
-pub fn start(mut daemon: Daemon, module: &str, binary: bool) -> Running {
+/// `module` is `module_path!()` where the attribute stands, `function` the `type_name` of the function it
+/// decorates, and `binary` whether that crate is a binary being built as one (cargo sets `CARGO_BIN_NAME`;
+/// not under `cfg(test)`). The first call of the `main` at the root of a binary is the program's entry,
+/// when nothing in the process owns an fd yet, so every fd above 2 can be closed in one `close_range`.
+/// Anywhere else (a `main` in a module or inside another function, a second call), only inherited fds are
+/// closed, as the builder does.
+pub fn start(mut daemon: Daemon, module: &str, function: &str, binary: bool) -> Running {
     static ENTERED: AtomicBool = AtomicBool::new(false);
     let first = !ENTERED.swap(true, Ordering::Relaxed);
-    if binary && first && !module.contains("::") {
+    let root_main = !module.contains("::")
+        && function
+            .strip_prefix(module)
+            .and_then(|rest| rest.strip_prefix("::"))
+            == Some("main");
+    if binary && first && root_main {
         daemon.scope = crate::fds::Scope::All;
     }
     match daemon.start() {

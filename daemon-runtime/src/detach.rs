@@ -91,6 +91,9 @@ fn stop(read_end: &OwnedFd, first_child: Pid) -> &'static str {
     match handshake::wait(read_end, STOP_GRACE) {
         Ok(Report::TimedOut) => {
             let _ = kill(group, Signal::SIGKILL);
+            // SIGKILL cannot be refused: wait (briefly) for the pipe to close, so that the daemon is gone
+            // when the launcher says so.
+            let _ = handshake::wait(read_end, STOP_GRACE);
             "it ignored SIGTERM and was killed (SIGKILL)"
         }
         _ => "it was stopped (SIGTERM)",

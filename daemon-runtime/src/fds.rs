@@ -144,9 +144,9 @@ fn close_if_allowed(fd: RawFd, scope: Scope) {
 /// A pipe whose ends are close-on-exec and above 2 (with 0, 1 or 2 closed at launch, an end could land
 /// there, where the daemon's `dup2` onto stdio would replace it).
 pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
-    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    #[cfg(not(target_vendor = "apple"))]
     let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    #[cfg(target_vendor = "apple")]
     let (read_end, write_end) = {
         // No pipe2 here; the process is single-threaded, so no exec can come between pipe and fcntl.
         let (read_end, write_end) = nix::unistd::pipe()?;

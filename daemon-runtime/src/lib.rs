@@ -370,9 +370,6 @@ impl Daemon {
     /// Foreground as PID 1 (forking would end the container when the launcher exits); else as
     /// [`FOREGROUND_ENV`] says; else as the program said; else under systemd's `NOTIFY_SOCKET`.
     fn runs_in_foreground(&self) -> Result<bool, Error> {
-        if std::process::id() == 1 {
-            return Ok(true);
-        }
         let forced = match std::env::var_os(FOREGROUND_ENV) {
             None => None,
             Some(value) => match value.to_str().unwrap_or("?").to_ascii_lowercase().as_str() {
@@ -381,12 +378,15 @@ impl Daemon {
                 "0" | "false" | "no" | "off" => Some(false),
                 _ => {
                     return Err(Error::new(Step::Config, None, None).with_detail(format!(
-                        "{FOREGROUND_ENV}={} is neither 1 (foreground) nor 0 (fork)",
+                        "{FOREGROUND_ENV}={} is neither 1, true, yes, on (foreground) nor 0, false, no, off (fork)",
                         value.to_string_lossy()
                     )))
                 }
             },
         };
+        if std::process::id() == 1 {
+            return Ok(true);
+        }
         Ok(forced
             .or(self.foreground)
             .unwrap_or_else(|| notify::socket().is_some()))

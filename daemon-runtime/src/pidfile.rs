@@ -110,8 +110,11 @@ fn already_running(path: &Path, file: &mut File) -> Error {
         let pid = read
             .ok()
             .and_then(|_| text.strip_suffix('\n')?.parse::<u32>().ok());
-        if pid.is_some_and(is_alive) || Instant::now() >= deadline {
+        if pid.is_some_and(is_alive) {
             break pid;
+        }
+        if Instant::now() >= deadline {
+            break None;
         }
         std::thread::sleep(Duration::from_millis(2));
     };

@@ -112,25 +112,25 @@ impl Identity {
     }
 }
 
-#[cfg(not(any(target_os = "macos", target_os = "ios")))]
+#[cfg(not(target_vendor = "apple"))]
 fn init_groups(name: &CStr, gid: Gid) -> nix::Result<()> {
     nix::unistd::initgroups(name, gid)
 }
 
-#[cfg(not(any(target_os = "macos", target_os = "ios")))]
+#[cfg(not(target_vendor = "apple"))]
 fn clear_groups() -> nix::Result<()> {
     nix::unistd::setgroups(&[])
 }
 
 /// nix leaves initgroups(3) out on Apple platforms, whose group ids are `c_int` there.
-#[cfg(any(target_os = "macos", target_os = "ios"))]
+#[cfg(target_vendor = "apple")]
 fn init_groups(name: &CStr, gid: Gid) -> nix::Result<()> {
     // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
     let result = unsafe { libc::initgroups(name.as_ptr(), gid.as_raw() as libc::c_int) };
     nix::errno::Errno::result(result).map(drop)
 }
 
-#[cfg(any(target_os = "macos", target_os = "ios"))]
+#[cfg(target_vendor = "apple")]
 fn clear_groups() -> nix::Result<()> {
     // SAFETY: an empty list: the kernel reads nothing through the null pointer.
     let result = unsafe { libc::setgroups(0, std::ptr::null()) };

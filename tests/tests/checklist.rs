@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::os::fd::IntoRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -445,7 +444,7 @@ fn kept_fds_are_inherited_and_all_others_closed() {
     let (dir, out) = scratch("keep");
     let kept_file = dir.join("kept");
     std::fs::write(&kept_file, "").unwrap();
-    let kept = std::fs::File::open(&kept_file).unwrap().into_raw_fd();
+    let kept = common::high_fd(std::fs::File::open(&kept_file).unwrap());
     let mut command = builder(&out, &["--keep-fd", "7"]);
     before_exec(&mut command, move || {
         // SAFETY: dup2 onto fixed numbers in the child before exec.
@@ -520,6 +519,10 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
         stderr_text(&output),
         "fx_manual: the daemon did not report ready within 2s: it ignored SIGTERM and was killed (SIGKILL)\n"
     );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while common::is_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(
         !common::is_alive(pid),
         "the daemon that ignored SIGTERM is still running"
@@ -535,7 +538,7 @@ fn a_bad_daemon_foreground_value_is_a_launch_error() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr_text(&output),
-        "fx_default: invalid daemon configuration: DAEMON_FOREGROUND=maybe is neither 1 (foreground) nor 0 (fork)\n"
+        "fx_default: invalid daemon configuration: DAEMON_FOREGROUND=maybe is neither 1, true, yes, on (foreground) nor 0, false, no, off (fork)\n"
     );
     assert!(!out.exists());
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::os::fd::{AsRawFd, IntoRawFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use common::{before_exec, check, fixture, launch, scratch, start, stderr_text, Daemon, TempDir};
@@ -75,7 +75,7 @@ fn detaches_from_a_controlling_terminal_and_closes_inherited_fds() {
     let extra = std::fs::File::open("/etc/hostname")
         .or_else(|_| std::fs::File::open("/"))
         .unwrap();
-    let (slave, extra_fd) = (pty.slave.as_raw_fd(), extra.into_raw_fd());
+    let (slave, extra_fd) = (pty.slave.as_raw_fd(), common::high_fd(extra));
     let mut command = fixture("fx_default", &out);
     command.stdin(pty.slave.try_clone().unwrap());
     before_exec(&mut command, move || {
@@ -128,7 +128,7 @@ fn async_main_forks_before_the_runtime(fixture_name: &str) {
     // An inherited fd on a file of our own, which the daemon must not have.
     let marker = dir.join("inherited");
     std::fs::write(&marker, "").unwrap();
-    let inherited = std::fs::File::open(&marker).unwrap().into_raw_fd();
+    let inherited = common::high_fd(std::fs::File::open(&marker).unwrap());
     let mut command = fixture(fixture_name, &out);
     before_exec(&mut command, move || {
         // SAFETY: dup2 onto a fixed number in the child before exec.
@@ -193,8 +193,8 @@ fn the_launcher_waits_for_manual_readiness() {
     // The body sleeps 300 ms and writes its report before it calls ready(): the report is there as soon
     // as the launcher has exited, or the launcher did not wait.
     let written_before_exit = out.exists();
-    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
     assert!(output.status.success(), "{}", stderr_text(&output));
+    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
     assert!(
         written_before_exit,
         "the launcher exited before the body called ready()"
@@ -209,7 +209,7 @@ fn keep_fds_in_the_attribute_keeps_exactly_those() {
         .or_else(|_| std::fs::File::open("/"))
         .unwrap();
     let target = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
-    let source = file.into_raw_fd();
+    let source = common::high_fd(file);
     let mut command = fixture("fx_keep", &out);
     before_exec(&mut command, move || {
         // SAFETY: dup2 onto fixed numbers in the child before exec.
@@ -239,16 +239,20 @@ fn keep_fds_in_the_attribute_keeps_exactly_those() {
 
 #[test]
 fn a_daemon_main_called_from_another_main_leaves_owned_fds_open() {
-    let (_dir, out) = scratch("nested");
-    let owned = out.with_extension("owned");
-    let daemon = start(fixture("fx_nested", &out), &out);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let expected = format!("still open in {}\n", daemon.pid);
-    while std::fs::read_to_string(&owned).unwrap_or_default() != expected {
-        assert!(
-            Instant::now() < deadline,
-            "the daemon could not write through the File opened before #[daemon]"
-        );
-        std::thread::sleep(Duration::from_millis(5));
+    for mode in ["module", "inner"] {
+        let (_dir, out) = scratch("nested");
+        let owned = out.with_extension("owned");
+        let mut command = fixture("fx_nested", &out);
+        command.env("FIXTURE_MODE", mode);
+        let daemon = start(command, &out);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let expected = format!("still open in {}\n", daemon.pid);
+        while std::fs::read_to_string(&owned).unwrap_or_default() != expected {
+            assert!(
+                Instant::now() < deadline,
+                "{mode}: the daemon could not write through the File opened before #[daemon]"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! `#[daemon]` on a `main` in a module, called by the real main after it opened a file: that file is owned
-//! by a live `File`, so the attribute must leave it open (only the root `main`, on its first call, may
-//! close every fd). `$FIXTURE_OUT.owned` receives a line through it from the daemon.
+//! `#[daemon]` on a `main` in a module (or, with `FIXTURE_MODE=inner`, on a `main` declared inside the real
+//! one), called by the real main after it opened a file: that file is owned by a live `File`, so the
+//! attribute must leave it open (only the root `main`, on its first call, may close every fd).
+//! `$FIXTURE_OUT.owned` receives a line through it from the daemon.
 use std::io::Write;
 
 mod service {
@@ -21,7 +22,15 @@ fn main() {
         .append(true)
         .open(path)
         .expect("owned file");
-    service::main();
+    if std::env::var("FIXTURE_MODE").as_deref() == Ok("inner") {
+        #[daemon_runtime::daemon]
+        fn main() {
+            tests::report(&format!("{}\n", std::process::id()));
+        }
+        main();
+    } else {
+        service::main();
+    }
     // Only the daemon gets here.
     let written = writeln!(owned, "still open in {}", std::process::id());
     written.expect("the File opened before #[daemon] still works");

@@ -276,3 +276,17 @@ pub fn check(result: libc::c_int) -> std::io::Result<()> {
         Ok(())
     }
 }
+
+/// The fd of `file`, moved to 100 or above (close-on-exec, as before), so that a `dup2` onto a low number
+/// in a child before exec never meets the source itself (which would leave close-on-exec set).
+pub fn high_fd(file: std::fs::File) -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC duplicates an fd `file` owns; the new fd is owned by the caller.
+    let fd = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) };
+    assert!(
+        fd >= 100,
+        "F_DUPFD_CLOEXEC: {}",
+        std::io::Error::last_os_error()
+    );
+    fd
+}
