@@ -139,11 +139,10 @@ fn pid_file_is_written_before_the_launcher_exits_and_removed_on_return() {
         0o644,
         "0o644 under umask 0"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while daemon.alive() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!daemon.alive(), "the body did not return");
+    assert!(
+        common::gone_within(daemon.pid, Duration::from_secs(10)),
+        "the body did not return"
+    );
     assert!(
         !pid_file.exists(),
         "the pid file was not removed when main returned"
@@ -503,12 +502,8 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
         stderr_text(&output),
         "fx_manual: the daemon did not report ready within 2s: it was stopped (SIGTERM)\n"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while common::is_alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
     assert!(
-        !common::is_alive(pid),
+        common::gone_within(pid, Duration::from_secs(5)),
         "the daemon that never became ready was not stopped"
     );
     std::fs::remove_file(&out).unwrap();
@@ -519,12 +514,8 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
         stderr_text(&output),
         "fx_manual: the daemon did not report ready within 2s: it ignored SIGTERM and was killed (SIGKILL)\n"
     );
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while common::is_alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
     assert!(
-        !common::is_alive(pid),
+        common::gone_within(pid, Duration::from_secs(2)),
         "the daemon that ignored SIGTERM is still running"
     );
 }

@@ -139,6 +139,15 @@ pub fn is_alive(pid: i32) -> bool {
     }
 }
 
+/// Waits up to `within` for `pid` to be gone (or a zombie); whether it is.
+pub fn gone_within(pid: i32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while is_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    !is_alive(pid)
+}
+
 pub fn kill_and_wait(pid: i32) {
     if pid <= 1 {
         return;
@@ -147,10 +156,7 @@ pub fn kill_and_wait(pid: i32) {
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while is_alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    gone_within(pid, Duration::from_secs(5));
 }
 
 /// Waits until `path` holds a complete report (a line ending in a newline) and returns it.
