@@ -208,7 +208,7 @@ fn start_stop_daemon_starts_checks_and_stops_it() {
             .output()
             .expect("start-stop-daemon")
     };
-    let started = run(&[
+    let start = [
         "--start",
         "--pidfile",
         pid_arg,
@@ -217,22 +217,14 @@ fn start_stop_daemon_starts_checks_and_stops_it() {
         "--",
         "--pid-file",
         pid_arg,
-    ]);
+    ];
+    let started = run(&start);
     assert!(started.status.success(), "{started:?}");
     let daemon = Daemon::new(pid_in(&pid_file));
     assert!(daemon.alive());
     let status = run(&["--status", "--pidfile", pid_arg, "--exec", exe]);
     assert_eq!(status.status.code(), Some(0), "--status: running");
-    let again = run(&[
-        "--start",
-        "--pidfile",
-        pid_arg,
-        "--exec",
-        exe,
-        "--",
-        "--pid-file",
-        pid_arg,
-    ]);
+    let again = run(&start);
     assert_eq!(
         again.status.code(),
         Some(1),
