@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    before_exec, check, fixture, launch, scratch, start, stderr_text, ChildGuard, Daemon, TempDir,
+    before_exec, check, fixture, launch, scratch, skip, start, stderr_text, ChildGuard, Daemon,
+    TempDir,
 };
 
 fn is_root() -> bool {
@@ -328,7 +329,7 @@ fn a_log_file_that_cannot_be_opened_fails_the_launch() {
 #[test]
 fn privileges_are_dropped_for_good() {
     if !is_root() {
-        eprintln!("skipped: dropping privileges needs root (CI runs as root)");
+        skip("dropping privileges needs root (CI runs as root)");
         return;
     }
     let dir = TempDir::new("privileges");
@@ -385,7 +386,7 @@ fn an_unknown_user_or_group_fails_the_launch() {
 #[test]
 fn chroot_confines_the_daemon() {
     if !is_root() {
-        eprintln!("skipped: chroot needs root (CI runs as root)");
+        skip("chroot needs root (CI runs as root)");
         return;
     }
     let dir = TempDir::new("chroot");
@@ -605,7 +606,7 @@ fn daemon_foreground_keeps_the_process_attached() {
 #[test]
 fn as_pid_1_it_does_not_fork() {
     if !is_root() || which("unshare").is_err() {
-        eprintln!("skipped: needs root and unshare(1) for a new pid namespace");
+        skip("needs root and unshare(1) for a new pid namespace");
         return;
     }
     let (_dir, out) = scratch("pid1");
