@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    before_exec, check, fixture, launch, scratch, skip, start, stderr_text, ChildGuard, Daemon,
+    before_exec, check, fixture, launch, scratch, skip, start, stderr_text, ChildGuard, LiveDaemon,
     TempDir,
 };
 
@@ -99,7 +99,7 @@ fn concurrent_launches_on_one_pid_file_start_exactly_one_daemon() {
         .map(|l| l.wait_with_output().unwrap())
         .collect();
     let report = common::wait_for_report(&out);
-    let daemon = Daemon::new(common::report_pid(&report));
+    let daemon = LiveDaemon::new(common::report_pid(&report));
     let winners = outputs.iter().filter(|o| o.status.success()).count();
     assert_eq!(
         winners,
@@ -129,7 +129,7 @@ fn pid_file_is_written_before_the_launcher_exits_and_removed_on_return() {
     let output = launch(command);
     // Read at once: the pid file must be there when the launcher exits (systemd's PIDFile= relies on it).
     let content = std::fs::read_to_string(&pid_file);
-    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
+    let daemon = LiveDaemon::new(common::report_pid(&common::wait_for_report(&out)));
     assert!(output.status.success(), "{}", stderr_text(&output));
     let content = content.expect("the pid file exists when the launcher exits");
     let pid: i32 = content.trim_end().parse().unwrap();
@@ -221,7 +221,7 @@ fn start_stop_daemon_starts_checks_and_stops_it() {
     ];
     let started = run(&start);
     assert!(started.status.success(), "{started:?}");
-    let daemon = Daemon::new(pid_in(&pid_file));
+    let daemon = LiveDaemon::new(pid_in(&pid_file));
     assert!(daemon.alive());
     let status = run(&["--status", "--pidfile", pid_arg, "--exec", exe]);
     assert_eq!(status.status.code(), Some(0), "--status: running");
@@ -299,7 +299,7 @@ fn stdout_and_stderr_files_receive_output_and_panics_across_restarts() {
     let output = launch(builder(&out, &args));
     assert!(output.status.success());
     let pid = common::report_pid(&common::wait_for_report(&out));
-    let _guard = Daemon::new(pid);
+    let _guard = LiveDaemon::new(pid);
     let deadline = Instant::now() + Duration::from_secs(5);
     let needle = format!("fixture panic in {pid}");
     while !std::fs::read_to_string(&log_err).unwrap().contains(&needle) {
@@ -419,7 +419,7 @@ fn chroot_confines_the_daemon() {
     let output = launch(command);
     assert!(output.status.success(), "{}", stderr_text(&output));
     // The report file is outside the jail: the pid file, opened before the chroot, names the daemon.
-    let daemon = Daemon::new(pid_in(&pid_file));
+    let daemon = LiveDaemon::new(pid_in(&pid_file));
     assert_eq!(std::fs::read_link(daemon.proc("root")).unwrap(), jail);
     assert_eq!(
         std::fs::read_link(daemon.proc("cwd")).unwrap(),
@@ -489,7 +489,7 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
     let output = run("hang");
     assert!(began.elapsed() >= Duration::from_secs(2));
     let pid = common::report_pid(&common::wait_for_report(&out));
-    let _guard = Daemon::new(pid);
+    let _guard = LiveDaemon::new(pid);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr_text(&output),
@@ -502,7 +502,7 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
     std::fs::remove_file(&out).unwrap();
     let output = run("hang-hard");
     let pid = common::report_pid(&common::wait_for_report(&out));
-    let _guard = Daemon::new(pid);
+    let _guard = LiveDaemon::new(pid);
     assert_eq!(
         stderr_text(&output),
         "fx_manual: the daemon did not report ready within 2s: it ignored SIGTERM and was killed (SIGKILL)\n"
@@ -558,7 +558,7 @@ fn under_systemd_notify_it_stays_in_the_foreground_and_sends_ready() {
         command.env("NOTIFY_SOCKET", &address);
         let (child, report) = foreground(&mut command, &out);
         let pid = child.0.id() as i32;
-        let daemon = Daemon::new(pid);
+        let daemon = LiveDaemon::new(pid);
         let mut message = [0u8; 64];
         let n = socket
             .recv(&mut message)
@@ -584,7 +584,7 @@ fn daemon_foreground_keeps_the_process_attached() {
     let mut command = fixture("fx_configured", &out);
     command.env("DAEMON_FOREGROUND", "1");
     let (child, report) = foreground(&mut command, &out);
-    let daemon = Daemon::new(child.0.id() as i32);
+    let daemon = LiveDaemon::new(child.0.id() as i32);
     assert_eq!(
         common::report_pid(&report),
         daemon.pid,

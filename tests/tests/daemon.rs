@@ -5,11 +5,13 @@ mod common;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use common::{before_exec, check, fixture, launch, scratch, start, stderr_text, Daemon, TempDir};
+use common::{
+    before_exec, check, fixture, launch, scratch, start, stderr_text, LiveDaemon, TempDir,
+};
 
 /// The properties every daemon has: another process, reparented away from the launcher, not a session
 /// leader, in a new session whose id is not the launcher's, its process group the session, no terminal.
-fn assert_detached(daemon: &Daemon, launcher_pid: i32, launcher_sid: i32) {
+fn assert_detached(daemon: &LiveDaemon, launcher_pid: i32, launcher_sid: i32) {
     assert!(launcher_pid > 1);
     let stat = daemon.stat();
     let (ppid, pgrp, sid, tty): (i32, i32, i32, i32) = (
@@ -27,7 +29,7 @@ fn assert_detached(daemon: &Daemon, launcher_pid: i32, launcher_sid: i32) {
 }
 
 /// Only 0, 1 and 2 are open, all on /dev/null.
-fn assert_stdio_null(daemon: &Daemon) {
+fn assert_stdio_null(daemon: &LiveDaemon) {
     let fds = daemon.fds();
     let expected: Vec<(i32, String)> = (0..3).map(|fd| (fd, "/dev/null".to_string())).collect();
     assert_eq!(fds, expected);
@@ -37,30 +39,27 @@ fn our_sid() -> i32 {
     nix::unistd::getsid(None).unwrap().as_raw()
 }
 
+/// The attribute's defaults and a configured umask and workdir: one table, one set of checks.
 #[test]
-fn defaults_make_a_detached_daemon() {
-    let (_dir, out) = scratch("defaults");
-    // The launcher exited 0 only after the daemon was ready: its setup is complete by now.
-    let daemon = start(fixture("fx_default", &out), &out);
-    assert_detached(&daemon, daemon.launcher.unwrap(), our_sid());
-    assert_eq!(
-        std::fs::read_link(daemon.proc("cwd")).unwrap(),
-        std::path::Path::new("/")
-    );
-    assert_eq!(daemon.status("Umask"), ["0000"]);
-    assert_stdio_null(&daemon);
-}
-
-#[test]
-fn umask_and_workdir_are_applied() {
-    let (_dir, out) = scratch("configured");
-    let daemon = start(fixture("fx_configured", &out), &out);
-    assert_eq!(
-        std::fs::read_link(daemon.proc("cwd")).unwrap(),
-        std::path::Path::new("/tmp")
-    );
-    assert_eq!(daemon.status("Umask"), ["0027"]);
-    assert_stdio_null(&daemon);
+fn attribute_keys_are_applied_to_a_detached_daemon() {
+    // (fixture, expected cwd, expected umask as /proc/PID/status shows it)
+    let cases = [
+        ("fx_default", "/", "0000"),
+        ("fx_configured", "/tmp", "0027"),
+    ];
+    for (name, cwd, umask) in cases {
+        let (_dir, out) = scratch(name);
+        // The launcher exited 0 only after the daemon was ready: its setup is complete by now.
+        let daemon = start(fixture(name, &out), &out);
+        assert_detached(&daemon, daemon.launcher.unwrap(), our_sid());
+        assert_eq!(
+            std::fs::read_link(daemon.proc("cwd")).unwrap(),
+            std::path::Path::new(cwd),
+            "{name}: cwd"
+        );
+        assert_eq!(daemon.status("Umask"), [umask], "{name}: umask");
+        assert_stdio_null(&daemon);
+    }
 }
 
 /// Launched from a real pseudo-terminal that is the launcher's controlling terminal, with inherited fds at
@@ -96,7 +95,7 @@ fn detaches_from_a_controlling_terminal_and_closes_inherited_fds() {
     assert!(status.success());
     // SAFETY: closing our copy of the extra file, which nothing else owns.
     unsafe { libc::close(extra_fd) };
-    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
+    let daemon = LiveDaemon::new(common::report_pid(&common::wait_for_report(&out)));
     // The launcher was the leader of its own session on the pty: the daemon's session differs.
     assert_detached(&daemon, launcher_pid, launcher_pid);
     assert_stdio_null(&daemon);
@@ -143,31 +142,30 @@ fn async_main_forks_before_the_runtime(fixture_name: &str) {
     let threads: usize = daemon.status("Threads")[0].parse().unwrap();
     assert!(
         threads >= 3,
-        "expected the main thread and 2 workers, found {threads}"
+        "{fixture_name}: expected the main thread and 2 workers, found {threads}"
     );
     // 0-2 on /dev/null, the inherited fd gone; the runtime's own fds (epoll, eventfd, its signal socket
     // pair: it depends on tokio's features) were opened in the daemon.
     let fds = daemon.fds();
     assert!(
         fds[..3].iter().all(|(_, target)| target == "/dev/null"),
-        "{fds:?}"
+        "{fixture_name}: {fds:?}"
     );
     let marker = marker.display().to_string();
     assert!(
         fds.iter()
             .all(|(fd, target)| *fd != 20 && *target != marker),
-        "{fds:?}"
+        "{fixture_name}: {fds:?}"
     );
 }
 
+/// `#[daemon]` above and below `#[tokio::main]`: the fork comes before the runtime's threads either way.
 #[test]
-fn async_main_with_daemon_above_tokio() {
-    async_main_forks_before_the_runtime("fx_tokio_below");
-}
-
-#[test]
-fn async_main_with_daemon_below_tokio() {
-    async_main_forks_before_the_runtime("fx_tokio_above");
+fn async_main_forks_before_the_runtime_in_either_order() {
+    // fx_tokio_below: `#[daemon]` above `#[tokio::main]`; fx_tokio_above: below it.
+    for name in ["fx_tokio_below", "fx_tokio_above"] {
+        async_main_forks_before_the_runtime(name);
+    }
 }
 
 #[test]
@@ -194,7 +192,7 @@ fn the_launcher_waits_for_manual_readiness() {
     // as the launcher has exited, or the launcher did not wait.
     let written_before_exit = out.exists();
     assert!(output.status.success(), "{}", stderr_text(&output));
-    let daemon = Daemon::new(common::report_pid(&common::wait_for_report(&out)));
+    let daemon = LiveDaemon::new(common::report_pid(&common::wait_for_report(&out)));
     assert!(
         written_before_exit,
         "the launcher exited before the body called ready()"

@@ -68,15 +68,15 @@ impl Drop for TempDir {
 }
 
 /// A daemon started by a test: killed (SIGKILL) and waited for when dropped.
-pub struct Daemon {
+pub struct LiveDaemon {
     pub pid: i32,
     /// The pid of the launcher that started it, when known.
     pub launcher: Option<i32>,
 }
 
-impl Daemon {
-    pub fn new(pid: i32) -> Daemon {
-        Daemon {
+impl LiveDaemon {
+    pub fn new(pid: i32) -> LiveDaemon {
+        LiveDaemon {
             pid,
             launcher: None,
         }
@@ -123,7 +123,7 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
+impl Drop for LiveDaemon {
     fn drop(&mut self) {
         kill_and_wait(self.pid);
     }
@@ -239,7 +239,7 @@ pub fn launch_with_pid(mut command: Command) -> (Output, i32) {
 }
 
 /// Launches a fixture that should succeed and returns its daemon.
-pub fn start(command: Command, out: &Path) -> Daemon {
+pub fn start(command: Command, out: &Path) -> LiveDaemon {
     let (output, launcher) = launch_with_pid(command);
     if !output.status.success() {
         // A daemon may still have started (a broken launcher): stop it before failing the test.
@@ -252,7 +252,7 @@ pub fn start(command: Command, out: &Path) -> Daemon {
         }
         panic!("launcher failed: {}", stderr_text(&output));
     }
-    let mut daemon = Daemon::new(report_pid(&wait_for_report(out)));
+    let mut daemon = LiveDaemon::new(report_pid(&wait_for_report(out)));
     daemon.launcher = Some(launcher);
     daemon
 }
