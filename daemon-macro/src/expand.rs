@@ -1,11 +1,11 @@
 //! Code generation from validated options and the user's `fn main`.
 
-use proc_macro2::{Literal, Span, TokenStream};
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Attribute, Error, ItemFn, ReturnType};
 
-use crate::args::{Options, Ready};
+use crate::args::Options;
 
 /// What to do with the user's function.
 pub enum Plan {
@@ -65,7 +65,7 @@ fn runtime_attribute(attrs: &[Attribute]) -> Option<usize> {
 
 /// The path of the runtime crate: `crate = "..."` or `::daemon_runtime`.
 fn krate(options: &Options) -> TokenStream {
-    match &options.krate {
+    match options.krate() {
         Some(path) => path.to_token_stream(),
         None => quote!(::daemon_runtime),
     }
@@ -140,45 +140,10 @@ fn contains_impl(ty: &syn::Type) -> bool {
         .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
 }
 
-/// `Daemon::new().umask(..).workdir(..)...` for the options that were given.
+/// `Daemon::new()` and the builder call of every key that has one, in the order they were written.
 fn builder(options: &Options, krate: &TokenStream) -> TokenStream {
-    let mut calls = TokenStream::new();
-    if let Some(umask) = &options.umask {
-        let value = Literal::u32_unsuffixed(umask.value);
-        calls.extend(quote_spanned!(umask.span=> .umask(#value)));
-    }
-    let strings = [
-        ("workdir", &options.workdir),
-        ("pid_file", &options.pid_file),
-        ("stdout", &options.stdout),
-        ("stderr", &options.stderr),
-        ("user", &options.user),
-        ("group", &options.group),
-        ("chroot", &options.chroot),
-    ];
-    for (method, value) in strings {
-        if let Some(value) = value {
-            let method = syn::Ident::new(method, value.span);
-            let text = &value.value;
-            calls.extend(quote_spanned!(value.span=> .#method(#text)));
-        }
-    }
-    if let Some(fds) = &options.keep_fds {
-        let fds = fds.value.iter().map(|fd| Literal::i32_unsuffixed(*fd));
-        calls.extend(quote!(.keep_fds([#(#fds),*])));
-    }
-    if let Some(ready) = &options.ready {
-        let mode = match ready.value {
-            Ready::Auto => quote!(Auto),
-            Ready::Manual => quote!(Manual),
-        };
-        calls.extend(quote!(.ready(#krate::Ready::#mode)));
-    }
-    if let Some(timeout) = &options.ready_timeout {
-        let secs = Literal::u64_unsuffixed(timeout.value);
-        calls.extend(quote!(.ready_timeout(::core::time::Duration::from_secs(#secs))));
-    }
-    quote!(#krate::Daemon::new() #calls)
+    let calls = options.args.iter().map(|arg| arg.builder_call(krate));
+    quote!(#krate::Daemon::new() #(#calls)*)
 }
 
 /// What to emit next to a compile error: the user's item, in a form that compiles, so that our error is

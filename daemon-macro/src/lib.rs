@@ -5,6 +5,7 @@
 
 mod args;
 mod expand;
+mod keys;
 
 use proc_macro::TokenStream;
 
