@@ -10,7 +10,7 @@ use nix::unistd::{fork, setsid, ForkResult, Pid};
 
 use crate::error::{Error, Step};
 use crate::handshake::{self, Report, Reporter};
-use crate::pidfile::PidFile;
+use crate::pidfile::{self, PidFile};
 use crate::privileges::{self, Identity};
 use crate::proc_status::{self, ProcStatus};
 use crate::{fds, notify, ready, signals, Daemon, Running};
@@ -142,8 +142,10 @@ pub(crate) fn foreground(config: &Daemon) -> Result<Running, Error> {
     })
 }
 
-/// The steps after the forks, in order: stdio, umask, pid file, user and group lookup and supplementary
-/// groups, chroot, chdir, group and user switch. On error, the pid file is released (and removed).
+/// The steps after the forks, in order: stdio, umask, user and group lookup, pid file (locked, given to
+/// the daemon's user), supplementary groups, chroot, group and user switch, then the working directory as
+/// the daemon's user (so a directory it may not enter fails the start). On error, the pid file and its
+/// lock file are removed (dropping `PidFile`) before the error is reported.
 fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
     if detached {
         let log_files = config.stdout.is_some() || config.stderr.is_some();
@@ -154,18 +156,22 @@ fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
         fds::redirect_stdio(config.stdout.as_deref(), config.stderr.as_deref())?;
     }
     umask(Mode::from_bits_truncate(config.umask as _));
+    // Looked up before the pid file: the lock file goes to the daemon's user, who may also own both files.
+    let identity = Identity::resolve(config.user.as_deref(), config.group.as_deref())?;
+    let owners = pidfile::Owners {
+        user: identity.new_uid(),
+    };
     let pid_file = match &config.pid_file {
-        Some(path) => Some(PidFile::acquire(path, std::process::id())?),
+        Some(path) => Some(PidFile::acquire(path, std::process::id(), owners)?),
         None => None,
     };
-    let identity = Identity::resolve(config.user.as_deref(), config.group.as_deref())?;
     identity.set_groups()?;
     if let Some(root) = &config.chroot {
         privileges::chroot(root)?;
     }
+    identity.switch()?;
     nix::unistd::chdir(&config.workdir)
         .map_err(|errno| Error::at(Step::Chdir, &config.workdir, errno))?;
-    identity.switch()?;
     Ok(pid_file)
 }
 

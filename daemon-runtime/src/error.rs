@@ -6,103 +6,112 @@ use std::io;
 /// The step of daemonization that failed. Each step reads as the start of a sentence in [`Error`]'s
 /// `Display`: `cannot change directory to /var/lib/app: No such file or directory (os error 2)`.
 ///
-/// ```
-/// use daemon_runtime::{Error, Step};
+/// Each step's discriminant is its code in the record that carries an error from the daemon to the
+/// launcher.
 ///
-/// let error = Error::new(Step::Chdir, Some("/var/lib/app".into()), Some(2));
-/// assert_eq!(error.step(), Step::Chdir);
+/// ```
+/// use daemon_runtime::{Daemon, Step};
+///
+/// let error = Daemon::new().umask(0o1000).start().unwrap_err();
+/// assert_eq!(error.step(), Step::Config);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[repr(u8)]
 pub enum Step {
     /// The configuration given to the builder is invalid (the detail says why).
-    Config,
+    Config = 0,
     /// The process runs more than one thread, so it cannot fork safely.
-    Threads,
+    Threads = 1,
     /// Closing the inherited file descriptors.
-    CloseFds,
+    CloseFds = 2,
     /// Resetting signal dispositions and the signal mask.
-    Signals,
+    Signals = 3,
     /// Creating the pipe the daemon reports on.
-    Pipe,
+    Pipe = 4,
     /// The first or second fork.
-    Fork,
+    Fork = 5,
     /// Creating a new session.
-    Setsid,
+    Setsid = 6,
     /// Opening `/dev/null` for stdio.
-    DevNull,
+    DevNull = 7,
     /// Opening the file configured for stdout.
-    Stdout,
+    Stdout = 8,
     /// Opening the file configured for stderr.
-    Stderr,
+    Stderr = 9,
     /// Redirecting stdin, stdout or stderr.
-    Stdio,
+    Stdio = 10,
     /// Opening, locking or writing the pid file.
-    PidFile,
+    PidFile = 11,
     /// Another live daemon holds the pid file (the subject names its pid).
-    AlreadyRunning,
+    AlreadyRunning = 12,
     /// Looking up the user to run as.
-    User,
+    User = 13,
     /// Looking up the group to run as.
-    Group,
+    Group = 14,
     /// chroot(2).
-    Chroot,
+    Chroot = 15,
     /// chdir(2) to the working directory.
-    Chdir,
+    Chdir = 16,
     /// Setting the supplementary groups.
-    Groups,
+    Groups = 17,
     /// setgid(2).
-    Setgid,
+    Setgid = 18,
     /// setuid(2).
-    Setuid,
+    Setuid = 19,
     /// After dropping privileges, root could still be regained.
-    RegainRoot,
+    RegainRoot = 20,
     /// Telling systemd the service is ready (`NOTIFY_SOCKET`).
-    Notify,
+    Notify = 21,
     /// Reading the daemon's report in the launcher.
-    Handshake,
+    Handshake = 22,
     /// The daemon exited, or its body failed, before it reported ready.
-    NotReady,
+    NotReady = 23,
     /// The daemon did not report ready within the launcher's timeout.
-    Timeout,
+    Timeout = 24,
+    /// Opening, checking or locking the pid file's lock file (`<pid_file>.lock`).
+    LockFile = 25,
 }
 
 impl Step {
-    /// Every step, in declaration order; the index is the step's code in the handshake record.
-    const ALL: [Step; 25] = [
-        Step::Config,
-        Step::Threads,
-        Step::CloseFds,
-        Step::Signals,
-        Step::Pipe,
-        Step::Fork,
-        Step::Setsid,
-        Step::DevNull,
-        Step::Stdout,
-        Step::Stderr,
-        Step::Stdio,
-        Step::PidFile,
-        Step::AlreadyRunning,
-        Step::User,
-        Step::Group,
-        Step::Chroot,
-        Step::Chdir,
-        Step::Groups,
-        Step::Setgid,
-        Step::Setuid,
-        Step::RegainRoot,
-        Step::Notify,
-        Step::Handshake,
-        Step::NotReady,
-        Step::Timeout,
-    ];
-
+    /// The step's code in the handshake record: its discriminant.
     pub(crate) fn code(self) -> u8 {
-        Step::ALL.iter().position(|s| *s == self).unwrap_or(0) as u8
+        self as u8
     }
 
+    /// The step whose code is `code`; `None` for a code no step has (a newer or corrupted record).
     pub(crate) fn from_code(code: u8) -> Option<Step> {
-        Step::ALL.get(usize::from(code)).copied()
+        // Every step, once: a step left out here fails `step_codes_round_trip`'s exhaustive match.
+        let step = match code {
+            0 => Step::Config,
+            1 => Step::Threads,
+            2 => Step::CloseFds,
+            3 => Step::Signals,
+            4 => Step::Pipe,
+            5 => Step::Fork,
+            6 => Step::Setsid,
+            7 => Step::DevNull,
+            8 => Step::Stdout,
+            9 => Step::Stderr,
+            10 => Step::Stdio,
+            11 => Step::PidFile,
+            12 => Step::AlreadyRunning,
+            13 => Step::User,
+            14 => Step::Group,
+            15 => Step::Chroot,
+            16 => Step::Chdir,
+            17 => Step::Groups,
+            18 => Step::Setgid,
+            19 => Step::Setuid,
+            20 => Step::RegainRoot,
+            21 => Step::Notify,
+            22 => Step::Handshake,
+            23 => Step::NotReady,
+            24 => Step::Timeout,
+            25 => Step::LockFile,
+            _ => return None,
+        };
+        Some(step)
     }
 
     /// The start of the sentence; the subject (a path or a name) follows it.
@@ -135,6 +144,7 @@ impl Step {
             Step::Handshake => "cannot read the daemon's report",
             Step::NotReady => "the daemon exited before it was ready",
             Step::Timeout => "the daemon did not report ready within",
+            Step::LockFile => "cannot use lock file",
         }
     }
 }
@@ -145,12 +155,12 @@ impl Step {
 /// text. Its `Display` is one line meant for a terminal:
 ///
 /// ```
-/// use daemon_runtime::{Error, Step};
+/// use daemon_runtime::Daemon;
 ///
-/// let error = Error::new(Step::Chdir, Some("/var/lib/app".into()), Some(2));
+/// let error = Daemon::new().umask(0o1000).start().unwrap_err();
 /// assert_eq!(
 ///     error.to_string(),
-///     "cannot change directory to /var/lib/app: No such file or directory (os error 2)"
+///     "invalid daemon configuration: umask 0o1000 is out of range (0 to 0o777)"
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,14 +173,7 @@ pub struct Error {
 
 impl Error {
     /// An error of `step` about `subject` (a path or a name), with the OS error number `errno`.
-    ///
-    /// ```
-    /// use daemon_runtime::{Error, Step};
-    ///
-    /// let error = Error::new(Step::Fork, None, Some(11));
-    /// assert_eq!(error.to_string(), "cannot fork: Resource temporarily unavailable (os error 11)");
-    /// ```
-    pub fn new(step: Step, subject: Option<String>, errno: Option<i32>) -> Error {
+    pub(crate) fn new(step: Step, subject: Option<String>, errno: Option<i32>) -> Error {
         Error {
             step,
             subject,
@@ -179,13 +182,13 @@ impl Error {
         }
     }
 
-    /// Adds a detail, shown after the subject (for example the pid of the daemon that is already running).
+    /// Adds a detail, shown after the subject (for example why a file was refused).
     ///
     /// ```
-    /// use daemon_runtime::{Error, Step};
+    /// use daemon_runtime::Daemon;
     ///
-    /// let error = Error::new(Step::Config, None, None).with_detail("umask 0o1000 is above 0o777");
-    /// assert_eq!(error.to_string(), "invalid daemon configuration: umask 0o1000 is above 0o777");
+    /// let error = Daemon::new().umask(0o1000).start().unwrap_err().with_detail("see --help");
+    /// assert_eq!(error.to_string(), "invalid daemon configuration: see --help");
     /// ```
     pub fn with_detail(mut self, detail: impl Into<String>) -> Error {
         self.detail = Some(detail.into());
@@ -207,8 +210,8 @@ impl Error {
     /// The step that failed.
     ///
     /// ```
-    /// # use daemon_runtime::{Error, Step};
-    /// assert_eq!(Error::new(Step::Setsid, None, Some(1)).step(), Step::Setsid);
+    /// # use daemon_runtime::{Daemon, Step};
+    /// assert_eq!(Daemon::new().workdir("").start().unwrap_err().step(), Step::Config);
     /// ```
     pub fn step(&self) -> Step {
         self.step
@@ -217,9 +220,9 @@ impl Error {
     /// The path or name the step was about, if any.
     ///
     /// ```
-    /// # use daemon_runtime::{Error, Step};
-    /// let error = Error::new(Step::Chroot, Some("/srv/jail".into()), Some(2));
-    /// assert_eq!(error.subject(), Some("/srv/jail"));
+    /// # use daemon_runtime::Daemon;
+    /// // A configuration error is about no path in particular.
+    /// assert_eq!(Daemon::new().workdir("").start().unwrap_err().subject(), None);
     /// ```
     pub fn subject(&self) -> Option<&str> {
         self.subject.as_deref()
@@ -228,8 +231,9 @@ impl Error {
     /// The detail, if any.
     ///
     /// ```
-    /// # use daemon_runtime::{Error, Step};
-    /// assert_eq!(Error::new(Step::Config, None, None).with_detail("x").detail(), Some("x"));
+    /// # use daemon_runtime::Daemon;
+    /// let error = Daemon::new().workdir("").start().unwrap_err();
+    /// assert_eq!(error.detail(), Some("workdir is an empty path"));
     /// ```
     pub fn detail(&self) -> Option<&str> {
         self.detail.as_deref()
@@ -238,9 +242,9 @@ impl Error {
     /// The OS error, if the step failed in a system call.
     ///
     /// ```
-    /// # use daemon_runtime::{Error, Step};
-    /// let error = Error::new(Step::Chdir, Some("/x".into()), Some(2));
-    /// assert_eq!(error.os_error().unwrap().kind(), std::io::ErrorKind::NotFound);
+    /// # use daemon_runtime::Daemon;
+    /// // A configuration error involves no system call.
+    /// assert!(Daemon::new().workdir("").start().unwrap_err().os_error().is_none());
     /// ```
     pub fn os_error(&self) -> Option<io::Error> {
         self.errno.map(io::Error::from_raw_os_error)
@@ -282,9 +286,15 @@ mod tests {
 
     #[test]
     fn step_codes_round_trip() {
-        for step in Step::ALL {
-            assert_eq!(Step::from_code(step.code()), Some(step));
+        let mut known = 0;
+        for code in 0..=u8::MAX {
+            if let Some(step) = Step::from_code(code) {
+                assert_eq!(step.code(), code);
+                known += 1;
+            }
         }
+        // The codes are the discriminants 0, 1, 2...: the last step's code is the count minus one.
+        assert_eq!(known, usize::from(Step::LockFile.code()) + 1);
         assert_eq!(Step::from_code(200), None);
     }
 

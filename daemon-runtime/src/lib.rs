@@ -41,6 +41,7 @@ mod pidfile;
 mod privileges;
 mod proc_status;
 mod ready;
+mod sigblock;
 mod signals;
 
 #[doc(hidden)]

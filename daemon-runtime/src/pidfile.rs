@@ -1,74 +1,150 @@
-//! The pid file: created without following symlinks, locked for the daemon's life, removed on a normal exit.
+//! The pid file and its lock.
+//!
+//! The lock lives on a separate file, `<pid_file>.lock`, mode 0600: a user who may only read the pid file
+//! (0644) cannot open the lock file, so cannot block a start with a shared `flock`; and a pid file
+//! unlinked by someone else (systemd removes a failed unit's `PIDFile=`) no longer matters, since the lock
+//! file is the truth. Who holds the lock is read from the kernel (`/proc/locks`), never from the pid file.
+//!
+//! Both files are opened without following symlinks, without blocking (a FIFO cannot hang the start), and
+//! checked on the opened descriptor before anything about them changes.
 
+use std::ffi::OsString;
 use std::fs::File;
-use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
+use nix::unistd::{Pid, Uid};
 
 use crate::error::{Error, Step};
-use crate::fds;
+use crate::{fds, sigblock};
 
-/// The mode of the pid file whatever the umask: start-stop-daemon refuses group- or world-writable ones.
-const MODE: libc::mode_t = 0o644;
+/// The mode of the pid file whatever the umask: readable by all, writable by its owner only.
+const PID_FILE_MODE: libc::mode_t = 0o644;
+/// The mode of the lock file: nobody but its owner may open it, so nobody else can hold its lock.
+const LOCK_FILE_MODE: libc::mode_t = 0o600;
+/// How many times a launch that lost the race for the lock looks again for the holder before it says
+/// "already running" without a pid (the holder may exit between our attempt and the lookup).
+const HOLDER_ATTEMPTS: u32 = 3;
 
-/// How long a launch that lost the race waits for the winner to write its pid into the file.
-const READ_PID_FOR: Duration = Duration::from_secs(2);
+/// The lock file of a pid file: `<pid_file>.lock`.
+pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
+    let mut path = OsString::from(pid_file.as_os_str());
+    path.push(".lock");
+    PathBuf::from(path)
+}
 
-/// A locked pid file. Dropping it removes the file (or, where it cannot, empties it) and releases the lock.
+/// The process that holds the lock of `pid_file` (the daemon), read from the kernel's lock table: never a
+/// pid merely written in a file. `Ok(None)` when nobody holds it (or the holder is outside this pid
+/// namespace). Needs no read permission on either file, so any user may ask.
+pub(crate) fn holder(pid_file: &Path) -> Result<Option<Pid>, Error> {
+    let lock_path = lock_path(pid_file);
+    let metadata = match std::fs::symlink_metadata(&lock_path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(Error::at(Step::LockFile, &lock_path, io_errno(&error))),
+    };
+    if !metadata.file_type().is_file() {
+        return Ok(None);
+    }
+    locks::holder(metadata.dev(), metadata.ino())
+        .map_err(|error| Error::at(Step::LockFile, Path::new(locks::PATH), io_errno(&error)))
+}
+
+/// Who may own the pid file and the lock file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Owners {
+    /// The user the daemon becomes, when it switches (the lock file is given to that user).
+    pub(crate) user: Option<Uid>,
+}
+
+impl Owners {
+    fn allows(self, uid: u32) -> bool {
+        uid == 0 || uid == Uid::effective().as_raw() || self.user.is_some_and(|u| u.as_raw() == uid)
+    }
+
+    fn describe(self) -> String {
+        let mut who = vec!["root".to_string()];
+        let euid = Uid::effective();
+        if !euid.is_root() {
+            who.push(format!("uid {euid}"));
+        }
+        if let Some(user) = self.user.filter(|u| !u.is_root() && *u != euid) {
+            who.push(format!("uid {user}"));
+        }
+        who.join(" or ")
+    }
+}
+
+/// A locked pid file. Dropping it removes the pid file and the lock file (where the paths still name
+/// them), then releases the lock.
 #[derive(Debug)]
 pub(crate) struct PidFile {
     path: PathBuf,
-    /// Kept open for the daemon's life: the lock lives as long as this descriptor.
+    /// The pid file, open for the daemon's life so that it can be emptied where it cannot be removed.
     file: File,
+    /// Declared last: dropped (removed, then unlocked) after the pid file is gone.
+    lock: Lock,
 }
 
 impl PidFile {
-    /// Opens and locks `path` (absolute), then writes `pid` into it.
-    pub(crate) fn acquire(path: &Path, pid: u32) -> Result<PidFile, Error> {
-        let fail = |errno: Errno| {
-            let error = Error::at(Step::PidFile, path, errno);
-            if errno == Errno::ELOOP {
-                error.with_detail("it is a symbolic link, which a pid file must not be")
-            } else {
-                error
+    /// Locks `<path>.lock`, then opens, checks and writes `pid` into `path` (absolute).
+    pub(crate) fn acquire(path: &Path, pid: u32, owners: Owners) -> Result<PidFile, Error> {
+        let lock = Lock::acquire(&lock_path(path), owners, path)?;
+        let (fd, created) =
+            open_new_or_existing(path, PID_FILE_MODE).map_err(|errno| pid_error(path, errno))?;
+        let file = File::from(fd);
+        if let Err(error) = check(&file, path, Step::PidFile, owners, Rules::PID_FILE) {
+            if created {
+                // Ours and still empty: a failed start leaves nothing behind.
+                remove_if_names(path, &file);
             }
-        };
-        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let mut file = loop {
-            let fd = open(path, flags, Mode::from_bits_truncate(MODE))
-                .and_then(fds::above_stdio)
-                .map_err(fail)?;
-            let mut file = File::from(fd);
-            match lock(&file) {
-                Err(Errno::EWOULDBLOCK) => return Err(already_running(path, &mut file)),
-                Err(errno) => return Err(fail(errno)),
-                Ok(()) => {}
-            }
-            // The previous holder may have removed the path between our open and our lock: then we hold a
-            // lock on a file nobody else can find, and must start again on the file the path names now.
-            if names(path, &file) {
-                break file;
-            }
-        };
-        nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(MODE)).map_err(fail)?;
-        file.set_len(0).map_err(|e| fail(io_errno(&e)))?;
-        file.write_all(format!("{pid}\n").as_bytes())
-            .map_err(|e| fail(io_errno(&e)))?;
-        Ok(PidFile {
+            return Err(error);
+        }
+        // From here on the file is ours: dropping `pid_file` on an error removes it.
+        let pid_file = PidFile {
             path: path.to_path_buf(),
             file,
-        })
+            lock,
+        };
+        pid_file.write(pid)?;
+        Ok(pid_file)
     }
 
-    /// The path of the file.
+    /// `PID\n` in one write: a short write (a tiny `RLIMIT_FSIZE`) is an error, never a truncated pid that
+    /// could name another process. SIGXFSZ is held back during the write, so the limit fails the start
+    /// with EFBIG instead of killing the daemon.
+    fn write(&self, pid: u32) -> Result<(), Error> {
+        let fail = |errno| pid_error(&self.path, errno);
+        nix::sys::stat::fchmod(&self.file, Mode::from_bits_truncate(PID_FILE_MODE))
+            .map_err(fail)?;
+        self.file.set_len(0).map_err(|e| fail(io_errno(&e)))?;
+        let text = format!("{pid}\n");
+        let written = sigblock::holding(nix::sys::signal::Signal::SIGXFSZ, || {
+            self.file.write_at(text.as_bytes(), 0)
+        })
+        .map_err(|e| fail(io_errno(&e)))?;
+        if written != text.len() {
+            return Err(fail(Errno::EFBIG).with_detail(format!(
+                "only {written} of the {} bytes of the pid were written (the file size limit, RLIMIT_FSIZE, is too small)",
+                text.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The path of the pid file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The lock file, open (and locked) for the daemon's life.
+    #[allow(dead_code)] // for the control records
+    pub(crate) fn lock_file(&self) -> &File {
+        &self.lock.file
     }
 }
 
@@ -77,12 +153,196 @@ impl Drop for PidFile {
         // Removed while still locked, and only if the path still names our file: after a chroot it names
         // something else (or nothing). Where it cannot be removed (after a chroot, or without write access
         // to the directory once privileges are dropped), it is emptied through the descriptor opened
-        // before, so that no stale pid is left to match a recycled process. The lock goes when `file` closes.
-        if names(&self.path, &self.file) && std::fs::remove_file(&self.path).is_ok() {
-            return;
+        // before, so that no stale pid is left to match a recycled process.
+        if !remove_if_names(&self.path, &self.file) {
+            let _ = self.file.set_len(0);
         }
-        let _ = self.file.set_len(0);
     }
+}
+
+/// The locked lock file.
+#[derive(Debug)]
+struct Lock {
+    path: PathBuf,
+    file: File,
+}
+
+impl Lock {
+    fn acquire(path: &Path, owners: Owners, pid_file: &Path) -> Result<Lock, Error> {
+        let mut attempts = 0;
+        let file = loop {
+            let (fd, _) = open_new_or_existing(path, LOCK_FILE_MODE)
+                .map_err(|errno| lock_error(path, errno))?;
+            let file = File::from(fd);
+            check(&file, path, Step::LockFile, owners, Rules::LOCK_FILE)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    attempts += 1;
+                    match holder(pid_file) {
+                        Ok(None) if attempts < HOLDER_ATTEMPTS => continue,
+                        Ok(pid) => return Err(already_running(path, pid)),
+                        Err(_) => return Err(already_running(path, None)),
+                    }
+                }
+                Err(std::fs::TryLockError::Error(error)) => {
+                    return Err(lock_error(path, io_errno(&error)))
+                }
+            }
+            // The previous holder may have removed the path between our open and our lock: then we hold a
+            // lock on a file nobody else can find, and must start again on the file the path names now.
+            if names(path, &file) {
+                break file;
+            }
+        };
+        let lock = Lock {
+            path: path.to_path_buf(),
+            file,
+        };
+        // The daemon's user may run `stop`, `reload` and `status` on its own daemon: give it the lock file.
+        if let Some(user) = owners.user {
+            if lock.file.metadata().map(|m| m.uid()).ok() != Some(user.as_raw()) {
+                nix::unistd::fchown(&lock.file, Some(user), None)
+                    .map_err(|errno| lock_error(path, errno))?;
+            }
+        }
+        Ok(lock)
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Still locked here; the lock goes when `file` closes, right after.
+        remove_if_names(&self.path, &self.file);
+    }
+}
+
+/// What a file must look like on its descriptor before anything about it changes.
+#[derive(Clone, Copy)]
+struct Rules {
+    /// Permission bits that must all be clear.
+    forbidden_mode: u32,
+    why_mode: &'static str,
+}
+
+impl Rules {
+    const PID_FILE: Rules = Rules {
+        forbidden_mode: 0o022,
+        why_mode: "it is group- or world-writable, so another user could rewrite it",
+    };
+    const LOCK_FILE: Rules = Rules {
+        forbidden_mode: 0o077,
+        why_mode:
+            "it is open to its group or to others, who could hold its lock and block every start",
+    };
+}
+
+/// Refuses anything but a regular file with one link, owned by root, this process's effective user or
+/// the daemon's user, without the permission bits `rules` forbids.
+fn check(file: &File, path: &Path, step: Step, owners: Owners, rules: Rules) -> Result<(), Error> {
+    let metadata = file
+        .metadata()
+        .map_err(|e| Error::at(step, path, io_errno(&e)))?;
+    let refuse = |detail: String| {
+        Err(Error::new(step, Some(path.display().to_string()), None).with_detail(detail))
+    };
+    let kind = metadata.file_type();
+    if !kind.is_file() {
+        return refuse(format!(
+            "it is {}, not a regular file; it was left as it is",
+            describe_type(&kind)
+        ));
+    }
+    if !owners.allows(metadata.uid()) {
+        return refuse(format!(
+            "it is owned by uid {}, not by {}, so that user could rewrite it",
+            metadata.uid(),
+            owners.describe()
+        ));
+    }
+    if metadata.mode() & rules.forbidden_mode != 0 {
+        return refuse(format!(
+            "mode {:#o}: {}",
+            metadata.mode() & 0o7777,
+            rules.why_mode
+        ));
+    }
+    if metadata.nlink() != 1 {
+        return refuse(format!(
+            "it has {} hard links, so writing it would change another file too",
+            metadata.nlink()
+        ));
+    }
+    Ok(())
+}
+
+fn describe_type(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens `path` read-write without following a symlink or blocking, creating it with `mode` if missing;
+/// says whether this call created it. Above stdio, close-on-exec.
+fn open_new_or_existing(path: &Path, mode: libc::mode_t) -> Result<(OwnedFd, bool), Errno> {
+    let flags = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    loop {
+        match open(
+            path,
+            flags | OFlag::O_CREAT | OFlag::O_EXCL,
+            Mode::from_bits_truncate(mode),
+        ) {
+            Ok(fd) => return Ok((fds::above_stdio(fd)?, true)),
+            Err(Errno::EEXIST) => {}
+            Err(errno) => return Err(errno),
+        }
+        match open(path, flags, Mode::empty()) {
+            Ok(fd) => return Ok((fds::above_stdio(fd)?, false)),
+            // Removed between the two opens: try again.
+            Err(Errno::ENOENT) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
+fn pid_error(path: &Path, errno: Errno) -> Error {
+    symlink_detail(Error::at(Step::PidFile, path, errno), errno, "a pid file")
+}
+
+fn lock_error(path: &Path, errno: Errno) -> Error {
+    symlink_detail(Error::at(Step::LockFile, path, errno), errno, "a lock file")
+}
+
+fn symlink_detail(error: Error, errno: Errno, what: &str) -> Error {
+    if errno == Errno::ELOOP {
+        error.with_detail(format!("it is a symbolic link, which {what} must not be"))
+    } else {
+        error
+    }
+}
+
+/// The error for a lock another live process holds, naming that process when the kernel does.
+fn already_running(lock_path: &Path, pid: Option<Pid>) -> Error {
+    Error::new(
+        Step::AlreadyRunning,
+        pid.map(|pid| format!("(pid {pid})")),
+        None,
+    )
+    .with_detail(format!(
+        "{} is locked by the running daemon",
+        lock_path.display()
+    ))
 }
 
 /// Whether `path` (not followed if it is a symlink) is the file open as `file`.
@@ -93,56 +353,92 @@ fn names(path: &Path, file: &File) -> bool {
     }
 }
 
-fn lock(file: &File) -> Result<(), Errno> {
-    // SAFETY: flock(2) on a descriptor that `file` owns and keeps open; no memory is involved.
-    let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    Errno::result(result).map(drop)
-}
-
-/// The error for a pid file another live process holds, naming that process's pid.
-fn already_running(path: &Path, file: &mut File) -> Error {
-    let deadline = Instant::now() + READ_PID_FOR;
-    // The winner may have locked the file and not yet written its pid (the file may even still hold the
-    // pid of the dead daemon it takes over): read until it names a live process.
-    let pid = loop {
-        let mut text = String::new();
-        let read = file.rewind().and_then(|()| file.read_to_string(&mut text));
-        let pid = read
-            .ok()
-            .and_then(|_| text.strip_suffix('\n')?.parse::<u32>().ok());
-        if pid.is_some_and(is_alive) {
-            break pid;
-        }
-        if Instant::now() >= deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let error = Error::new(
-        Step::AlreadyRunning,
-        pid.map(|pid| format!("(pid {pid})")),
-        None,
-    );
-    error.with_detail(format!(
-        "pid file {} is locked by the running daemon",
-        path.display()
-    ))
-}
-
-/// Whether a process with this pid exists (a process of another user counts: EPERM).
-fn is_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    pid > 0
-        && !matches!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-            Err(Errno::ESRCH)
-        )
+/// Removes `path` if it still names `file`; whether it did.
+fn remove_if_names(path: &Path, file: &File) -> bool {
+    names(path, file) && std::fs::remove_file(path).is_ok()
 }
 
 fn io_errno(error: &std::io::Error) -> Errno {
     Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// The kernel's table of file locks.
+#[cfg(target_os = "linux")]
+mod locks {
+    use std::io::BufRead;
+
+    use nix::unistd::Pid;
+
+    pub(super) const PATH: &str = "/proc/locks";
+
+    /// The pid holding an exclusive `flock` on the file `dev`/`ino`, from lines such as
+    /// `3: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (device numbers in hex; waiters are `->` lines).
+    pub(super) fn holder(dev: u64, ino: u64) -> std::io::Result<Option<Pid>> {
+        let want = format!("{:02x}:{:02x}:{ino}", libc::major(dev), libc::minor(dev));
+        let table = std::io::BufReader::new(std::fs::File::open(PATH)?);
+        for line in table.lines() {
+            if let Some(pid) = parse(&line?, &want) {
+                return Ok(Some(pid));
+            }
+        }
+        Ok(None)
+    }
+
+    fn parse(line: &str, want: &str) -> Option<Pid> {
+        let mut fields = line.split_whitespace().skip(1);
+        let [kind, _, mode, pid, file] = std::array::from_fn(|_| fields.next().unwrap_or(""));
+        if kind != "FLOCK" || mode != "WRITE" || file != want {
+            return None;
+        }
+        // A holder outside our pid namespace shows as 0 or -1.
+        pid.parse::<i32>()
+            .ok()
+            .filter(|pid| *pid > 0)
+            .map(Pid::from_raw)
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn lines_of_proc_locks() {
+        let want = "00:2a:77";
+        assert_eq!(
+            parse("1: FLOCK  ADVISORY  WRITE 4242 00:2a:77 0 EOF", want),
+            Some(Pid::from_raw(4242))
+        );
+        assert_eq!(
+            parse("1: FLOCK  ADVISORY  READ 4242 00:2a:77 0 EOF", want),
+            None
+        );
+        assert_eq!(
+            parse("1: -> FLOCK  ADVISORY  WRITE 99 00:2a:77 0 EOF", want),
+            None
+        );
+        assert_eq!(
+            parse("2: POSIX  ADVISORY  WRITE 4242 00:2a:77 0 EOF", want),
+            None
+        );
+        assert_eq!(
+            parse("2: FLOCK  ADVISORY  WRITE 4242 00:2a:770 0 EOF", want),
+            None
+        );
+        assert_eq!(
+            parse("2: FLOCK  ADVISORY  WRITE -1 00:2a:77 0 EOF", want),
+            None
+        );
+        assert_eq!(parse("", want), None);
+    }
+}
+
+/// Without a lock table to read, the holder is unknown.
+#[cfg(not(target_os = "linux"))]
+mod locks {
+    use nix::unistd::Pid;
+
+    pub(super) const PATH: &str = "/proc/locks";
+
+    pub(super) fn holder(_dev: u64, _ino: u64) -> std::io::Result<Option<Pid>> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -168,18 +464,27 @@ mod tests {
         }
     }
 
+    const NOBODY_ELSE: Owners = Owners { user: None };
+
     #[test]
     fn written_locked_and_removed() {
         let dir = Dir::new("basic");
         let path = dir.0.join("app.pid");
         std::fs::write(&path, "stale\n").unwrap();
         let pid = std::process::id();
-        let pid_file = PidFile::acquire(&path, pid).unwrap();
+        let pid_file = PidFile::acquire(&path, pid, NOBODY_ELSE).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
+        let lock = lock_path(&path);
+        assert_eq!(std::fs::metadata(&lock).unwrap().mode() & 0o777, 0o600);
         // flock locks belong to the open file: a second open, even in this process, finds it locked.
-        let error = PidFile::acquire(&path, 1).unwrap_err();
+        let error = PidFile::acquire(&path, 1, NOBODY_ELSE).unwrap_err();
         assert_eq!(error.step(), Step::AlreadyRunning);
+        #[cfg(target_os = "linux")]
         assert_eq!(error.subject(), Some(format!("(pid {pid})").as_str()));
+        assert_eq!(
+            holder(&path).unwrap().map(Pid::as_raw),
+            cfg!(target_os = "linux").then_some(pid as i32)
+        );
         let content = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             content,
@@ -188,13 +493,15 @@ mod tests {
         );
         drop(pid_file);
         assert!(!path.exists());
+        assert!(!lock.exists());
+        assert_eq!(holder(&path).unwrap(), None);
     }
 
     #[test]
     fn a_path_that_names_another_file_is_left_alone_and_ours_is_emptied() {
         let dir = Dir::new("replaced");
         let path = dir.0.join("app.pid");
-        let pid_file = PidFile::acquire(&path, 4242).unwrap();
+        let pid_file = PidFile::acquire(&path, 4242, NOBODY_ELSE).unwrap();
         // Someone (or a chroot's view of the same path) puts another file there.
         let other = dir.0.join("other");
         std::fs::write(&other, "7\n").unwrap();
@@ -221,11 +528,15 @@ mod tests {
         std::fs::write(&target, "keep\n").unwrap();
         let path = dir.0.join("app.pid");
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        let error = PidFile::acquire(&path, 1).unwrap_err();
+        let error = PidFile::acquire(&path, 1, NOBODY_ELSE).unwrap_err();
         assert_eq!(
             error.os_error().and_then(|e| e.raw_os_error()),
             Some(libc::ELOOP)
         );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep\n");
+        assert!(
+            !lock_path(&path).exists(),
+            "a failed start leaves no lock file"
+        );
     }
 }

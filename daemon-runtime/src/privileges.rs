@@ -64,6 +64,13 @@ impl Identity {
         Ok(identity)
     }
 
+    /// The user the daemon switches to, if it switches user.
+    pub(crate) fn new_uid(&self) -> Option<Uid> {
+        self.target()
+            .map(|(uid, _)| uid)
+            .filter(|uid| *uid != Uid::effective())
+    }
+
     /// The ids to switch to, or `None` when there is nothing to change (nothing asked, or an unprivileged
     /// process asking to stay who it is).
     fn target(&self) -> Option<(Uid, Gid)> {

@@ -108,7 +108,7 @@ fn concurrent_launches_on_one_pid_file_start_exactly_one_daemon() {
         outputs.iter().map(stderr_text).collect::<Vec<_>>()
     );
     let expected = format!(
-        "fx_builder: already running (pid {}): pid file {} is locked by the running daemon\n",
+        "fx_builder: already running (pid {}): {}.lock is locked by the running daemon\n",
         daemon.pid,
         pid_file.display()
     );
