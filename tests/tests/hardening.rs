@@ -1,0 +1,320 @@
+//! Issue 8: every bad input the launcher meets is refused before anything changes, and nothing is lost.
+//! One test per item, on live daemons started from fixtures; root-only setups are made and undone here.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{launch, scratch, skip, start, stderr_text, ChildGuard};
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+fn builder(out: &Path, args: &[&str]) -> Command {
+    let mut command = common::fixture("fx_builder", out);
+    command.args(args);
+    command
+}
+
+fn with_pid_file(out: &Path, pid_file: &Path) -> Command {
+    builder(out, &["--pid-file", pid_file.to_str().unwrap()])
+}
+
+fn lock_of(pid_file: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.lock", pid_file.display()))
+}
+
+/// What a test compares before and after a refused start: type and mode, owner, size, content.
+fn snapshot(path: &Path) -> (u32, u32, u64, Option<Vec<u8>>) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    let content = meta.is_file().then(|| std::fs::read(path).unwrap());
+    (meta.mode(), meta.uid(), meta.len(), content)
+}
+
+/// A refused start: exit 1, the expected message, the object untouched, no lock file and no daemon left.
+fn assert_refused(out: &Path, pid_file: &Path, expected: &str) {
+    let before = std::fs::symlink_metadata(pid_file)
+        .ok()
+        .map(|_| snapshot(pid_file));
+    let output = launch(with_pid_file(out, pid_file));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_text(&output));
+    assert_eq!(stderr_text(&output), expected);
+    if let Some(before) = before {
+        assert_eq!(
+            snapshot(pid_file),
+            before,
+            "{} was changed",
+            pid_file.display()
+        );
+    }
+    assert!(!lock_of(pid_file).exists(), "the lock file was left behind");
+    assert!(!out.exists(), "a daemon ran");
+}
+
+/// Item 1: a pid file that names a device or a FIFO is refused on the opened fd (opened without blocking)
+/// and left exactly as it was: before, its mode became 0644.
+#[test]
+fn item01_a_pid_file_that_is_not_a_regular_file_is_refused_and_left_alone() {
+    let (dir, out) = scratch("h-nonregular");
+    let fifo = dir.join("fifo.pid");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let expected = |path: &Path, what: &str| {
+        format!(
+            "fx_builder: cannot use pid file {}: it is {what}, not a regular file; it was left as it is\n",
+            path.display()
+        )
+    };
+    assert_refused(&out, &fifo, &expected(&fifo, "a FIFO"));
+    let subdir = dir.join("dir.pid");
+    std::fs::create_dir(&subdir).unwrap();
+    let output = launch(with_pid_file(&out, &subdir));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr_text(&output).contains("Is a directory"),
+        "{}",
+        stderr_text(&output)
+    );
+    if !is_root() {
+        skip("the null device case needs root for mknod");
+        return;
+    }
+    // A copy of /dev/null (char 1:3), as `pid_file = "/dev/null"` would name, without risking the real one.
+    let null = dir.join("null.pid");
+    nix::sys::stat::mknod(
+        &null,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    std::fs::set_permissions(&null, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_refused(&out, &null, &expected(&null, "a character device"));
+}
+
+/// Item 2: a pid file owned by another user, or writable by its group or others, is refused with why,
+/// and left as it was; so is one with a second hard link (writing it would change the other name too).
+#[test]
+fn item02_a_pid_file_another_user_could_write_is_refused() {
+    let (dir, out) = scratch("h-owner");
+    let writable = dir.join("group-writable.pid");
+    std::fs::write(&writable, "1\n").unwrap();
+    std::fs::set_permissions(&writable, std::fs::Permissions::from_mode(0o664)).unwrap();
+    assert_refused(
+        &out,
+        &writable,
+        &format!(
+            "fx_builder: cannot use pid file {}: mode 0o664: it is group- or world-writable, so another user \
+             could rewrite it\n",
+            writable.display()
+        ),
+    );
+    let linked = dir.join("linked.pid");
+    let other = dir.join("other-name");
+    std::fs::write(&linked, "1\n").unwrap();
+    std::fs::hard_link(&linked, &other).unwrap();
+    assert_refused(
+        &out,
+        &linked,
+        &format!(
+            "fx_builder: cannot use pid file {}: it has 2 hard links, so writing it would change another \
+             file too\n",
+            linked.display()
+        ),
+    );
+    if !is_root() {
+        skip("the other-owner case needs root to chown a file to nobody");
+        return;
+    }
+    let planted = dir.join("planted.pid");
+    std::fs::write(&planted, "1\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+    assert_refused(
+        &out,
+        &planted,
+        &format!(
+            "fx_builder: cannot use pid file {}: it is owned by uid {NOBODY}, not by root, so that user could \
+             rewrite it\n",
+            planted.display()
+        ),
+    );
+}
+
+/// Runs `flock -s FILE` as nobody and returns once it holds the shared lock (or failed to take it).
+fn shared_lock_as_nobody(file: &Path) -> (ChildGuard, String) {
+    let mut child = Command::new("flock")
+        .args(["-s", "-n"])
+        .arg(file)
+        .args(["-c", "echo locked; exec sleep 30"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flock(1)");
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    (ChildGuard(child), line)
+}
+
+/// Item 3: a user who can only read the pid file cannot block a start (before: a shared flock on it made
+/// every start fail with "already running (pid 1)"), nor lock the lock file; and the lock survives the pid
+/// file being unlinked (as systemd does for a failed unit's PIDFile=): a second start is still refused,
+/// naming the pid that holds the lock.
+#[test]
+fn item03_the_lock_cannot_be_blocked_by_a_reader_and_survives_an_unlinked_pid_file() {
+    let (dir, out) = scratch("h-lock");
+    let pid_file = dir.join("app.pid");
+    if is_root() {
+        std::fs::write(&pid_file, "1\n").unwrap();
+        std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (_reader, line) = shared_lock_as_nobody(&pid_file);
+        assert_eq!(
+            line, "locked\n",
+            "nobody could not take a shared lock on the readable pid file"
+        );
+        let daemon = start(with_pid_file(&out, &pid_file), &out);
+        let lock = lock_of(&pid_file);
+        let meta = std::fs::metadata(&lock).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o777, meta.uid()),
+            (0o600, 0),
+            "the lock file is root's, 0600"
+        );
+        assert_eq!(std::fs::metadata(&pid_file).unwrap().mode() & 0o777, 0o644);
+        let (_blocker, line) = shared_lock_as_nobody(&lock);
+        assert_eq!(line, "", "nobody could open the lock file");
+        drop(daemon);
+        std::fs::remove_file(&out).unwrap();
+    } else {
+        skip("the read-only attacker case needs root to act as nobody");
+    }
+    let first = start(with_pid_file(&out, &pid_file), &out);
+    std::fs::remove_file(&pid_file).unwrap();
+    let output = launch(with_pid_file(&dir.join("second-report"), &pid_file));
+    assert_eq!(
+        stderr_text(&output),
+        format!(
+            "fx_builder: already running (pid {}): {} is locked by the running daemon\n",
+            first.pid,
+            lock_of(&pid_file).display()
+        )
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!pid_file.exists(), "the refused start created a pid file");
+    assert!(!dir.join("second-report").exists(), "a second daemon ran");
+    assert!(first.alive());
+}
+
+/// Item 8: a pid file that cannot be written whole fails the start with the reason and the path, and
+/// leaves neither file behind. A tiny RLIMIT_FSIZE (before: SIGXFSZ killed the daemon, leaving two digits
+/// of its pid and "exited before it was ready"), and a full file system (before: an empty pid file stayed).
+#[test]
+fn item08_a_pid_file_that_cannot_be_written_fails_the_start_and_is_removed() {
+    let (dir, out) = scratch("h-fsize");
+    let pid_file = dir.join("app.pid");
+    for limit in [2, 0] {
+        let mut command = with_pid_file(&out, &pid_file);
+        common::before_exec(&mut command, move || {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit reads the struct, valid for the call.
+            common::check(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) })
+        });
+        let output = launch(command);
+        let stderr = stderr_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        let prefix = format!("fx_builder: cannot use pid file {}: ", pid_file.display());
+        assert!(stderr.starts_with(&prefix), "{stderr}");
+        assert!(
+            stderr.ends_with("File too large (os error 27)\n"),
+            "{stderr}"
+        );
+        assert!(
+            !pid_file.exists(),
+            "RLIMIT_FSIZE {limit}: the pid file was left behind"
+        );
+        assert!(
+            !lock_of(&pid_file).exists(),
+            "RLIMIT_FSIZE {limit}: the lock file was left behind"
+        );
+        assert!(!out.exists());
+    }
+    if !is_root() {
+        skip("the full file system case needs root for unshare -m and a tmpfs");
+        return;
+    }
+    // A one-page tmpfs, full, in a private mount namespace that ends with the script.
+    let mount = dir.join("full");
+    std::fs::create_dir(&mount).unwrap();
+    let script = r#"mount -t tmpfs -o size=4k tmpfs "$1" || exit 99
+head -c 4096 /dev/zero > "$1/fill" 2>/dev/null
+dir=$1; shift
+"$@"; echo "rc=$?"; ls -A "$dir""#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(&mount)
+        .arg(common::exe("fx_builder"))
+        .args(["--pid-file", mount.join("app.pid").to_str().unwrap()])
+        .env("FIXTURE_OUT", &out)
+        .env("FIXTURE_LIFE", "30")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("DAEMON_FOREGROUND")
+        .stdin(Stdio::null());
+    let output = launch(command);
+    assert_eq!(
+        stderr_text(&output),
+        format!(
+            "fx_builder: cannot use pid file {}: No space left on device (os error 28)\n",
+            mount.join("app.pid").display()
+        )
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "rc=1\nfill\n",
+        "files were left behind"
+    );
+    assert!(!out.exists());
+}
+
+/// Item 9: a refused start never reads the holder's pid file (before: it re-read all of it every 2 ms for
+/// 2 s, 3.7 GiB for a 256 MiB file, then named no pid): it names the holder from the kernel's lock table.
+#[test]
+fn item09_a_refused_start_names_the_holder_without_reading_the_pid_file() {
+    let (dir, out) = scratch("h-huge");
+    let pid_file = dir.join("app.pid");
+    let first = start(with_pid_file(&out, &pid_file), &out);
+    // 256 MiB (sparse) after the pid.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&pid_file)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let output = launch(with_pid_file(&dir.join("second-report"), &pid_file));
+    assert_eq!(
+        stderr_text(&output),
+        format!(
+            "fx_builder: already running (pid {}): {} is locked by the running daemon\n",
+            first.pid,
+            lock_of(&pid_file).display()
+        )
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        std::fs::metadata(&pid_file).unwrap().len(),
+        256 << 20,
+        "the holder's file was changed"
+    );
+}
