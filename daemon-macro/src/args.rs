@@ -13,7 +13,7 @@ use syn::{Error, Lit, LitBool, LitInt, LitStr, Result, Token};
 use crate::keys::KEYS;
 
 /// One key of the registry: everything the macro knows about it.
-pub struct Key {
+pub(crate) struct Key {
     /// The key as the user writes it (`pid_file`), and the name of its builder method.
     pub name: &'static str,
     /// What its value must be.
@@ -28,7 +28,7 @@ pub struct Key {
 
 impl Key {
     /// A key that expands to `.NAME(VALUE)` and has no rules.
-    pub const fn new(name: &'static str, kind: Kind, expected: &'static str) -> Key {
+    pub(crate) const fn new(name: &'static str, kind: Kind, expected: &'static str) -> Key {
         Key {
             name,
             kind,
@@ -39,29 +39,29 @@ impl Key {
     }
 
     /// The same key, expanding as `emit` says.
-    pub const fn emit(self, emit: Emit) -> Key {
+    pub(crate) const fn emit(self, emit: Emit) -> Key {
         Key { emit, ..self }
     }
 
     /// The same key, with rules about the other keys.
     #[allow(dead_code)] // for the keys that have rules (`commands` requires `pid_file`)
-    pub const fn rules(self, rules: &'static [Rule]) -> Key {
+    pub(crate) const fn rules(self, rules: &'static [Rule]) -> Key {
         Key { rules, ..self }
     }
 }
 
 /// A check of a string value beyond "non-empty, no NUL": `Err` says what is wrong (the error points at the
 /// literal and goes on with what the key expects).
-pub type Check = fn(&str) -> std::result::Result<(), String>;
+pub(crate) type Check = fn(&str) -> std::result::Result<(), String>;
 
 /// The [`Check`] that accepts every string.
-pub fn any(_: &str) -> std::result::Result<(), String> {
+pub(crate) fn any(_: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
 /// The kinds of value a key takes.
 #[allow(dead_code)] // kinds the registry does not use yet are there for the keys to come
-pub enum Kind {
+pub(crate) enum Kind {
     /// `true` or `false`.
     Bool,
     /// An integer literal in any base (`0o027`, `23`, `0x17`), possibly negative, without a type suffix,
@@ -90,7 +90,7 @@ pub enum Kind {
 }
 
 /// What a key expands to in the builder chain.
-pub enum Emit {
+pub(crate) enum Emit {
     /// `.NAME(VALUE)`.
     Method,
     /// `.NAME(f(VALUE, KRATE))`: `f` gets the value's tokens and the runtime's path.
@@ -101,7 +101,7 @@ pub enum Emit {
 
 /// A rule about other keys, checked once all keys are parsed, when this key is given and is not `= false`.
 #[allow(dead_code)] // for the keys that have rules
-pub enum Rule {
+pub(crate) enum Rule {
     /// `key` must be given too; `why` ends the error message.
     Requires {
         key: &'static str,
@@ -113,7 +113,7 @@ pub enum Rule {
 
 /// A parsed, validated value, with the span of its tokens.
 #[derive(Clone)]
-pub enum Value {
+pub(crate) enum Value {
     Bool(LitBool),
     Int(IntValue),
     IntList(Vec<IntValue>, Span),
@@ -129,21 +129,21 @@ pub enum Value {
 
 /// An integer and the span of its literal.
 #[derive(Clone, Copy)]
-pub struct IntValue {
+pub(crate) struct IntValue {
     pub value: i128,
     pub span: Span,
 }
 
 /// A string and the span of its literal.
 #[derive(Clone)]
-pub struct TextValue {
+pub(crate) struct TextValue {
     pub value: String,
     pub span: Span,
 }
 
 impl Value {
     /// The span of the value's tokens.
-    pub fn span(&self) -> Span {
+    pub(crate) fn span(&self) -> Span {
         match self {
             Value::Bool(b) => b.span,
             Value::Int(i) => i.span,
@@ -159,7 +159,7 @@ impl Value {
     }
 
     /// The value as an expression, for the builder call.
-    pub fn expr(&self, krate: &TokenStream) -> TokenStream {
+    pub(crate) fn expr(&self, krate: &TokenStream) -> TokenStream {
         let int = |i: &IntValue| {
             let mut literal = Literal::i128_unsuffixed(i.value);
             literal.set_span(i.span);
@@ -193,7 +193,7 @@ impl Value {
 }
 
 /// One `key = value` of the attribute.
-pub struct Arg {
+pub(crate) struct Arg {
     /// The registry's entry.
     pub key: &'static Key,
     /// The key as written (its span is the key's).
@@ -203,7 +203,7 @@ pub struct Arg {
 
 impl Arg {
     /// `.NAME(VALUE)`, spanned at the value, or nothing.
-    pub fn builder_call(&self, krate: &TokenStream) -> TokenStream {
+    pub(crate) fn builder_call(&self, krate: &TokenStream) -> TokenStream {
         let span = self.value.span();
         let method = Ident::new(self.key.name, self.ident.span());
         let value = self.value.expr(krate);
@@ -220,18 +220,18 @@ impl Arg {
 
 /// The validated arguments of one `#[daemon(...)]`, in the order they were written.
 #[derive(Default)]
-pub struct Options {
+pub(crate) struct Options {
     pub args: Vec<Arg>,
 }
 
 impl Options {
     /// The argument of this key, if given.
-    pub fn get(&self, name: &str) -> Option<&Arg> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Arg> {
         self.args.iter().find(|arg| arg.key.name == name)
     }
 
     /// `crate = "..."`, if given.
-    pub fn krate(&self) -> Option<&syn::Path> {
+    pub(crate) fn krate(&self) -> Option<&syn::Path> {
         match self.get("crate").map(|arg| &arg.value) {
             Some(Value::Path(path)) => Some(path),
             _ => None,
@@ -401,7 +401,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Parses a value of `kind` for `key` (`kind` is `key.kind`, or one shape of a `Custom` key's value).
-pub fn parse_kind(key: &'static Key, kind: &Kind, input: ParseStream) -> Result<Value> {
+pub(crate) fn parse_kind(key: &'static Key, kind: &Kind, input: ParseStream) -> Result<Value> {
     match kind {
         Kind::Bool => parse_bool(key, input).map(Value::Bool),
         Kind::Int { min, max } => parse_int(key, *min, *max, input).map(Value::Int),

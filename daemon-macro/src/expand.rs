@@ -8,7 +8,8 @@ use syn::{Attribute, Error, ItemFn, ReturnType};
 use crate::args::Options;
 
 /// What to do with the user's function.
-pub enum Plan {
+#[derive(Clone, Copy)]
+pub(crate) enum Plan {
     /// A synchronous `fn main`: wrap its body.
     Wrap,
     /// An `async fn main` under a runtime attribute at this index of its attributes: move `#[daemon]` below
@@ -18,7 +19,7 @@ pub enum Plan {
 }
 
 /// Checks the function's shape and decides how to expand it.
-pub fn plan(item: &ItemFn) -> syn::Result<Plan> {
+pub(crate) fn plan(item: &ItemFn) -> syn::Result<Plan> {
     let sig = &item.sig;
     if sig.ident != "main" {
         return Err(Error::new(
@@ -72,7 +73,12 @@ fn krate(options: &Options) -> TokenStream {
 }
 
 /// Expands the attribute.
-pub fn expand(options: &Options, args: TokenStream, mut item: ItemFn, plan: Plan) -> TokenStream {
+pub(crate) fn expand(
+    options: &Options,
+    args: &TokenStream,
+    mut item: ItemFn,
+    plan: Plan,
+) -> TokenStream {
     let krate = krate(options);
     match plan {
         Plan::BelowRuntime(index) => {
@@ -154,7 +160,7 @@ fn builder(options: &Options, krate: &TokenStream) -> TokenStream {
 /// rustc accepts, and its body moves, unchanged, into a nested function with the original signature, which
 /// is never called: the body is still type-checked (its own errors are real ones) and the imports it uses
 /// stay used (no "unused import" warning).
-pub fn fallback(item: TokenStream) -> TokenStream {
+pub(crate) fn fallback(item: TokenStream) -> TokenStream {
     let Ok(mut function) = syn::parse2::<ItemFn>(item.clone()) else {
         return item;
     };

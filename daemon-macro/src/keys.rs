@@ -63,7 +63,7 @@ const NAME: Kind = Kind::Text {
 };
 
 /// Every key the attribute accepts, in the order the documentation lists them (and the errors list them).
-pub const KEYS: &[Key] = &[
+pub(crate) const KEYS: &[Key] = &[
     Key::new(
         "umask",
         Kind::Int { min: 0, max: 0o777 },

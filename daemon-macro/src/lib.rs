@@ -15,7 +15,7 @@ use proc_macro::TokenStream;
 pub fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
     let args2 = proc_macro2::TokenStream::from(args.clone());
     let item2 = proc_macro2::TokenStream::from(item);
-    match run(args, item2.clone(), args2) {
+    match run(args, item2.clone(), &args2) {
         Ok(tokens) => tokens.into(),
         Err(error) => {
             let mut tokens = error.to_compile_error();
@@ -28,7 +28,7 @@ pub fn daemon(args: TokenStream, item: TokenStream) -> TokenStream {
 fn run(
     args: TokenStream,
     item: proc_macro2::TokenStream,
-    raw_args: proc_macro2::TokenStream,
+    raw_args: &proc_macro2::TokenStream,
 ) -> syn::Result<proc_macro2::TokenStream> {
     let options: args::Options = syn::parse(args)?;
     let function: syn::ItemFn =

@@ -53,6 +53,7 @@ fn program() -> String {
 }
 
 /// main's return value, for describing it without knowing its type (autoref specialization).
+#[derive(Debug)]
 pub struct Outcome<'a, T>(pub &'a T);
 
 /// An `Err` is described by its `Debug`, as `Termination` prints it.

@@ -50,7 +50,7 @@ fn fork_daemon(config: &Daemon, hup: &signals::SavedHup) -> Result<Running, Erro
         Err(errno) => Err(Error::os(Step::Fork, None, errno)),
         Ok(ForkResult::Parent { child }) => {
             drop(write_end);
-            launcher(read_end, child, config)
+            launcher(&read_end, child, config)
         }
         Ok(ForkResult::Child) => {
             drop(read_end);
@@ -60,13 +60,13 @@ fn fork_daemon(config: &Daemon, hup: &signals::SavedHup) -> Result<Running, Erro
 }
 
 /// The launcher: waits for the daemon's report, then exits 0 or returns the daemon's error.
-fn launcher(read_end: OwnedFd, child: Pid, config: &Daemon) -> Result<Running, Error> {
-    let error = match handshake::wait(&read_end, config.ready_timeout) {
+fn launcher(read_end: &OwnedFd, child: Pid, config: &Daemon) -> Result<Running, Error> {
+    let error = match handshake::wait(read_end, config.ready_timeout) {
         Ok(Report::Ready) => std::process::exit(0),
         Ok(Report::Failed(error)) | Err(error) => error,
         Ok(Report::Closed) => Error::new(Step::NotReady, None, None),
         Ok(Report::TimedOut) => {
-            let outcome = stop(&read_end, child);
+            let outcome = stop(read_end, child);
             Error::new(
                 Step::Timeout,
                 Some(format!("{:?}", config.ready_timeout)),

@@ -190,6 +190,7 @@ impl Error {
     /// let error = Daemon::new().umask(0o1000).start().unwrap_err().with_detail("see --help");
     /// assert_eq!(error.to_string(), "invalid daemon configuration: see --help");
     /// ```
+    #[must_use]
     pub fn with_detail(mut self, detail: impl Into<String>) -> Error {
         self.detail = Some(detail.into());
         self

@@ -46,7 +46,7 @@ pub(crate) fn close_inherited(
     if scope == Scope::All && fd_table.is_none_or(|slots| slots <= CLOSE_RANGE_MAX_TABLE) {
         match close_ranges(&keep) {
             Ok(()) => return Ok(()),
-            Err(Errno::ENOSYS) | Err(Errno::EINVAL) | Err(Errno::EPERM) => {}
+            Err(Errno::ENOSYS | Errno::EINVAL | Errno::EPERM) => {}
             Err(errno) => return Err(Error::os(Step::CloseFds, None, errno)),
         }
     }
@@ -60,7 +60,8 @@ pub(crate) fn close_inherited(
 fn close_ranges(keep: &[RawFd]) -> Result<(), Errno> {
     let mut low: u32 = 3;
     for &fd in keep {
-        let fd = fd as u32;
+        // Kept fds are above 2 (filtered by the caller), so the conversion is exact.
+        let fd = fd.unsigned_abs();
         if fd > low {
             close_range(low, fd - 1)?;
         }
@@ -108,16 +109,16 @@ fn close_listed(keep: &[RawFd], scope: Scope) -> Option<()> {
     Some(())
 }
 
-/// The seed's method: every number up to the hard limit.
+/// The classic method: every number up to the hard limit.
 fn close_loop(keep: &[RawFd], scope: Scope) -> Result<(), Error> {
     let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .map_err(|errno| Error::os(Step::CloseFds, None, errno))?;
     let last = if hard == nix::sys::resource::RLIM_INFINITY {
         1 << 20
     } else {
-        hard.min(i32::MAX as _)
+        RawFd::try_from(hard).unwrap_or(RawFd::MAX)
     };
-    for fd in 3..last as RawFd {
+    for fd in 3..last {
         if keep.binary_search(&fd).is_err() {
             close_if_allowed(fd, scope);
         }

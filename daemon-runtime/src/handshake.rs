@@ -39,7 +39,9 @@ impl Reporter {
     fn send(&self, tag: u8, payload: &[u8]) {
         let mut record = Vec::with_capacity(3 + payload.len());
         record.push(tag);
-        record.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+        // Payloads are a few fixed bytes and two texts of at most MAX_TEXT bytes: far below u16::MAX.
+        let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
+        record.extend_from_slice(&len.to_le_bytes());
         record.extend_from_slice(payload);
         // A failed write means the launcher is gone: nobody is left to tell, so it is not an error here.
         let mut rest = &record[..];
@@ -62,7 +64,9 @@ fn encode_error(error: &Error) -> Vec<u8> {
             Some(text) => {
                 let text = truncate(text);
                 out.push(1);
-                out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+                // At most MAX_TEXT bytes after `truncate`.
+                let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
+                out.extend_from_slice(&len.to_le_bytes());
                 out.extend_from_slice(text.as_bytes());
             }
         }
@@ -148,7 +152,7 @@ pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Report, Error> {
         match nix::unistd::read(fd, &mut chunk) {
             Ok(0) => return Ok(Report::Closed),
             Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+            Err(Errno::EINTR | Errno::EAGAIN) => {}
             Err(errno) => return Err(Error::os(Step::Handshake, None, errno)),
         }
     }

@@ -128,6 +128,7 @@ const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// }
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a Daemon does nothing until start() is called"]
 pub struct Daemon {
     umask: u32,
     workdir: PathBuf,
@@ -337,6 +338,37 @@ impl Daemon {
     /// [`keep_fds`](Daemon::keep_fds): that is every fd without close-on-exec. Fds the program opened itself
     /// (Rust opens them close-on-exec: a `File`, a `TcpListener`) stay open and keep working in the daemon;
     /// an fd made inheritable on purpose is closed unless kept.
+    ///
+    /// # Errors
+    ///
+    /// Only the launcher (or, in the foreground, the process itself) gets an `Err`; a daemon that fails
+    /// reports its error over the pipe and exits 1 without returning. [`Error::step`] says what failed:
+    ///
+    /// - [`Step::Config`]: an invalid value (a umask above 0o777, an empty path, a name with a NUL byte,
+    ///   an fd of 0 to 2 to keep, a zero ready timeout) or an unknown [`FOREGROUND_ENV`] value.
+    /// - [`Step::Threads`]: the process runs more than one thread.
+    /// - [`Step::CloseFds`], [`Step::Signals`], [`Step::Pipe`], [`Step::Fork`]: the launcher's own
+    ///   preparation failed.
+    /// - Any step of the daemon's setup, reported over the pipe and rebuilt with the same text:
+    ///   [`Step::Setsid`], [`Step::DevNull`], [`Step::Stdout`], [`Step::Stderr`], [`Step::Stdio`],
+    ///   [`Step::PidFile`], [`Step::AlreadyRunning`], [`Step::User`], [`Step::Group`], [`Step::Groups`],
+    ///   [`Step::Chroot`], [`Step::Chdir`], [`Step::Setgid`], [`Step::Setuid`], [`Step::RegainRoot`].
+    /// - [`Step::NotReady`]: the daemon exited, or its body failed or panicked, before it was ready;
+    ///   [`Step::Timeout`]: it was not ready within [`ready_timeout`](Daemon::ready_timeout) and was stopped.
+    /// - [`Step::Notify`] (foreground only): `READY=1` could not be sent to `NOTIFY_SOCKET`.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// - Linux and Android: the thread count and the ignored signals come from procfs; inherited fds are
+    ///   closed with `close_range(2)` (Linux 5.9 and later) or by listing `/proc/self/fd`; signals the C
+    ///   library reserves for itself (glibc: 32 and 33) are reset with the raw `rt_sigaction` system call
+    ///   on `x86_64` and `aarch64`. Without a mounted `/proc` (a chroot) the thread count cannot be read
+    ///   and the single-thread precondition is the caller's.
+    /// - Other Unixes (macOS, the BSDs): inherited fds are found by listing `/dev/fd`, or closed by a loop
+    ///   up to the hard `RLIMIT_NOFILE`; every signal's disposition is queried with `sigaction(2)`; the
+    ///   thread count is not checked (the caller must call `start` before any thread exists). Only Linux
+    ///   is tested.
+    /// - `NOTIFY_SOCKET` names in the abstract namespace (`@name`) work only on Linux and Android.
     ///
     /// ```no_run
     /// use daemon_runtime::Daemon;

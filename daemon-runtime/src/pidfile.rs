@@ -250,7 +250,7 @@ fn check(file: &File, path: &Path, step: Step, owners: Owners, rules: Rules) -> 
     if !kind.is_file() {
         return refuse(format!(
             "it is {}, not a regular file; it was left as it is",
-            describe_type(&kind)
+            describe_type(kind)
         ));
     }
     if !owners.allows(metadata.uid()) {
@@ -276,7 +276,7 @@ fn check(file: &File, path: &Path, step: Step, owners: Owners, rules: Rules) -> 
     Ok(())
 }
 
-fn describe_type(kind: &std::fs::FileType) -> &'static str {
+fn describe_type(kind: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if kind.is_dir() {
         "a directory"
@@ -483,7 +483,7 @@ mod tests {
         assert_eq!(error.subject(), Some(format!("(pid {pid})").as_str()));
         assert_eq!(
             holder(&path).unwrap().map(Pid::as_raw),
-            cfg!(target_os = "linux").then_some(pid as i32)
+            cfg!(target_os = "linux").then_some(pid.cast_signed())
         );
         let content = std::fs::read_to_string(&path).unwrap();
         assert_eq!(

@@ -54,7 +54,9 @@ pub(crate) fn setup_done(
         Ready::Auto => pending.ready(),
         Ready::Manual => {
             install_panic_hook();
-            *PENDING.lock().unwrap_or_else(|e| e.into_inner()) = Some(pending);
+            *PENDING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pending);
             Ok(())
         }
     }
@@ -71,9 +73,9 @@ impl Pending {
         Ok(())
     }
 
-    fn fail(self, detail: String) {
+    fn fail(self, detail: &str) {
         if let Some(reporter) = self.reporter {
-            reporter.fail(&Error::new(Step::NotReady, None, None).with_detail(detail.clone()));
+            reporter.fail(&Error::new(Step::NotReady, None, None).with_detail(detail));
         }
         if self.notify {
             let _ = notify::send(&format!("STATUS=failed before ready: {detail}"));
@@ -100,8 +102,22 @@ impl Pending {
 ///     Ok(())
 /// }
 /// ```
+///
+/// # Errors
+///
+/// Under systemd `Type=notify`, an [`Error`] of [`Step::Notify`](crate::Step::Notify) when `READY=1`
+/// cannot be sent to `NOTIFY_SOCKET` (the launcher, if any, has been told already). Telling the launcher
+/// cannot fail: if it is gone, nobody is left to tell.
+///
+/// # Platform-specific behavior
+///
+/// The launcher is told through a pipe on every Unix. A `NOTIFY_SOCKET` in the abstract namespace
+/// (`@name`) is reachable only on Linux and Android; elsewhere such a name is taken as a path.
 pub fn ready() -> Result<(), Error> {
-    let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let pending = PENDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     match pending {
         Some(pending) => pending.ready(),
         None => Ok(()),
@@ -131,9 +147,12 @@ pub fn ready() -> Result<(), Error> {
 /// # Ok::<(), daemon_runtime::Error>(())
 /// ```
 pub fn not_ready(reason: impl std::fmt::Display) {
-    let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let pending = PENDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     if let Some(pending) = pending {
-        pending.fail(reason.to_string());
+        pending.fail(&reason.to_string());
     }
 }
 
@@ -154,14 +173,14 @@ fn install_panic_hook() {
             let message = info
                 .payload()
                 .downcast_ref::<&str>()
-                .map(|s| s.to_string())
+                .map(std::string::ToString::to_string)
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "Box<dyn Any>".to_string());
             let location = info
                 .location()
                 .map(|l| format!(" at {l}"))
                 .unwrap_or_default();
-            pending.fail(format!("main panicked{location}: {message}"));
+            pending.fail(&format!("main panicked{location}: {message}"));
         }
         previous(info);
     }));

@@ -50,7 +50,7 @@ fn discard(set: &SigSet) {
     {
         // SAFETY: sigtimedwait(2) reads the set and the timeout, both valid for the call; the null info
         // pointer asks for no siginfo. With a zero timeout it returns at once.
-        let _ = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &zero) };
+        let _ = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &raw const zero) };
     }
     #[cfg(target_vendor = "apple")]
     {

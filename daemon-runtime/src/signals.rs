@@ -45,12 +45,13 @@ pub(crate) fn reset(ignored: Option<u64>) -> Result<(), Error> {
 }
 
 /// Ignores SIGHUP until [`restore_hup`]: the first child's exit must not hang up the daemon. One call
-/// ignores it and returns what the daemon gets back: SIG_DFL (after [`reset`]), or the process's own handler.
+/// ignores it and returns what the daemon gets back: `SIG_DFL` (after [`reset`]), or the process's own handler.
 pub(crate) fn hold_hup() -> Result<SavedHup, Error> {
     let mut old = zeroed();
     // SAFETY: the new action is a valid sigaction whose handler is SIG_IGN (no code of ours runs), and
     // `old` is valid, writable memory for the previous action.
-    let result = unsafe { libc::sigaction(libc::SIGHUP, &with_handler(libc::SIG_IGN), &mut old) };
+    let result =
+        unsafe { libc::sigaction(libc::SIGHUP, &with_handler(libc::SIG_IGN), &raw mut old) };
     Errno::result(result).map_err(|errno| Error::os(Step::Signals, None, errno))?;
     Ok(SavedHup(old))
 }
@@ -58,7 +59,7 @@ pub(crate) fn hold_hup() -> Result<SavedHup, Error> {
 /// Gives the daemon the SIGHUP disposition it should have: `SIG_DFL`, or the handler the process installed.
 pub(crate) fn restore_hup(saved: &SavedHup) -> Result<(), Error> {
     // SAFETY: `saved.0` is the action the kernel returned for SIGHUP, restored unchanged.
-    let result = unsafe { libc::sigaction(libc::SIGHUP, &saved.0, std::ptr::null_mut()) };
+    let result = unsafe { libc::sigaction(libc::SIGHUP, &raw const saved.0, std::ptr::null_mut()) };
     Errno::result(result)
         .map(drop)
         .map_err(|errno| Error::os(Step::Signals, None, errno))
@@ -69,7 +70,7 @@ fn query(signal: libc::c_int) -> Option<libc::sigaction> {
     let mut old = zeroed();
     // SAFETY: a null new action makes sigaction(2) only read the current one into `old`, which is valid,
     // writable memory of the right type.
-    let result = unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) };
+    let result = unsafe { libc::sigaction(signal, std::ptr::null(), &raw mut old) };
     (result == 0).then_some(old)
 }
 
@@ -86,13 +87,13 @@ fn set_default(signal: libc::c_int) -> Result<(), Errno> {
     }
 }
 
-/// SIG_DFL through the raw system call, which the C library's reservations do not filter.
+/// `SIG_DFL` through the raw system call, which the C library's reservations do not filter.
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 fn set_default_reserved(signal: libc::c_int) -> Result<(), Errno> {
-    /// The kernel's `struct sigaction` on x86_64 and aarch64: handler, flags, restorer, mask.
+    /// The kernel's `struct sigaction` on `x86_64` and aarch64: handler, flags, restorer, mask.
     #[repr(C)]
     #[derive(Default)]
     struct KernelSigaction {

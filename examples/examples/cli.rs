@@ -32,7 +32,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--pid-file" => {
-                parsed.pid_file = Some(args.next().ok_or("--pid-file needs a path")?.into())
+                parsed.pid_file = Some(args.next().ok_or("--pid-file needs a path")?.into());
             }
             "--log" => parsed.log = Some(args.next().ok_or("--log needs a path")?.into()),
             "--foreground" => parsed.foreground = true,

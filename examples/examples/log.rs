@@ -1,4 +1,4 @@
-//! The seed recipe's `__main__`: daemonize with the defaults (umask 0, workdir "/", stdio on /dev/null,
+//! The classic daemon recipe's `__main__`: daemonize with the defaults (umask 0, workdir "/", stdio on /dev/null,
 //! every inherited fd closed), then write the daemon's process parameters to a log file.
 //!
 //! Run it with `cargo run --example log`, then read `/tmp/daemon-runtime-example.log`: the pid differs from
@@ -52,22 +52,22 @@ mod ids {
             .unwrap_or_default()
     }
 
-    pub fn pgrp() -> String {
+    pub(crate) fn pgrp() -> String {
         stat_field(2)
     }
-    pub fn sid() -> String {
+    pub(crate) fn sid() -> String {
         stat_field(3)
     }
-    pub fn uid() -> String {
+    pub(crate) fn uid() -> String {
         status_ids("Uid:").first().cloned().unwrap_or_default()
     }
-    pub fn euid() -> String {
+    pub(crate) fn euid() -> String {
         status_ids("Uid:").get(1).cloned().unwrap_or_default()
     }
-    pub fn gid() -> String {
+    pub(crate) fn gid() -> String {
         status_ids("Gid:").first().cloned().unwrap_or_default()
     }
-    pub fn egid() -> String {
+    pub(crate) fn egid() -> String {
         status_ids("Gid:").get(1).cloned().unwrap_or_default()
     }
 }

@@ -36,10 +36,10 @@
 //!   recipe's close loop short on a machine with a hard limit of 1073741816);
 //! - `BENCH_OUTPUT`: where to write the markdown (default: BENCHMARKS.md at the workspace root);
 //! - `BENCH_SEED`: the seed of the per-round shuffle (default 1);
-//! - `BENCH_RAW`: a file to write every measured run to, as CSV (round, column, subject, ready_us,
-//!   exited_us), for a closer look at the distributions.
+//! - `BENCH_RAW`: a file to write every measured run to, as CSV (round, column, subject, `ready_us`,
+//!   `exited_us`), for a closer look at the distributions.
 //!
-//! Linux only (pidfd_open(2), Linux 5.3, and PR_SET_CHILD_SUBREAPER).
+//! Linux only (`pidfd_open(2)`, Linux 5.3, and `PR_SET_CHILD_SUBREAPER`).
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -115,7 +115,7 @@ const SUBJECTS: [Subject; 5] = [
     },
 ];
 
-/// The child's RLIMIT_NOFILE (soft = hard) and, optionally, one inherited fd at a high number.
+/// The child's `RLIMIT_NOFILE` (soft = hard) and, optionally, one inherited fd at a high number.
 struct Column {
     label: String,
     nofile: u64,
@@ -211,23 +211,22 @@ fn main() {
     for _ in 0..warmup {
         bench.round(&mut rng, &mut order, &columns);
     }
-    let rounds = match rounds {
-        Some(rounds) => rounds,
-        None => {
-            // Keep the whole bench near BUDGET whatever the machine (a naive close loop to a hard limit of
-            // 1,048,576 takes a good part of a second per run).
-            let per_round = warmup_started.elapsed().as_secs_f64() / warmup.max(1) as f64;
-            let fit = (BUDGET.as_secs_f64() / per_round.max(1e-6)) as usize;
-            let rounds = fit.clamp(MIN_ROUNDS, DEFAULT_ROUNDS);
-            if rounds < DEFAULT_ROUNDS {
-                println!(
-                    "{rounds} measured rounds instead of {DEFAULT_ROUNDS}, to stay within {BUDGET:?} \
-                     ({:.0} ms per round); set BENCH_ROUNDS to choose",
-                    per_round * 1e3
-                );
-            }
-            rounds
+    let rounds = if let Some(rounds) = rounds {
+        rounds
+    } else {
+        // Keep the whole bench near BUDGET whatever the machine (a naive close loop to a hard limit of
+        // 1,048,576 takes a good part of a second per run).
+        let per_round = warmup_started.elapsed().as_secs_f64() / warmup.max(1) as f64;
+        let fit = (BUDGET.as_secs_f64() / per_round.max(1e-6)) as usize;
+        let rounds = fit.clamp(MIN_ROUNDS, DEFAULT_ROUNDS);
+        if rounds < DEFAULT_ROUNDS {
+            println!(
+                "{rounds} measured rounds instead of {DEFAULT_ROUNDS}, to stay within {BUDGET:?} \
+                 ({:.0} ms per round); set BENCH_ROUNDS to choose",
+                per_round * 1e3
+            );
         }
+        rounds
     };
     let progress_every = (rounds / 10).max(1);
     for round in 0..rounds {
@@ -261,12 +260,13 @@ fn main() {
     println!("{}", report.targets_text());
     println!("bench took {:.1} s", took.as_secs_f64());
 
-    let output = std::env::var_os("BENCH_OUTPUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
+    let output = std::env::var_os("BENCH_OUTPUT").map_or_else(
+        || {
             let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
             manifest.parent().unwrap_or(manifest).join("BENCHMARKS.md")
-        });
+        },
+        PathBuf::from,
+    );
     let markdown = report.markdown(&machine, rounds, warmup, seed, took);
     match std::fs::write(&output, markdown) {
         Ok(()) => println!("wrote {}", output.display()),
@@ -276,7 +276,7 @@ fn main() {
 
 impl Bench {
     /// A private temporary directory holding the FIFO (and `ours_full`'s files), and the FIFO opened here
-    /// for reading and writing, so that a subject's open(O_WRONLY) never blocks and reads never see EOF.
+    /// for reading and writing, so that a subject's `open(O_WRONLY)` never blocks and reads never see EOF.
     fn new() -> Bench {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -347,20 +347,22 @@ impl Bench {
             .stderr(Stdio::inherit());
         let nofile = column.nofile;
         let high_fd = column.high_fd;
+        let setup = move || {
+            setrlimit(Resource::RLIMIT_NOFILE, nofile, nofile)?;
+            if let Some(fd) = high_fd {
+                // stdin (/dev/null by then) at the highest number the limit allows; dup2 leaves the
+                // copy without close-on-exec, so the subject inherits it.
+                // SAFETY: in the child before exec, where no Rust object owns `fd`.
+                if unsafe { libc::dup2(0, fd) } < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        };
         // SAFETY: the closure runs in the forked child before exec and only makes two async-signal-safe
         // system calls (setrlimit, dup2) on integers it captured by value: no allocation, no lock.
         unsafe {
-            command.pre_exec(move || {
-                setrlimit(Resource::RLIMIT_NOFILE, nofile, nofile)?;
-                if let Some(fd) = high_fd {
-                    // stdin (/dev/null by then) at the highest number the limit allows; dup2 leaves the
-                    // copy without close-on-exec, so the subject inherits it.
-                    if libc::dup2(0, fd) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
+            command.pre_exec(setup);
         }
 
         let start = Instant::now();
@@ -543,7 +545,7 @@ fn reap_descendants() -> Result<(), String> {
     loop {
         let mut status = 0;
         // SAFETY: waitpid(2) writes the status into a valid c_int of ours.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
         if pid > 0 {
             continue;
         }
@@ -589,8 +591,8 @@ fn children() -> Vec<i32> {
         .collect()
 }
 
-/// The largest RLIMIT_NOFILE a child can get: `BENCH_NOFILE`, else `fs.nr_open` if a child may raise its
-/// hard limit that far (root with CAP_SYS_RESOURCE), else our hard limit. Probed by starting the floor
+/// The largest `RLIMIT_NOFILE` a child can get: `BENCH_NOFILE`, else `fs.nr_open` if a child may raise its
+/// hard limit that far (root with `CAP_SYS_RESOURCE`), else our hard limit. Probed by starting the floor
 /// with the limit set in `pre_exec`: a refused setrlimit makes the spawn fail.
 fn largest_nofile(own_hard: u64, nr_open: Option<u64>) -> u64 {
     let forced = std::env::var("BENCH_NOFILE").ok().map(|v| {
@@ -669,7 +671,7 @@ impl Machine {
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         Machine {
             cpu,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_else(|| "?".into()),
             rustc,
             own_soft,

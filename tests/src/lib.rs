@@ -50,7 +50,7 @@ pub mod bench {
         })
     }
 
-    /// Writes this process's pid to the benchmark's FIFO in one write(2) (atomic: shorter than PIPE_BUF).
+    /// Writes this process's pid to the benchmark's FIFO in one write(2) (atomic: shorter than `PIPE_BUF`).
     /// A daemon opens the FIFO only now: it has closed every inherited fd. On failure the process exits 1
     /// (its stderr is /dev/null by now; the benchmark notices the missing report and says so).
     pub fn report(fifo: &OsStr) {

@@ -46,19 +46,21 @@ fn inherited_signal_mask_and_ignored_signals_are_reset() {
     let mut command = fixture("fx_default", &out);
     // As nohup and some shells leave them: SIGHUP and SIGINT ignored, SIGUSR1 and SIGTERM blocked.
     before_exec(&mut command, || {
-        // SAFETY: sigemptyset/sigaddset fill a local set; signal and sigprocmask are async-signal-safe.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGUSR1);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            check(libc::sigprocmask(
-                libc::SIG_BLOCK,
-                &set,
-                std::ptr::null_mut(),
-            ))?;
-            libc::signal(libc::SIGHUP, libc::SIG_IGN);
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
+        let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initializes the set it points to, valid memory of the right type.
+        check(unsafe { libc::sigemptyset(set.as_mut_ptr()) })?;
+        for signal in [libc::SIGUSR1, libc::SIGTERM] {
+            // SAFETY: `set` was initialized by sigemptyset; sigaddset only writes into it.
+            check(unsafe { libc::sigaddset(set.as_mut_ptr(), signal) })?;
+        }
+        // SAFETY: `set` is initialized; a null old set asks for nothing back. sigprocmask is
+        // async-signal-safe.
+        check(unsafe { libc::sigprocmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut()) })?;
+        for signal in [libc::SIGHUP, libc::SIGINT] {
+            // SAFETY: SIG_IGN runs no code of ours; signal(2) is async-signal-safe.
+            if unsafe { libc::signal(signal, libc::SIG_IGN) } == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         Ok(())
     });
@@ -439,10 +441,9 @@ fn kept_fds_are_inherited_and_all_others_closed() {
     let kept = common::high_fd(std::fs::File::open(&kept_file).unwrap());
     let mut command = builder(&out, &["--keep-fd", "7"]);
     before_exec(&mut command, move || {
-        // SAFETY: dup2 onto fixed numbers in the child before exec.
-        unsafe {
-            check(libc::dup2(kept, 7))?;
-            check(libc::dup2(kept, 9))?;
+        for fd in [7, 9] {
+            // SAFETY: dup2 onto a fixed number in the child before exec, where nothing owns that number.
+            check(unsafe { libc::dup2(kept, fd) })?;
         }
         Ok(())
     });

@@ -78,14 +78,13 @@ fn detaches_from_a_controlling_terminal_and_closes_inherited_fds() {
     let mut command = fixture("fx_default", &out);
     command.stdin(pty.slave.try_clone().unwrap());
     before_exec(&mut command, move || {
-        // SAFETY: plain system calls on fds this child owns; nothing is allocated.
-        unsafe {
-            check(libc::setsid())?;
-            check(libc::ioctl(slave, libc::TIOCSCTTY as _, 0))?;
-            check(libc::dup2(slave, 1))?;
-            check(libc::dup2(slave, 2))?;
-            check(libc::dup2(extra_fd, 5))?;
-            check(libc::dup2(extra_fd, high))?;
+        // SAFETY: setsid takes no arguments and touches no memory.
+        check(unsafe { libc::setsid() })?;
+        // SAFETY: TIOCSCTTY takes an integer argument; `slave` is a pty fd this child inherited.
+        check(unsafe { libc::ioctl(slave, libc::TIOCSCTTY as _, 0) })?;
+        for (source, target) in [(slave, 1), (slave, 2), (extra_fd, 5), (extra_fd, high)] {
+            // SAFETY: dup2 onto fixed numbers in the child before exec, where no Rust object owns them.
+            check(unsafe { libc::dup2(source, target) })?;
         }
         Ok(())
     });

@@ -215,7 +215,7 @@ fn item03_the_lock_cannot_be_blocked_by_a_reader_and_survives_an_unlinked_pid_fi
 }
 
 /// Item 8: a pid file that cannot be written whole fails the start with the reason and the path, and
-/// leaves neither file behind. A tiny RLIMIT_FSIZE (before: SIGXFSZ killed the daemon, leaving two digits
+/// leaves neither file behind. A tiny `RLIMIT_FSIZE` (before: SIGXFSZ killed the daemon, leaving two digits
 /// of its pid and "exited before it was ready"), and a full file system (before: an empty pid file stayed).
 #[test]
 fn item08_a_pid_file_that_cannot_be_written_fails_the_start_and_is_removed() {
@@ -229,7 +229,7 @@ fn item08_a_pid_file_that_cannot_be_written_fails_the_start_and_is_removed() {
                 rlim_max: limit,
             };
             // SAFETY: setrlimit reads the struct, valid for the call.
-            common::check(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) })
+            common::check(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &raw const rlimit) })
         });
         let output = launch(command);
         let stderr = stderr_text(&output);

@@ -42,13 +42,12 @@ fn main() {
         unsafe { nix::libc::close(fd) };
     }
     // The lowest free number is 0: /dev/null becomes stdin, then is duplicated onto 1 and 2.
-    let null = match std::fs::OpenOptions::new()
+    let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
-    {
-        Ok(null) => null,
-        Err(_) => std::process::exit(1),
+    else {
+        std::process::exit(1)
     };
     if nix::unistd::dup2_stdout(&null).is_err() || nix::unistd::dup2_stderr(&null).is_err() {
         std::process::exit(1);

@@ -1,5 +1,5 @@
 //! Benchmark subject `ours_full`: `Daemon::new()` with a pid file and stdout and stderr log files, then the
-//! daemon reports. `bench_ours_full FIFO DIR`: the files are DIR/ours_full.pid, .out and .err; the daemon
+//! daemon reports. `bench_ours_full FIFO DIR`: the files are `DIR/ours_full.pid`, .out and .err; the daemon
 //! writes `PID\n` to FIFO (an absolute path), then returns, which removes the pid file. See
 //! tests/benches/startup.rs.
 use std::path::PathBuf;

@@ -43,12 +43,11 @@ fn main() {
             }
             "--close-stdio" => {
                 // As if launched with `<&- >&-`: the runtime's pipe may land on 0 or 1.
-                // SAFETY: nothing in this program uses stdin or stdout afterwards (std's handles write to
-                // whatever fd 1 becomes, and nothing is printed before start()).
-                unsafe {
-                    nix::libc::close(0);
-                    nix::libc::close(1);
-                }
+                // SAFETY: nothing in this program uses stdin afterwards, and no Rust object owns fd 0.
+                unsafe { nix::libc::close(0) };
+                // SAFETY: std's stdout handle writes to whatever fd 1 becomes, nothing is printed before
+                // start(), and no Rust object owns fd 1.
+                unsafe { nix::libc::close(1) };
                 daemon
             }
             "--then" => {

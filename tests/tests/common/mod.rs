@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The path of a fixture binary of this package.
-pub fn exe(name: &str) -> &'static str {
+pub(crate) fn exe(name: &str) -> &'static str {
     match name {
         "fx_default" => env!("CARGO_BIN_EXE_fx_default"),
         "fx_configured" => env!("CARGO_BIN_EXE_fx_configured"),
@@ -27,15 +27,15 @@ pub fn exe(name: &str) -> &'static str {
 ///
 /// libtest has no run-time skip, so the line goes to the test's stdout; `.ci/run` passes `--show-output`
 /// and counts every `skipped:` line as a skip, not a pass.
-pub fn skip(reason: &str) {
+pub(crate) fn skip(reason: &str) {
     println!("skipped: {reason}");
 }
 
 /// A fresh directory under the system temp dir, removed (with what it holds) on drop.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("daemon-rt-{tag}-{}-{n}", std::process::id()));
@@ -44,18 +44,18 @@ impl TempDir {
         TempDir(path)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 
-    pub fn join(&self, name: &str) -> PathBuf {
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
 
 /// A fresh directory for one test and the path of the fixture's report file in it. Keep the directory
 /// alive (`let (dir, out) = ...`, or `_dir`) for as long as the test uses the report.
-pub fn scratch(tag: &str) -> (TempDir, PathBuf) {
+pub(crate) fn scratch(tag: &str) -> (TempDir, PathBuf) {
     let dir = TempDir::new(tag);
     let out = dir.join("report");
     (dir, out)
@@ -68,32 +68,32 @@ impl Drop for TempDir {
 }
 
 /// A daemon started by a test: killed (SIGKILL) and waited for when dropped.
-pub struct LiveDaemon {
+pub(crate) struct LiveDaemon {
     pub pid: i32,
     /// The pid of the launcher that started it, when known.
     pub launcher: Option<i32>,
 }
 
 impl LiveDaemon {
-    pub fn new(pid: i32) -> LiveDaemon {
+    pub(crate) fn new(pid: i32) -> LiveDaemon {
         LiveDaemon {
             pid,
             launcher: None,
         }
     }
 
-    pub fn proc(&self, file: &str) -> PathBuf {
+    pub(crate) fn proc(&self, file: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/{file}", self.pid))
     }
 
     /// Fields of /proc/PID/stat after the command name: [0] state, [1] ppid, [2] pgrp, [3] session,
-    /// [4] tty_nr.
-    pub fn stat(&self) -> Vec<String> {
+    /// [4] `tty_nr`.
+    pub(crate) fn stat(&self) -> Vec<String> {
         stat_fields(self.pid)
     }
 
     /// The values of a /proc/PID/status line, e.g. `status("Uid")`.
-    pub fn status(&self, key: &str) -> Vec<String> {
+    pub(crate) fn status(&self, key: &str) -> Vec<String> {
         let status = std::fs::read_to_string(self.proc("status")).expect("status");
         let prefix = format!("{key}:");
         status
@@ -104,7 +104,7 @@ impl LiveDaemon {
     }
 
     /// The open fds and what each points at.
-    pub fn fds(&self) -> Vec<(i32, String)> {
+    pub(crate) fn fds(&self) -> Vec<(i32, String)> {
         let mut fds: Vec<(i32, String)> = std::fs::read_dir(self.proc("fd"))
             .expect("fd dir")
             .filter_map(|e| {
@@ -118,7 +118,7 @@ impl LiveDaemon {
         fds
     }
 
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         is_alive(self.pid)
     }
 }
@@ -129,14 +129,14 @@ impl Drop for LiveDaemon {
     }
 }
 
-pub fn stat_fields(pid: i32) -> Vec<String> {
+pub(crate) fn stat_fields(pid: i32) -> Vec<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
     let rest = stat.rsplit_once(')').expect("comm").1;
     rest.split_whitespace().map(str::to_string).collect()
 }
 
 /// Alive and not a zombie.
-pub fn is_alive(pid: i32) -> bool {
+pub(crate) fn is_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !matches!(
             stat.rsplit_once(')')
@@ -148,7 +148,7 @@ pub fn is_alive(pid: i32) -> bool {
 }
 
 /// Waits up to `within` for `pid` to be gone (or a zombie); whether it is.
-pub fn gone_within(pid: i32, within: Duration) -> bool {
+pub(crate) fn gone_within(pid: i32, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while is_alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -156,7 +156,7 @@ pub fn gone_within(pid: i32, within: Duration) -> bool {
     !is_alive(pid)
 }
 
-pub fn kill_and_wait(pid: i32) {
+pub(crate) fn kill_and_wait(pid: i32) {
     if pid <= 1 {
         return;
     }
@@ -168,7 +168,7 @@ pub fn kill_and_wait(pid: i32) {
 }
 
 /// Waits until `path` holds a complete report (a line ending in a newline) and returns it.
-pub fn wait_for_report(path: &Path) -> String {
+pub(crate) fn wait_for_report(path: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(text) = std::fs::read_to_string(path) {
@@ -182,7 +182,7 @@ pub fn wait_for_report(path: &Path) -> String {
 }
 
 /// The pid at the start of a report.
-pub fn report_pid(report: &str) -> i32 {
+pub(crate) fn report_pid(report: &str) -> i32 {
     report
         .split_whitespace()
         .next()
@@ -191,7 +191,7 @@ pub fn report_pid(report: &str) -> i32 {
 }
 
 /// A fixture command that reports to `out`.
-pub fn fixture(name: &str, out: &Path) -> Command {
+pub(crate) fn fixture(name: &str, out: &Path) -> Command {
     let mut command = Command::new(exe(name));
     command
         .env("FIXTURE_OUT", out)
@@ -203,12 +203,12 @@ pub fn fixture(name: &str, out: &Path) -> Command {
 }
 
 /// Runs a launcher to its end (with a deadline) and returns its output.
-pub fn launch(command: Command) -> Output {
+pub(crate) fn launch(command: Command) -> Output {
     launch_with_pid(command).0
 }
 
 /// Runs a launcher to its end (with a deadline) and returns its output and pid.
-pub fn launch_with_pid(mut command: Command) -> (Output, i32) {
+pub(crate) fn launch_with_pid(mut command: Command) -> (Output, i32) {
     let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -239,7 +239,7 @@ pub fn launch_with_pid(mut command: Command) -> (Output, i32) {
 }
 
 /// Launches a fixture that should succeed and returns its daemon.
-pub fn start(command: Command, out: &Path) -> LiveDaemon {
+pub(crate) fn start(command: Command, out: &Path) -> LiveDaemon {
     let (output, launcher) = launch_with_pid(command);
     if !output.status.success() {
         // A daemon may still have started (a broken launcher): stop it before failing the test.
@@ -258,7 +258,7 @@ pub fn start(command: Command, out: &Path) -> LiveDaemon {
 }
 
 /// A child process of the test (a daemon in the foreground): killed and reaped when dropped.
-pub struct ChildGuard(pub std::process::Child);
+pub(crate) struct ChildGuard(pub std::process::Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -267,12 +267,12 @@ impl Drop for ChildGuard {
     }
 }
 
-pub fn stderr_text(output: &Output) -> String {
+pub(crate) fn stderr_text(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Adds `pre_exec` code to a command.
-pub fn before_exec(
+pub(crate) fn before_exec(
     command: &mut Command,
     f: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
 ) {
@@ -283,7 +283,7 @@ pub fn before_exec(
     }
 }
 
-pub fn check(result: libc::c_int) -> std::io::Result<()> {
+pub(crate) fn check(result: libc::c_int) -> std::io::Result<()> {
     if result == -1 {
         Err(std::io::Error::last_os_error())
     } else {
@@ -293,7 +293,7 @@ pub fn check(result: libc::c_int) -> std::io::Result<()> {
 
 /// The fd of `file`, moved to 100 or above (close-on-exec, as before), so that a `dup2` onto a low number
 /// in a child before exec never meets the source itself (which would leave close-on-exec set).
-pub fn high_fd(file: std::fs::File) -> std::os::fd::RawFd {
+pub(crate) fn high_fd(file: std::fs::File) -> std::os::fd::RawFd {
     use std::os::fd::AsRawFd;
     // SAFETY: F_DUPFD_CLOEXEC duplicates an fd `file` owns; the new fd is owned by the caller.
     let fd = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) };
