@@ -83,6 +83,30 @@ fn inherited_signal_mask_and_ignored_signals_are_reset() {
     );
 }
 
+/// glibc refuses sigaction(3) on the real-time signals it keeps for itself (32 and 33), so an ignored
+/// disposition inherited on one of them can only be reset through the raw `rt_sigaction` system call. The
+/// fixture ignores both that way (and checks the kernel shows it) before it daemonizes.
+#[test]
+fn signals_reserved_by_the_c_library_are_reset_too() {
+    if !cfg!(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )) {
+        skip("the raw rt_sigaction path exists only on Linux x86_64 and aarch64");
+        return;
+    }
+    let (_dir, out) = scratch("reserved-signals");
+    let command = fixture("fx_reserved_signals", &out);
+    let daemon = start(command, &out);
+    let ignored = mask(&daemon.status("SigIgn"));
+    assert_eq!(
+        ignored & (bit(32) | bit(33)),
+        0,
+        "signals 32 and 33 are back at SIG_DFL (SigIgn {ignored:#x})"
+    );
+    assert_eq!(ignored, bit(libc::SIGPIPE), "only SIGPIPE stays ignored");
+}
+
 #[test]
 fn concurrent_launches_on_one_pid_file_start_exactly_one_daemon() {
     let (dir, out) = scratch("race");

@@ -19,6 +19,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_builder" => env!("CARGO_BIN_EXE_fx_builder"),
         "fx_keep" => env!("CARGO_BIN_EXE_fx_keep"),
         "fx_nested" => env!("CARGO_BIN_EXE_fx_nested"),
+        "fx_reserved_signals" => env!("CARGO_BIN_EXE_fx_reserved_signals"),
         other => panic!("no fixture {other}"),
     }
 }
