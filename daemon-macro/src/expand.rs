@@ -1,11 +1,129 @@
 //! Code generation from validated options and the user's `fn main`.
+//!
+//! What each plan generates (`::daemon_runtime` is `crate = "..."` when given; `__daemon_*` locals have
+//! mixed-site hygiene, so the body can neither see nor shadow them):
+//!
+//! [`Plan::Wrap`], a synchronous `fn main`:
+//!
+//! ```text
+//! #[daemon(umask = 0o027, ready_timeout = 30)]
+//! fn main() -> Result<(), MyError> {
+//!     body
+//! }
+//! ```
+//!
+//! becomes
+//!
+//! ```text
+//! fn main() -> Result<(), MyError> {
+//!     let __daemon_builder = ::daemon_runtime::Daemon::new()
+//!         .umask(0o027)
+//!         .ready_timeout(::core::time::Duration::from_secs(30));
+//!     let __daemon_binary = ::core::option_env!("CARGO_BIN_NAME").is_some() && !::core::cfg!(test);
+//!     let __daemon_function = ::core::any::type_name_of_val(&main);
+//!     // (the SAFETY argument is in `expand` below)
+//!     let __daemon_running = unsafe {
+//!         ::daemon_runtime::__private::start(
+//!             __daemon_builder, ::core::module_path!(), __daemon_function, __daemon_binary,
+//!         )
+//!     };
+//!     #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
+//!     let __daemon_result: Result<(), MyError> = (|| -> Result<(), MyError> { body })();
+//!     ::daemon_runtime::__private::finish(__daemon_running, {
+//!         #[allow(unused_imports)]
+//!         use ::daemon_runtime::__private::{DescribeError as _, DescribeOther as _};
+//!         (&::daemon_runtime::__private::Outcome(&__daemon_result)).describe()
+//!     });
+//!     __daemon_result
+//! }
+//! ```
+//!
+//! The body runs in a closure, so that its `return`s and `?`s land where the pid file is released after
+//! them; the closure is outside the `unsafe` block, so the body gets no unsafety it did not write. Where
+//! the return type mentions `impl Trait` (which a closure or a local cannot name), both are left to
+//! inference. A `-> !` main ends with `(|| -> ! { body })()` instead, as it never returns.
+//!
+//! [`Plan::BelowRuntime`], an `async fn main` under a runtime's attribute:
+//!
+//! ```text
+//! #[daemon(umask = 0o027)]
+//! #[tokio::main]
+//! async fn main() { body }
+//! ```
+//!
+//! becomes (and the runtime's attribute then turns `main` synchronous, and `#[daemon]` wraps that `main`
+//! as above, so the fork happens before the runtime starts any thread)
+//!
+//! ```text
+//! #[tokio::main]
+//! #[::daemon_runtime::daemon(umask = 0o027)]
+//! async fn main() { body }
+//! ```
+//!
+//! The body is never parsed: it stays tokens, as tokio-macros keeps it, so that a syntax error in it is
+//! rustc's alone (no second error from the attribute). Inner attributes (`#![allow(...)]` at the top of the
+//! body) move outside, onto the function, as syn and tokio do, since the body becomes a closure's.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
-use syn::{Attribute, Error, ItemFn, ReturnType};
+use syn::parse::{Parse, ParseStream};
+use syn::{AttrStyle, Attribute, Error, ReturnType, Signature, Visibility};
 
 use crate::args::Options;
+
+/// The user's function: attributes, visibility and signature parsed; the body kept as tokens.
+pub(crate) struct MainFn {
+    /// The outer attributes, then the body's inner attributes made outer.
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    sig: Signature,
+    brace: syn::token::Brace,
+    /// The body's statements, unparsed.
+    body: TokenStream,
+}
+
+impl Parse for MainFn {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let content;
+        let brace = syn::braced!(content in input);
+        for mut attr in content.call(Attribute::parse_inner)? {
+            attr.style = AttrStyle::Outer;
+            attrs.push(attr);
+        }
+        let body = content.parse()?;
+        Ok(MainFn {
+            attrs,
+            vis,
+            sig,
+            brace,
+            body,
+        })
+    }
+}
+
+impl MainFn {
+    /// The function with `body` between its braces.
+    fn with_body(&self, body: TokenStream) -> TokenStream {
+        let MainFn {
+            attrs, vis, sig, ..
+        } = self;
+        let mut tokens = quote!(#(#attrs)* #vis #sig);
+        self.brace
+            .surround(&mut tokens, |tokens| tokens.extend(body));
+        tokens
+    }
+
+    /// The original body, braces included.
+    fn block(&self) -> TokenStream {
+        let mut tokens = TokenStream::new();
+        self.brace
+            .surround(&mut tokens, |tokens| tokens.extend(self.body.clone()));
+        tokens
+    }
+}
 
 /// What to do with the user's function.
 #[derive(Clone, Copy)]
@@ -19,7 +137,7 @@ pub(crate) enum Plan {
 }
 
 /// Checks the function's shape and decides how to expand it.
-pub(crate) fn plan(item: &ItemFn) -> syn::Result<Plan> {
+pub(crate) fn plan(item: &MainFn) -> syn::Result<Plan> {
     let sig = &item.sig;
     if sig.ident != "main" {
         return Err(Error::new(
@@ -56,11 +174,15 @@ pub(crate) fn plan(item: &ItemFn) -> syn::Result<Plan> {
     }
 }
 
-/// The index of an async runtime's main attribute (`#[tokio::main]`, `#[async_std::main]`, ...), if any.
+/// The index of an async runtime's entry attribute, if any: one whose path ends in `main` or `test`
+/// (`#[tokio::main]`, `#[async_std::main]`, or `#[main]` after `use tokio::main`, as tokio's docs show).
+/// Which crate a single-segment path names is unknowable to a macro; `async fn main` needs one anyway.
 fn runtime_attribute(attrs: &[Attribute]) -> Option<usize> {
     attrs.iter().position(|attr| {
-        let path = attr.path();
-        path.segments.len() > 1 && path.segments.last().is_some_and(|s| s.ident == "main")
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "main" || s.ident == "test")
     })
 }
 
@@ -76,7 +198,7 @@ fn krate(options: &Options) -> TokenStream {
 pub(crate) fn expand(
     options: &Options,
     args: &TokenStream,
-    mut item: ItemFn,
+    mut item: MainFn,
     plan: Plan,
 ) -> TokenStream {
     let krate = krate(options);
@@ -84,45 +206,59 @@ pub(crate) fn expand(
         Plan::BelowRuntime(index) => {
             let ours: Attribute = syn::parse_quote!(#[#krate::daemon(#args)]);
             item.attrs.insert(index + 1, ours);
-            item.into_token_stream()
+            item.with_body(item.body.clone())
         }
         Plan::Wrap => {
             let builder = builder(options, &krate);
-            let block = &item.block;
+            let block = item.block();
+            let span = item.brace.span.join();
             let ident = &item.sig.ident;
-            // Mixed-site hygiene: the body cannot see (or clash with) these two locals.
-            let running = syn::Ident::new("__daemon_running", Span::mixed_site());
-            let result = syn::Ident::new("__daemon_result", Span::mixed_site());
-            let start = quote!(
-                let #running = #krate::__private::start(
-                    #builder,
-                    ::core::module_path!(),
-                    ::core::any::type_name_of_val(&#ident),
-                    ::core::option_env!("CARGO_BIN_NAME").is_some() && !::core::cfg!(test),
-                );
+            // Mixed-site hygiene: the body cannot see (or clash with) these locals.
+            let local = |name: &str| syn::Ident::new(name, Span::mixed_site());
+            let (daemon, binary, function) = (
+                local("__daemon_builder"),
+                local("__daemon_binary"),
+                local("__daemon_function"),
             );
-            let new_block: syn::Block = match &item.sig.output {
+            let (running, result) = (local("__daemon_running"), local("__daemon_result"));
+            // Everything but the call is evaluated outside the `unsafe` block, which holds one operation.
+            // Its tokens come from this macro (call-site spans), not from the user's input, so the
+            // `unsafe_code` lint treats it as an external macro's and a user's `#![forbid(unsafe_code)]`
+            // still compiles (tests/ui/pass/forbid_unsafe_code.rs); no token of the user's is inside.
+            let start = quote!(
+                let #daemon = #builder;
+                let #binary = ::core::option_env!("CARGO_BIN_NAME").is_some() && !::core::cfg!(test);
+                let #function = ::core::any::type_name_of_val(&#ident);
+                // SAFETY: `start`'s contract holds. This call is the first statement of the `fn main`
+                // the attribute decorates, with that function's `module_path!()` and `type_name`, and
+                // whether its crate is a binary being built as one. If so and it is the crate-root `main`
+                // on its first call, it is the program's entry: no code of the program has run yet, so no
+                // object owns an fd above 2 (code run before `main` by `.init_array` constructors is the
+                // exception `start` documents). Anywhere else `start` spares the fds the program owns.
+                let #running = unsafe {
+                    #krate::__private::start(#daemon, ::core::module_path!(), #function, #binary)
+                };
+            );
+            let body = match &item.sig.output {
                 // `-> !` never returns: there is nothing to report, and `!` cannot name a local's type.
                 ReturnType::Type(arrow, ty) if matches!(**ty, syn::Type::Never(_)) => {
-                    let body = quote_spanned! {block.span()=>
+                    quote_spanned! {span=>
                         #[allow(clippy::redundant_closure_call)]
                         (|| #arrow #ty #block)()
-                    };
-                    syn::parse_quote!({ #start #body })
+                    }
                 }
                 output => {
                     let (closure_output, binding) = match output {
-                        ReturnType::Type(arrow, ty) if !contains_impl(ty) => {
+                        ReturnType::Type(arrow, ty) if !contains_impl(&ty.to_token_stream()) => {
                             (quote!(#arrow #ty), quote!(: #ty))
                         }
                         _ => (TokenStream::new(), TokenStream::new()),
                     };
-                    let body = quote_spanned! {block.span()=>
+                    let body = quote_spanned! {span=>
                         #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
                         let #result #binding = (|| #closure_output #block)();
                     };
-                    syn::parse_quote!({
-                        #start
+                    quote!(
                         #body
                         #krate::__private::finish(#running, {
                             #[allow(unused_imports)]
@@ -130,20 +266,22 @@ pub(crate) fn expand(
                             (&#krate::__private::Outcome(&#result)).describe()
                         });
                         #result
-                    })
+                    )
                 }
             };
-            *item.block = new_block;
-            item.into_token_stream()
+            item.with_body(quote!(#start #body))
         }
     }
 }
 
-/// Whether a return type mentions `impl Trait`, which a closure's return type cannot name.
-fn contains_impl(ty: &syn::Type) -> bool {
-    ty.to_token_stream()
-        .into_iter()
-        .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+/// Whether a return type mentions `impl Trait`, which a closure's return type cannot name, at any depth
+/// (`Result<(), (impl Debug)>` holds it in a group).
+fn contains_impl(tokens: &TokenStream) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "impl",
+        proc_macro2::TokenTree::Group(g) => contains_impl(&g.stream()),
+        _ => false,
+    })
 }
 
 /// `Daemon::new()` and the builder call of every key that has one, in the order they were written.
@@ -161,7 +299,7 @@ fn builder(options: &Options, krate: &TokenStream) -> TokenStream {
 /// is never called: the body is still type-checked (its own errors are real ones) and the imports it uses
 /// stay used (no "unused import" warning).
 pub(crate) fn fallback(item: TokenStream) -> TokenStream {
-    let Ok(mut function) = syn::parse2::<ItemFn>(item.clone()) else {
+    let Ok(mut function) = syn::parse2::<MainFn>(item.clone()) else {
         return item;
     };
     let sig = &function.sig;
@@ -181,11 +319,50 @@ pub(crate) fn fallback(item: TokenStream) -> TokenStream {
     }
     function.sig.inputs.clear();
     function.sig.generics = syn::Generics::default();
-    let block = &function.block;
-    *function.block = syn::parse_quote!({
+    let block = function.block();
+    function.with_body(quote!(
         #[allow(dead_code)]
         #body_sig #block
         ::core::unimplemented!()
-    });
-    function.into_token_stream()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impl_is_found_in_groups() {
+        assert!(contains_impl(&quote!(impl Debug)));
+        assert!(contains_impl(&quote!(Result<(), (impl Debug)>)));
+        assert!(contains_impl(&quote!(Box<[(u8, (impl Debug))]>)));
+        assert!(!contains_impl(&quote!(Result<(), Box<dyn Debug>>)));
+    }
+
+    #[test]
+    fn runtime_attributes() {
+        let attrs: Vec<Attribute> =
+            vec![syn::parse_quote!(#[doc = "x"]), syn::parse_quote!(#[main])];
+        assert_eq!(runtime_attribute(&attrs), Some(1));
+        let attrs: Vec<Attribute> =
+            vec![syn::parse_quote!(#[tokio::main(flavor = "current_thread")])];
+        assert_eq!(runtime_attribute(&attrs), Some(0));
+        let attrs: Vec<Attribute> = vec![syn::parse_quote!(#[tokio::test])];
+        assert_eq!(runtime_attribute(&attrs), Some(0));
+        let attrs: Vec<Attribute> = vec![syn::parse_quote!(#[inline])];
+        assert_eq!(runtime_attribute(&attrs), None);
+    }
+
+    #[test]
+    fn body_stays_tokens() {
+        let item: MainFn = syn::parse_quote!(
+            /// doc
+            fn main() {
+                #![allow(unused)]
+                let x = ;
+            }
+        );
+        assert_eq!(item.attrs.len(), 2, "the inner attribute moves outside");
+        assert_eq!(item.body.to_string(), quote!(let x = ;).to_string());
+    }
 }

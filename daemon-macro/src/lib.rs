@@ -31,7 +31,7 @@ fn run(
     raw_args: &proc_macro2::TokenStream,
 ) -> syn::Result<proc_macro2::TokenStream> {
     let options: args::Options = syn::parse(args)?;
-    let function: syn::ItemFn =
+    let function: expand::MainFn =
         syn::parse2(item).map_err(|e| syn::Error::new(e.span(), "#[daemon] goes on `fn main`"))?;
     let plan = expand::plan(&function)?;
     Ok(expand::expand(&options, raw_args, function, plan))

@@ -14,7 +14,21 @@ use crate::{Daemon, Running};
 /// when nothing in the process owns an fd yet, so every fd above 2 can be closed in one `close_range`.
 /// Anywhere else (a `main` in a module or inside another function, a second call), only inherited fds are
 /// closed, as the builder does.
-pub fn start(mut daemon: Daemon, module: &str, function: &str, binary: bool) -> Running {
+///
+/// # Safety
+///
+/// When `binary` is true, `module` has no `::` and `function` is `{module}::main`, and this is the first
+/// call in the process: no object in the process may own a file descriptor above 2 that is not in the
+/// daemon's `keep_fds`, because every such fd is closed (a `File` opened before would then read or write
+/// whatever file the daemon opens next under its number). `#[daemon]` guarantees it by calling this as
+/// the first statement of the `main` it decorates, with that function's own `module_path!()` and
+/// `type_name`: for a binary's root `main` that is the program's entry, before any of its code ran. The
+/// one exception the caller must rule out is code run before `main` by the platform (an `.init_array`
+/// constructor, as the `ctor` crate makes) that leaves an fd owned by a live object.
+///
+/// With any other arguments, only inherited fds (without close-on-exec) are closed, as
+/// [`Daemon::start`] does, and this function has no further precondition.
+pub unsafe fn start(mut daemon: Daemon, module: &str, function: &str, binary: bool) -> Running {
     static ENTERED: AtomicBool = AtomicBool::new(false);
     let first = !ENTERED.swap(true, Ordering::Relaxed);
     let root_main = !module.contains("::")
@@ -23,7 +37,9 @@ pub fn start(mut daemon: Daemon, module: &str, function: &str, binary: bool) -> 
             .and_then(|rest| rest.strip_prefix("::"))
             == Some("main");
     if binary && first && root_main {
-        daemon.scope = crate::fds::Scope::All;
+        // SAFETY: the caller guarantees, for a binary's root main on its first call, that no object owns
+        // an fd above 2 but the kept ones (this function's contract).
+        daemon.scope = unsafe { crate::fds::Scope::all() };
     }
     match daemon.start() {
         Ok(running) => running,

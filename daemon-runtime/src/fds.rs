@@ -9,15 +9,41 @@ use nix::sys::stat::Mode;
 
 use crate::error::{Error, Step};
 
-/// Which fds above 2 may be closed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Scope {
-    /// Every one (but those kept). For `#[daemon]` on the first call of a binary's root `main`, before
-    /// its body, when nothing in the process owns an fd yet.
-    All,
-    /// Only those without close-on-exec, which the process inherited across `exec`. Rust opens every fd
-    /// close-on-exec, so a `File` or socket the program opened before `Daemon::start` stays open and owned.
-    Inherited,
+pub(crate) use scope::Scope;
+
+mod scope {
+    /// Which fds above 2 may be closed: only those the process inherited (safe), or every one, which only
+    /// the `unsafe` [`Scope::all`] makes, since closing an fd that a live object owns breaks that object
+    /// (a later write through a `File` could reach whatever file gets the number next).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) struct Scope {
+        // Private, and in its own module: nothing else can make a `Scope` that closes every fd.
+        every: bool,
+    }
+
+    impl Scope {
+        /// Only those without close-on-exec, which the process inherited across `exec`. Rust opens every fd
+        /// close-on-exec, so a `File` or socket the program opened before `Daemon::start` stays open and
+        /// owned.
+        pub(crate) const INHERITED: Scope = Scope { every: false };
+
+        /// Every fd above 2 but those kept: for `#[daemon]` on the first call of a binary's root `main`,
+        /// before its body.
+        ///
+        /// # Safety
+        ///
+        /// When the `Daemon` that carries this scope starts, no object in the process may own an fd above 2
+        /// that is not among its kept fds (`keep_fds`): each of those is closed, and its owner would then
+        /// act on a number that the daemon's next `open` reuses.
+        pub(crate) const unsafe fn all() -> Scope {
+            Scope { every: true }
+        }
+
+        /// Whether every fd (but those kept) may be closed.
+        pub(crate) fn is_all(self) -> bool {
+            self.every
+        }
+    }
 }
 
 /// Above this many slots in the fd table, listing the open fds is cheaper than `close_range`, whose cost
@@ -29,7 +55,7 @@ const CLOSE_RANGE_MAX_TABLE: u64 = 4096;
 /// Closes the fds above 2 that `scope` allows, except those in `keep`, whatever their numbers.
 /// `fd_table` is the size of the process's fd table, when known (`FDSize` in /proc/self/status).
 ///
-/// `Scope::All` on Linux: `close_range(2)` over the gaps between the kept fds (one system call when
+/// [`Scope::all`] on Linux: `close_range(2)` over the gaps between the kept fds (one system call when
 /// nothing is kept), unless the fd table is large. Otherwise, or on kernels before 5.9: list the open fds
 /// (`/proc/self/fd`, `/dev/fd`) and close those. Last resort: every number up to the hard `RLIMIT_NOFILE`.
 pub(crate) fn close_inherited(
@@ -43,7 +69,7 @@ pub(crate) fn close_inherited(
     #[cfg(not(target_os = "linux"))]
     let _ = fd_table; // only Linux has close_range
     #[cfg(target_os = "linux")]
-    if scope == Scope::All && fd_table.is_none_or(|slots| slots <= CLOSE_RANGE_MAX_TABLE) {
+    if scope.is_all() && fd_table.is_none_or(|slots| slots <= CLOSE_RANGE_MAX_TABLE) {
         match close_ranges(&keep) {
             Ok(()) => return Ok(()),
             Err(Errno::ENOSYS | Errno::EINVAL | Errno::EPERM) => {}
@@ -72,7 +98,7 @@ fn close_ranges(keep: &[RawFd]) -> Result<(), Errno> {
 
 #[cfg(target_os = "linux")]
 fn close_range(first: u32, last: u32) -> Result<(), Errno> {
-    // SAFETY: close_range(2) takes integers and touches no memory of ours. It runs only for `Scope::All`:
+    // SAFETY: close_range(2) takes integers and touches no memory of ours. It runs only for `Scope::all`:
     // `#[daemon]` on the first call of a binary's root `main`, before its body, when no Rust object owns
     // an fd above 2 (see `__private::start`); the runtime opens its own fds afterwards.
     let result = unsafe {
@@ -126,17 +152,18 @@ fn close_loop(keep: &[RawFd], scope: Scope) -> Result<(), Error> {
     Ok(())
 }
 
-/// Closes `fd` if `scope` allows: always for `Scope::All`, only without close-on-exec for `Scope::Inherited`.
+/// Closes `fd` if `scope` allows: always for [`Scope::all`], only without close-on-exec for
+/// [`Scope::INHERITED`].
 fn close_if_allowed(fd: RawFd, scope: Scope) {
-    if scope == Scope::Inherited {
+    if !scope.is_all() {
         // SAFETY: F_GETFD only reads the descriptor's flags; on a number that is not open it returns EBADF.
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
             return;
         }
     }
-    // SAFETY: nothing in this process owns `fd`. With `Scope::All` no fd is owned yet (see close_range). With
-    // `Scope::Inherited` it lacks close-on-exec, so it came across `exec` (Rust opens every fd close-on-exec)
+    // SAFETY: nothing in this process owns `fd`. With `Scope::all` no fd is owned yet (its contract). With
+    // `Scope::INHERITED` it lacks close-on-exec, so it came across `exec` (Rust opens every fd close-on-exec)
     // or the program made it inheritable on purpose, and `Daemon::start` documents that such fds are closed
     // unless kept. Closing a number that is not open only returns EBADF.
     unsafe { libc::close(fd) };

@@ -174,7 +174,7 @@ impl Daemon {
             ready: Ready::Auto,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             foreground: None,
-            scope: fds::Scope::Inherited,
+            scope: fds::Scope::INHERITED,
         }
     }
 

@@ -8,7 +8,7 @@ mod service {
     use daemon_runtime::daemon;
 
     #[daemon]
-    pub fn main() {
+    pub(crate) fn main() {
         tests::report(&format!("{}\n", std::process::id()));
     }
 }
