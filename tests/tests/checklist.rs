@@ -45,7 +45,7 @@ fn inherited_signal_mask_and_ignored_signals_are_reset() {
     let (_dir, out) = scratch("signals");
     let mut command = fixture("fx_default", &out);
     // As nohup and some shells leave them: SIGHUP and SIGINT ignored, SIGUSR1 and SIGTERM blocked.
-    before_exec(&mut command, || {
+    let child = || {
         let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: sigemptyset initializes the set it points to, valid memory of the right type.
         check(unsafe { libc::sigemptyset(set.as_mut_ptr()) })?;
@@ -63,7 +63,10 @@ fn inherited_signal_mask_and_ignored_signals_are_reset() {
             }
         }
         Ok(())
-    });
+    };
+    // SAFETY: `child` only makes async-signal-safe calls (sigemptyset, sigaddset, sigprocmask and
+    // signal) and allocates nothing.
+    unsafe { before_exec(&mut command, child) };
     let daemon = start(command, &out);
     assert_eq!(
         mask(&daemon.status("SigBlk")),
@@ -464,13 +467,15 @@ fn kept_fds_are_inherited_and_all_others_closed() {
     std::fs::write(&kept_file, "").unwrap();
     let kept = common::high_fd(std::fs::File::open(&kept_file).unwrap());
     let mut command = builder(&out, &["--keep-fd", "7"]);
-    before_exec(&mut command, move || {
+    let child = move || {
         for fd in [7, 9] {
             // SAFETY: dup2 onto a fixed number in the child before exec, where nothing owns that number.
             check(unsafe { libc::dup2(kept, fd) })?;
         }
         Ok(())
-    });
+    };
+    // SAFETY: `child` only makes async-signal-safe calls (dup2) and allocates nothing.
+    unsafe { before_exec(&mut command, child) };
     let daemon = start(command, &out);
     // SAFETY: our own copy, owned by nothing else.
     unsafe { libc::close(kept) };

@@ -77,7 +77,7 @@ fn detaches_from_a_controlling_terminal_and_closes_inherited_fds() {
     let (slave, extra_fd) = (pty.slave.as_raw_fd(), common::high_fd(extra));
     let mut command = fixture("fx_default", &out);
     command.stdin(pty.slave.try_clone().unwrap());
-    before_exec(&mut command, move || {
+    let child = move || {
         // SAFETY: setsid takes no arguments and touches no memory.
         check(unsafe { libc::setsid() })?;
         // SAFETY: TIOCSCTTY takes an integer argument; `slave` is a pty fd this child inherited.
@@ -87,7 +87,10 @@ fn detaches_from_a_controlling_terminal_and_closes_inherited_fds() {
             check(unsafe { libc::dup2(source, target) })?;
         }
         Ok(())
-    });
+    };
+    // SAFETY: `child` only makes async-signal-safe calls (setsid, ioctl(TIOCSCTTY) and dup2) and
+    // allocates nothing.
+    unsafe { before_exec(&mut command, child) };
     let mut launcher = command.spawn().expect("spawn");
     let launcher_pid = launcher.id() as i32;
     let status = launcher.wait().unwrap();
@@ -128,10 +131,12 @@ fn async_main_forks_before_the_runtime(fixture_name: &str) {
     std::fs::write(&marker, "").unwrap();
     let inherited = common::high_fd(std::fs::File::open(&marker).unwrap());
     let mut command = fixture(fixture_name, &out);
-    before_exec(&mut command, move || {
+    let child = move || {
         // SAFETY: dup2 onto a fixed number in the child before exec.
         check(unsafe { libc::dup2(inherited, 20) })
-    });
+    };
+    // SAFETY: `child` only makes async-signal-safe calls (dup2) and allocates nothing.
+    unsafe { before_exec(&mut command, child) };
     let daemon = start(command, &out);
     // SAFETY: our own copy, owned by nothing else.
     unsafe { libc::close(inherited) };
@@ -208,7 +213,7 @@ fn keep_fds_in_the_attribute_keeps_exactly_those() {
     let target = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap();
     let source = common::high_fd(file);
     let mut command = fixture("fx_keep", &out);
-    before_exec(&mut command, move || {
+    let child = move || {
         // SAFETY: dup2 onto fixed numbers in the child before exec.
         unsafe {
             for fd in [4, 5, 7, 9, 12] {
@@ -216,7 +221,9 @@ fn keep_fds_in_the_attribute_keeps_exactly_those() {
             }
         }
         Ok(())
-    });
+    };
+    // SAFETY: `child` only makes async-signal-safe calls (dup2) and allocates nothing.
+    unsafe { before_exec(&mut command, child) };
     let daemon = start(command, &out);
     // SAFETY: our own copy, owned by nothing else.
     unsafe { libc::close(source) };

@@ -223,14 +223,16 @@ fn item08_a_pid_file_that_cannot_be_written_fails_the_start_and_is_removed() {
     let pid_file = dir.join("app.pid");
     for limit in [2, 0] {
         let mut command = with_pid_file(&out, &pid_file);
-        common::before_exec(&mut command, move || {
+        let child = move || {
             let rlimit = libc::rlimit {
                 rlim_cur: limit,
                 rlim_max: limit,
             };
             // SAFETY: setrlimit reads the struct, valid for the call.
             common::check(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &raw const rlimit) })
-        });
+        };
+        // SAFETY: `child` only makes async-signal-safe calls (setrlimit) and allocates nothing.
+        unsafe { common::before_exec(&mut command, child) };
         let output = launch(command);
         let stderr = stderr_text(&output);
         assert_eq!(output.status.code(), Some(1), "{stderr}");

@@ -272,16 +272,20 @@ pub(crate) fn stderr_text(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Adds `pre_exec` code to a command.
-pub(crate) fn before_exec(
+/// Adds `pre_exec` code to a command: `f` runs in the child, between fork and exec.
+///
+/// # Safety
+///
+/// `f` runs in a forked copy of the multi-threaded test harness, where only async-signal-safe work is
+/// sound (see `CommandExt::pre_exec`): it must not allocate, take a lock or use anything another thread
+/// may have held at the fork. System calls on its own values (dup2, setsid, ioctl, sigprocmask, signal,
+/// setrlimit) are fine.
+pub(crate) unsafe fn before_exec(
     command: &mut Command,
     f: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
 ) {
-    // SAFETY: the closures the tests pass only make async-signal-safe system calls (dup2, setsid, ioctl,
-    // sigprocmask, sigaction, setrlimit) and allocate nothing.
-    unsafe {
-        command.pre_exec(f);
-    }
+    // SAFETY: the caller guarantees that `f` is async-signal-safe (this function's contract).
+    unsafe { command.pre_exec(f) };
 }
 
 pub(crate) fn check(result: libc::c_int) -> std::io::Result<()> {
