@@ -58,14 +58,17 @@ pub fn finish(running: Running, failure: Option<String>) {
     drop(running);
 }
 
-/// The name the program was started as, for error messages.
+/// The name the program was started as, for error messages; the executable's file name when it was
+/// started with an empty `argv[0]` (`exec -a ''`), so that a message never starts with `: `.
 fn program() -> String {
+    let name = |path: &std::path::Path| {
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        (!name.is_empty()).then(|| name.to_string_lossy().into_owned())
+    };
     let arg0 = std::env::args_os().next().unwrap_or_default();
-    let path = std::path::Path::new(&arg0);
-    path.file_name()
-        .unwrap_or(path.as_os_str())
-        .to_string_lossy()
-        .into_owned()
+    name(std::path::Path::new(&arg0))
+        .or_else(|| std::env::current_exe().ok().as_deref().and_then(name))
+        .unwrap_or_else(|| "daemon".to_string())
 }
 
 /// main's return value, for describing it without knowing its type (autoref specialization).

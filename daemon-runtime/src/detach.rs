@@ -143,9 +143,9 @@ pub(crate) fn foreground(config: &Daemon) -> Result<Running, Error> {
 }
 
 /// The steps after the forks, in order: stdio, umask, user and group lookup, pid file (locked, given to
-/// the daemon's user), supplementary groups, chroot, group and user switch, then the working directory as
-/// the daemon's user (so a directory it may not enter fails the start). On error, the pid file and its
-/// lock file are removed (dropping `PidFile`) before the error is reported.
+/// the daemon's user), supplementary groups, chroot, the working directory entered with the daemon's
+/// effective ids (so a directory it may not enter fails the start), then the group and user switch. On
+/// error, the pid file and its lock file are removed (dropping `PidFile`) before the error is reported.
 fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
     if detached {
         let log_files = config.stdout.is_some() || config.stderr.is_some();
@@ -169,9 +169,13 @@ fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
     if let Some(root) = &config.chroot {
         privileges::chroot(root)?;
     }
+    // Entered with the daemon's ids (a directory it cannot enter fails the start), but before the final
+    // switch, so that a failure still removes the pid file as root.
+    identity.as_daemon_user(|| {
+        nix::unistd::chdir(&config.workdir)
+            .map_err(|errno| Error::at(Step::Chdir, &config.workdir, errno))
+    })?;
     identity.switch()?;
-    nix::unistd::chdir(&config.workdir)
-        .map_err(|errno| Error::at(Step::Chdir, &config.workdir, errno))?;
     Ok(pid_file)
 }
 

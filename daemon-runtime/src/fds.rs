@@ -172,18 +172,16 @@ fn close_if_allowed(fd: RawFd, scope: Scope) {
 /// A pipe whose ends are close-on-exec and above 2 (with 0, 1 or 2 closed at launch, an end could land
 /// there, where the daemon's `dup2` onto stdio would replace it).
 pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
-    #[cfg(not(target_vendor = "apple"))]
-    let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    #[cfg(target_vendor = "apple")]
-    let (read_end, write_end) = {
-        // No pipe2 here; the process is single-threaded, so no exec can come between pipe and fcntl.
-        let (read_end, write_end) = nix::unistd::pipe()?;
-        for end in [&read_end, &write_end] {
-            fcntl(end, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-        }
-        (read_end, write_end)
-    };
-    Ok((above_stdio(read_end)?, above_stdio(write_end)?))
+    // std's pipe is close-on-exec on every platform (pipe2 where it exists).
+    let (read_end, write_end) = std::io::pipe().map_err(|e| io_errno(&e))?;
+    Ok((
+        above_stdio(read_end.into())?,
+        above_stdio(write_end.into())?,
+    ))
+}
+
+fn io_errno(error: &std::io::Error) -> Errno {
+    Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Moves `fd` above 2 when it landed on 0, 1 or 2 (the launcher ran with some of them closed), so that the
@@ -201,40 +199,177 @@ pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
 /// created 0o640 under the caller's umask). The targets are opened first, then `dup2`ed onto 0, 1 and 2,
 /// which are never closed first, so no other open can take their numbers in between.
 pub(crate) fn redirect_stdio(stdout: Option<&Path>, stderr: Option<&Path>) -> Result<(), Error> {
-    let null = open_above_stdio(Path::new("/dev/null"), OFlag::O_RDWR, Step::DevNull)?;
-    let log_flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+    let null = open_null()?;
     let out = stdout
-        .map(|path| open_above_stdio(path, log_flags, Step::Stdout))
+        .map(|path| open_log(path, Step::Stdout))
         .transpose()?;
     // stderr to the same path as stdout shares stdout's open file, so their lines interleave in order.
     let shared = stderr.is_some() && stderr == stdout;
     let err = match stderr {
-        Some(path) if !shared => Some(open_above_stdio(path, log_flags, Step::Stderr)?),
+        Some(path) if !shared => Some(open_log(path, Step::Stderr)?),
         _ => None,
     };
-    let null = null.as_raw_fd();
-    let out_fd = out.as_ref().map_or(null, AsRawFd::as_raw_fd);
-    let err_fd = match &err {
-        Some(file) => file.as_raw_fd(),
-        None if shared => out_fd,
-        None => null,
+    let out = out.as_ref().unwrap_or(&null);
+    let err = match &err {
+        Some(file) => file,
+        None if shared => out,
+        None => &null,
     };
-    for (source, target) in [(null, 0), (out_fd, 1), (err_fd, 2)] {
-        // SAFETY: `source` is an fd opened above; `target` is 0, 1 or 2, which dup2 replaces atomically.
-        // No Rust object owns 0, 1 or 2 (std's handles borrow them by number), so replacing them is sound.
-        let result = unsafe { libc::dup2(source, target) };
-        Errno::result(result).map_err(|errno| Error::os(Step::Stdio, None, errno))?;
+    // dup2 replaces 0, 1 and 2 atomically; no Rust object owns them (std's handles borrow them by number).
+    let fail = |errno| Error::os(Step::Stdio, None, errno);
+    nix::unistd::dup2_stdin(&null).map_err(fail)?;
+    nix::unistd::dup2_stdout(out).map_err(fail)?;
+    nix::unistd::dup2_stderr(err).map_err(fail)
+}
+
+const DEV_NULL: &str = "/dev/null";
+
+/// Opens /dev/null and checks that it is the null device: a regular file mounted or left over it would
+/// receive what the daemon writes, from offset 0 (glibc's daemon(3) refuses it too, with ENODEV).
+fn open_null() -> Result<OwnedFd, Error> {
+    let path = Path::new(DEV_NULL);
+    let null = open(
+        path,
+        OFlag::O_RDWR | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .and_then(above_stdio)
+    .map_err(|errno| Error::at(Step::DevNull, path, errno))?;
+    let stat =
+        nix::sys::stat::fstat(&null).map_err(|errno| Error::at(Step::DevNull, path, errno))?;
+    let checked = if stat.st_mode & libc::S_IFMT == libc::S_IFCHR {
+        null_number(stat.st_rdev)
+    } else {
+        Err("it is not a character device (a file mounted or left over it?), so not the null device".into())
+    };
+    if let Err(why) = checked {
+        return Err(Error::at(Step::DevNull, path, Errno::ENODEV).with_detail(why));
     }
+    Ok(null)
+}
+
+/// Linux numbers the null device 1:3 everywhere.
+#[cfg(target_os = "linux")]
+fn null_number(rdev: libc::dev_t) -> Result<(), String> {
+    match (libc::major(rdev), libc::minor(rdev)) {
+        (1, 3) => Ok(()),
+        (major, minor) => Err(format!(
+            "it is the character device {major}:{minor}, not the null device 1:3"
+        )),
+    }
+}
+
+/// Elsewhere the number varies: being a character device is the check.
+#[cfg(not(target_os = "linux"))]
+fn null_number(_rdev: libc::dev_t) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens `path` with close-on-exec, at a number above 2 even when the launcher ran with 0, 1 or 2 closed.
-fn open_above_stdio(path: &Path, flags: OFlag, step: Step) -> Result<OwnedFd, Error> {
-    open(
-        path,
-        flags | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o640),
-    )
-    .and_then(above_stdio)
-    .map_err(|errno| Error::at(step, path, errno))
+/// Opens a log file for appending (created 0o640 under the caller's umask), close-on-exec, above 2.
+///
+/// In a sticky world-writable directory (`/tmp`), a symlink is followed only when it belongs to this
+/// process's user or to the directory's owner: the kernel's `fs.protected_symlinks` rule, applied here
+/// because many hosts turn it off. Otherwise another user could plant `/tmp/app.log -> /etc/shadow` and
+/// have a root daemon append to it. Symlinks elsewhere are followed as usual.
+fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
+    let fail = |errno| Error::at(step, path, errno);
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    let mode = Mode::from_bits_truncate(0o640);
+    let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
+        // `/` or a path ending in `..`: no last component to check; the open fails or finds a directory.
+        return open(path, flags, mode).and_then(above_stdio).map_err(fail);
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let dir = open(parent, dir_flags(), Mode::empty())
+        .and_then(above_stdio)
+        .map_err(fail)?;
+    let dir_stat = nix::sys::stat::fstat(&dir).map_err(fail)?;
+    let sticky_world_writable =
+        dir_stat.st_mode & libc::S_ISVTX != 0 && dir_stat.st_mode & libc::S_IWOTH != 0;
+    if !sticky_world_writable {
+        return nix::fcntl::openat(&dir, name, flags, mode)
+            .and_then(above_stdio)
+            .map_err(fail);
+    }
+    let Some((link_owner, target)) = read_link(&dir, name).map_err(fail)? else {
+        // Not a symlink, or missing: opened without following one, so a link planted since is refused.
+        return nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, mode)
+            .and_then(above_stdio)
+            .map_err(fail);
+    };
+    let euid = nix::unistd::Uid::effective().as_raw();
+    if link_owner != euid && link_owner != dir_stat.st_uid {
+        return Err(Error::at(step, path, Errno::EACCES).with_detail(format!(
+            "it is a symbolic link owned by uid {link_owner} in {}, a sticky world-writable directory owned by \
+             uid {}: following it would let that user choose the file written (the fs.protected_symlinks rule)",
+            parent.display(),
+            dir_stat.st_uid
+        )));
+    }
+    // The target read from the very link checked (a symlink cannot be changed, only replaced), resolved
+    // from the directory as the kernel would.
+    nix::fcntl::openat(&dir, target.as_os_str(), flags, mode)
+        .and_then(above_stdio)
+        .map_err(fail)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn dir_flags() -> OFlag {
+    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
+}
+
+/// The owner and the target of `name` in `dir` if it is a symlink, both read from one inode: the link is
+/// opened itself (`O_PATH|O_NOFOLLOW`), so a link swapped in between cannot pair one's owner with another's
+/// target. `None` when `name` is missing or not a symlink.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn read_link(
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+) -> Result<Option<(libc::uid_t, std::ffi::OsString)>, Errno> {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let link = match nix::fcntl::openat(dir, name, flags, Mode::empty()) {
+        Ok(link) => link,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(errno) => return Err(errno),
+    };
+    let stat = nix::sys::stat::fstat(&link)?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFLNK {
+        return Ok(None);
+    }
+    let target = nix::fcntl::readlinkat(&link, "")?;
+    Ok(Some((stat.st_uid, target)))
+}
+
+/// Elsewhere there is no `O_PATH`: the owner and the target are read by name, then the owner is read
+/// again; a link replaced in between (a new inode) is refused.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn read_link(
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+) -> Result<Option<(libc::uid_t, std::ffi::OsString)>, Errno> {
+    use nix::fcntl::AtFlags;
+    let before = match nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(errno) => return Err(errno),
+    };
+    if before.st_mode & libc::S_IFMT != libc::S_IFLNK {
+        return Ok(None);
+    }
+    let target = nix::fcntl::readlinkat(dir, name)?;
+    let after = nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    if before.st_ino != after.st_ino || after.st_mode & libc::S_IFMT != libc::S_IFLNK {
+        return Err(Errno::ELOOP);
+    }
+    Ok(Some((before.st_uid, target)))
 }

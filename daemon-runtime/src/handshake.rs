@@ -3,18 +3,26 @@
 //! A record is a tag byte, a 2-byte length and a payload, written with one `write(2)` of less than
 //! `PIPE_BUF` bytes, so that it arrives whole.
 
+use std::borrow::Cow;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
 
 use crate::error::{Error, Step};
+use crate::sigblock;
 
 const TAG_READY: u8 = b'R';
 const TAG_ERROR: u8 = b'E';
-/// The longest subject or detail sent; longer text is cut at a character boundary.
+/// The longest subject or detail sent; longer text is cut at a character boundary and marked as cut.
 const MAX_TEXT: usize = 1500;
+/// The longest mark put after a cut text: ` [… 18446744073709551615 more bytes cut]`.
+const MAX_MARK: usize = 48;
+// Two texts, their marks and the fixed fields fit in one write below PIPE_BUF (4096 on Linux, 512 at
+// least by POSIX: a record is written whole, or the launcher sees it cut, which it reports as malformed).
+const _: () = assert!(3 + 5 + 2 * (3 + MAX_TEXT + MAX_MARK) < 4096);
 
 /// The daemon's end of the pipe.
 pub(crate) struct Reporter {
@@ -39,20 +47,29 @@ impl Reporter {
     fn send(&self, tag: u8, payload: &[u8]) {
         let mut record = Vec::with_capacity(3 + payload.len());
         record.push(tag);
-        // Payloads are a few fixed bytes and two texts of at most MAX_TEXT bytes: far below u16::MAX.
-        let len = u16::try_from(payload.len()).unwrap_or(u16::MAX);
-        record.extend_from_slice(&len.to_le_bytes());
-        record.extend_from_slice(payload);
+        put_len(&mut record, payload);
         // A failed write means the launcher is gone: nobody is left to tell, so it is not an error here.
-        let mut rest = &record[..];
-        while !rest.is_empty() {
-            match nix::unistd::write(&self.fd, rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(Errno::EINTR) => {}
-                Err(_) => break,
+        // SIGPIPE is held back in this thread during the write (a pipe has no MSG_NOSIGNAL), so a program
+        // that set it back to SIG_DFL is not killed by the report: the write just fails with EPIPE.
+        sigblock::holding(Signal::SIGPIPE, || {
+            let mut rest = &record[..];
+            while !rest.is_empty() {
+                match nix::unistd::write(&self.fd, rest) {
+                    Ok(n) => rest = &rest[n..],
+                    Err(Errno::EINTR) => {}
+                    Err(_) => break,
+                }
             }
-        }
+        });
     }
+}
+
+/// Appends `bytes` after their length as 2 little-endian bytes. Records are far below 64 KiB (see
+/// `MAX_TEXT`); were one longer, its bytes would be cut to the length sent, so the two always agree.
+fn put_len(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&bytes[..usize::from(len)]);
 }
 
 fn encode_error(error: &Error) -> Vec<u8> {
@@ -62,27 +79,29 @@ fn encode_error(error: &Error) -> Vec<u8> {
         match text {
             None => out.push(0),
             Some(text) => {
-                let text = truncate(text);
                 out.push(1);
-                // At most MAX_TEXT bytes after `truncate`.
-                let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
-                out.extend_from_slice(&len.to_le_bytes());
-                out.extend_from_slice(text.as_bytes());
+                put_len(&mut out, truncate(text).as_bytes());
             }
         }
     }
     out
 }
 
-fn truncate(text: &str) -> &str {
+/// `text`, or its first `MAX_TEXT` bytes (at a character boundary) followed by a mark saying how much was
+/// cut, so that a cut path never reads as a whole one.
+fn truncate(text: &str) -> Cow<'_, str> {
     if text.len() <= MAX_TEXT {
-        return text;
+        return Cow::Borrowed(text);
     }
     let mut end = MAX_TEXT;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &text[..end]
+    Cow::Owned(format!(
+        "{} [… {} more bytes cut]",
+        &text[..end],
+        text.len() - end
+    ))
 }
 
 fn decode_error(payload: &[u8]) -> Option<Error> {
@@ -132,18 +151,27 @@ pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Report, Error> {
                 })),
             });
         }
-        let timeout = match deadline {
+        // Past the deadline, one last look without waiting: a record that arrived just as the time ran out
+        // (while the previous poll was returning) still counts.
+        let (timeout, last) = match deadline {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Ok(Report::TimedOut);
-                }
-                PollTimeout::from(u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX))
+                // Round up, so that less than a millisecond left is not a busy loop of zero timeouts.
+                let millis = if left.is_zero() {
+                    0
+                } else {
+                    left.as_millis().max(1)
+                };
+                (
+                    PollTimeout::from(u16::try_from(millis).unwrap_or(u16::MAX)),
+                    left.is_zero(),
+                )
             }
-            None => PollTimeout::NONE,
+            None => (PollTimeout::NONE, false),
         };
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, timeout) {
+            Ok(0) if last => return Ok(Report::TimedOut),
             Ok(0) | Err(Errno::EINTR) => continue,
             Ok(_) => {}
             Err(errno) => return Err(Error::os(Step::Handshake, None, errno)),
@@ -186,10 +214,9 @@ mod tests {
                 decoded.os_error().map(|e| e.raw_os_error()),
                 error.os_error().map(|e| e.raw_os_error())
             );
-            assert!(error
-                .detail()
-                .unwrap_or("")
-                .starts_with(decoded.detail().unwrap_or("")));
+            let detail = decoded.detail().unwrap_or("");
+            let kept = detail.split(" [… ").next().unwrap_or("");
+            assert!(error.detail().unwrap_or("").starts_with(kept));
         }
     }
 
@@ -223,5 +250,24 @@ mod tests {
         );
         Reporter::new(wr).ready();
         assert_eq!(wait(&rd, Duration::MAX).unwrap(), Report::Ready);
+    }
+
+    #[test]
+    fn a_record_there_at_the_deadline_is_read() {
+        // With no time left at all, the record already in the pipe is still read once.
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        Reporter::new(wr).ready();
+        assert_eq!(wait(&rd, Duration::ZERO).unwrap(), Report::Ready);
+    }
+
+    #[test]
+    fn a_cut_text_says_so() {
+        let path = format!("/{}", "d/".repeat(1000));
+        let error = Error::new(Step::Chdir, Some(path.clone()), Some(2));
+        let decoded = decode_error(&encode_error(&error)).unwrap();
+        let subject = decoded.subject().unwrap();
+        assert!(subject.starts_with(&path[..MAX_TEXT]));
+        assert!(subject.ends_with(&format!(" [… {} more bytes cut]", path.len() - MAX_TEXT)));
+        assert!(subject.len() <= MAX_TEXT + MAX_MARK);
     }
 }

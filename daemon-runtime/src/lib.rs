@@ -309,8 +309,11 @@ impl Daemon {
         self
     }
 
-    /// `true`: stays in the foreground (no fork, stdio kept; the other steps still apply). `false`: forks.
-    /// Without this call it is decided at run time: foreground under systemd's `NOTIFY_SOCKET`.
+    /// `true`: stays in the foreground (no fork, stdio kept; the other steps still apply), for example for
+    /// a `--foreground` debugging flag. `false`: no preference, the default: decided at run time, which
+    /// means foreground under systemd's `NOTIFY_SOCKET` (`Type=notify`) and as PID 1, else a fork. So
+    /// passing a command-line flag straight through is always safe: a `Type=notify` unit still gets
+    /// `READY=1`. To fork even under `NOTIFY_SOCKET`, say so with [`force_fork`](Daemon::force_fork).
     /// [`FOREGROUND_ENV`] overrides both; as PID 1 the process always stays in the foreground.
     ///
     /// ```
@@ -319,7 +322,21 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     pub fn foreground(mut self, foreground: bool) -> Daemon {
-        self.foreground = Some(foreground);
+        self.foreground = foreground.then_some(true);
+        self
+    }
+
+    /// Forks even when systemd's `NOTIFY_SOCKET` is set: only for a `Type=forking` unit that also sets
+    /// `NotifyAccess=` or `WatchdogSec=` (systemd then waits for the launcher to exit, not for `READY=1`).
+    /// A `Type=notify` unit never gets `READY=1` from a forked daemon it does not watch: do not use this
+    /// there. [`FOREGROUND_ENV`] overrides it; as PID 1 the process still stays in the foreground.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().force_fork();
+    /// # drop(daemon);
+    /// ```
+    pub fn force_fork(mut self) -> Daemon {
+        self.foreground = Some(false);
         self
     }
 

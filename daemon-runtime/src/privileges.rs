@@ -71,6 +71,30 @@ impl Identity {
             .filter(|uid| *uid != Uid::effective())
     }
 
+    /// Runs `step` with the daemon's effective group and user, then turns back into who we were: a step
+    /// that must be checked with the daemon's permissions (entering its working directory) fails while
+    /// we can still clean up (remove the pid file) as root. The saved set-user-ID keeps root regainable
+    /// until [`switch`](Identity::switch).
+    pub(crate) fn as_daemon_user<T>(
+        &self,
+        step: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let Some((uid, gid)) = self.target() else {
+            return step();
+        };
+        let (euid, egid) = (Uid::effective(), Gid::effective());
+        nix::unistd::setegid(gid)
+            .map_err(|errno| Error::os(Step::Setgid, Some(gid.to_string()), errno))?;
+        if let Err(errno) = nix::unistd::seteuid(uid) {
+            let _ = nix::unistd::setegid(egid);
+            return Err(Error::os(Step::Setuid, Some(uid.to_string()), errno));
+        }
+        let result = step();
+        let back = nix::unistd::seteuid(euid).and_then(|()| nix::unistd::setegid(egid));
+        back.map_err(|errno| Error::os(Step::Setuid, Some(euid.to_string()), errno))?;
+        result
+    }
+
     /// The ids to switch to, or `None` when there is nothing to change (nothing asked, or an unprivileged
     /// process asking to stay who it is).
     fn target(&self) -> Option<(Uid, Gid)> {

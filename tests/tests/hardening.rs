@@ -320,3 +320,331 @@ fn item09_a_refused_start_names_the_holder_without_reading_the_pid_file() {
         "the holder's file was changed"
     );
 }
+
+/// Item 4: in a sticky world-writable directory, a log file that is a symlink planted by another user is
+/// refused (the kernel's fs.protected_symlinks rule, applied even where the sysctl is 0); a link owned by
+/// the directory's owner, and links elsewhere, keep working.
+#[test]
+fn item04_a_log_symlink_planted_in_a_sticky_directory_is_not_followed() {
+    if !is_root() {
+        skip("needs root to own a symlink as nobody");
+        return;
+    }
+    let (dir, out) = scratch("h-symlink");
+    let public = dir.join("pub");
+    std::fs::create_dir(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "root only\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let planted = public.join("app.log");
+    std::os::unix::fs::symlink(&secret, &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+    for key in ["--stdout", "--stderr"] {
+        let output = launch(builder(
+            &out,
+            &[key, planted.to_str().unwrap(), "--then", "print"],
+        ));
+        let which = &key[2..];
+        assert_eq!(
+            stderr_text(&output),
+            format!(
+                "fx_builder: cannot open {which} file {}: it is a symbolic link owned by uid {NOBODY} in {}, a \
+                 sticky world-writable directory owned by uid 0: following it would let that user choose the \
+                 file written (the fs.protected_symlinks rule): Permission denied (os error 13)\n",
+                planted.display(),
+                public.display()
+            )
+        );
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");
+        assert!(!out.exists());
+    }
+    // The directory owner's link is followed, and so is another user's link outside a sticky directory.
+    let target = dir.join("target.log");
+    let owned = public.join("owned.log");
+    std::os::unix::fs::symlink("../target.log", &owned).unwrap();
+    let elsewhere = dir.join("elsewhere.log");
+    std::os::unix::fs::symlink(&target, &elsewhere).unwrap();
+    std::os::unix::fs::lchown(&elsewhere, Some(NOBODY), Some(NOBODY)).unwrap();
+    for link in [&owned, &elsewhere] {
+        let daemon = start(
+            builder(
+                &out,
+                &["--stdout", link.to_str().unwrap(), "--then", "print"],
+            ),
+            &out,
+        );
+        let line = format!("stdout line from {}\n", daemon.pid);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string(&target)
+            .unwrap_or_default()
+            .contains(&line)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} was not followed",
+                link.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        drop(daemon);
+        std::fs::remove_file(&out).unwrap();
+    }
+}
+
+/// Runs `command` as `unshare -m sh -c SCRIPT sh ARGS... -- LAUNCHER...`: the script sets up a private
+/// mount namespace (gone when its last process ends) and then runs the launcher with `"$@"`.
+fn in_mount_namespace(script: &str, args: &[&Path], launcher: &Command) -> Command {
+    let mut command = Command::new("unshare");
+    command.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"]);
+    command.args(args);
+    command
+        .arg(launcher.get_program())
+        .args(launcher.get_args());
+    for (key, value) in launcher.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Item 5: /dev/null is checked to be the null device (1:3): a regular file or another device mounted over
+/// it is refused with ENODEV (before: the daemon wrote its output into the file from offset 0).
+#[test]
+fn item05_dev_null_must_be_the_null_device() {
+    if !is_root() {
+        skip(
+            "needs root for a private mount namespace (unshare -m) and a bind mount over /dev/null",
+        );
+        return;
+    }
+    let (dir, out) = scratch("h-devnull");
+    let file = dir.join("not-null");
+    std::fs::write(&file, "original\n").unwrap();
+    let cases = [
+        (
+            file.as_path(),
+            "it is not a character device (a file mounted or left over it?), so not the null device",
+        ),
+        (Path::new("/dev/zero"), "it is the character device 1:5, not the null device 1:3"),
+    ];
+    for (source, why) in cases {
+        let script = r#"mount --bind "$1" /dev/null || exit 99; shift; exec "$@""#;
+        let launcher = builder(&out, &["--then", "print"]);
+        let output = launch(in_mount_namespace(script, &[source], &launcher));
+        if let Ok(report) = std::fs::read_to_string(&out) {
+            common::kill_and_wait(common::report_pid(&report));
+        }
+        assert_eq!(
+            stderr_text(&output),
+            format!("fx_builder: cannot open /dev/null: {why}: No such device (os error 19)\n")
+        );
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "original\n");
+    }
+}
+
+/// Item 6: the working directory is entered with the daemon's ids, after the chroot: a `user = "nobody"`
+/// daemon whose workdir only root may enter fails the start (before: exit 0, and a daemon that could not
+/// read its own working directory); its pid file and lock file are removed.
+#[test]
+fn item06_the_workdir_is_entered_as_the_daemons_user() {
+    if !is_root() {
+        skip("needs root to run the daemon as nobody");
+        return;
+    }
+    let (dir, _) = scratch("h-workdir");
+    let reports = dir.join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    std::fs::set_permissions(&reports, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = reports.join("report");
+    let private = dir.join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let pid_file = dir.join("app.pid");
+    let args = [
+        "--user",
+        "nobody",
+        "--workdir",
+        private.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+    ];
+    let output = launch(builder(&out, &args));
+    if let Ok(report) = std::fs::read_to_string(&out) {
+        common::kill_and_wait(common::report_pid(&report));
+    }
+    assert_eq!(
+        stderr_text(&output),
+        format!(
+            "fx_builder: cannot change directory to {}: Permission denied (os error 13)\n",
+            private.display()
+        )
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!pid_file.exists(), "the pid file was left behind");
+    assert!(
+        !lock_of(&pid_file).exists(),
+        "the lock file was left behind"
+    );
+    // A workdir nobody may enter works, and the lock file then belongs to nobody (who may control it).
+    let open = dir.join("open");
+    std::fs::create_dir(&open).unwrap();
+    let args = [
+        "--user",
+        "nobody",
+        "--workdir",
+        open.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+    ];
+    let daemon = start(builder(&out, &args), &out);
+    assert_eq!(std::fs::read_link(daemon.proc("cwd")).unwrap(), open);
+    assert_eq!(daemon.status("Uid")[1], NOBODY.to_string());
+    let lock = std::fs::metadata(lock_of(&pid_file)).unwrap();
+    assert_eq!((lock.uid(), lock.mode() & 0o777), (NOBODY, 0o600));
+    assert_eq!(std::fs::metadata(&pid_file).unwrap().uid(), 0);
+}
+
+/// Item 7: a daemon whose program set SIGPIPE back to SIG_DFL survives reporting to a launcher that has
+/// gone (before: `ready()` killed it with SIGPIPE), and `ready()` does not fail.
+#[test]
+fn item07_reporting_to_a_gone_launcher_never_kills_the_daemon() {
+    let (_dir, out) = scratch("h-sigpipe");
+    let mut launcher = builder(&out, &["--manual", "--then", "sigpipe-ready"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn launcher");
+    let daemon = common::LiveDaemon::new(common::report_pid(&common::wait_for_report(&out)));
+    // The launcher waits for `ready()`: end it, so that the pipe's read end is gone.
+    launcher.kill().unwrap();
+    launcher.wait().unwrap();
+    std::fs::write(format!("{}.go", out.display()), "").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let report = loop {
+        let report = std::fs::read_to_string(&out).unwrap_or_default();
+        if report.contains("ready=") || !daemon.alive() {
+            break report;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no report after ready()"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert!(
+        daemon.alive(),
+        "the daemon died reporting to a gone launcher"
+    );
+    assert_eq!(report, format!("{} ready=Ok(())\n", daemon.pid));
+    assert_eq!(
+        daemon.status("SigBlk"),
+        ["0000000000000000"],
+        "the signal mask was restored"
+    );
+}
+
+/// Item 10: a path over 1500 bytes is shown cut, with a mark saying so; a program started with an empty
+/// argv[0] (`exec -a ''`) names itself by its executable's file name (before: `: message`).
+#[test]
+fn item10_messages_mark_a_cut_path_and_always_name_the_program() {
+    let (dir, out) = scratch("h-messages");
+    let long = (0..8).fold(dir.join("missing"), |path, _| path.join("d".repeat(200)));
+    let pid_file = long.join("app.pid");
+    let output = launch(with_pid_file(&out, &pid_file));
+    let stderr = stderr_text(&output);
+    let lock = lock_of(&pid_file).display().to_string();
+    let cut = lock.len() - 1500;
+    assert_eq!(
+        stderr,
+        format!(
+            "fx_builder: cannot use lock file {} [… {cut} more bytes cut]: No such file or directory (os error 2)\n",
+            &lock[..1500]
+        )
+    );
+    let mut command = common::fixture("fx_missing_workdir", &out);
+    command.arg0("");
+    let output = launch(command);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_text(&output);
+    assert!(
+        stderr.starts_with("fx_missing_workdir: cannot change directory to "),
+        "{stderr}"
+    );
+}
+
+/// Item 11: passing a CLI flag straight to `foreground()` is safe: `foreground(false)` is "no
+/// preference", so under systemd's `NOTIFY_SOCKET` the process stays in the foreground and sends READY=1
+/// (before: it forked and systemd never heard READY=1); forking there takes the explicit `force_fork()`.
+#[test]
+fn item11_foreground_false_is_no_preference_and_forcing_a_fork_is_explicit() {
+    let (dir, out) = scratch("h-foreground");
+    let path = dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut command = builder(&out, &["--foreground-flag", "0"]);
+    command.env("NOTIFY_SOCKET", &path).stdout(Stdio::null());
+    let child = ChildGuard(command.spawn().unwrap());
+    let report = common::wait_for_report(&out);
+    let mut message = [0u8; 64];
+    let n = socket
+        .recv(&mut message)
+        .expect("READY=1 on the notify socket");
+    assert_eq!(&message[..n], b"READY=1");
+    assert_eq!(
+        common::report_pid(&report),
+        child.0.id() as i32,
+        "it forked"
+    );
+    drop(child);
+    std::fs::remove_file(&out).unwrap();
+    let mut command = builder(&out, &["--force-fork"]);
+    command.env("NOTIFY_SOCKET", &path);
+    let daemon = start(command, &out);
+    assert_ne!(
+        Some(daemon.pid),
+        daemon.launcher,
+        "force_fork() forks under NOTIFY_SOCKET"
+    );
+}
+
+/// Item 12: a ready record that arrives as the deadline passes is still read (before: the deadline was
+/// checked before a last read, and the launcher stopped a daemon that was ready). strace makes the
+/// launcher's wait return "timed out" 1.5 s late, past the 1 s deadline, when the record is long there.
+#[test]
+fn item12_a_record_there_at_the_deadline_is_not_missed() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        skip("needs strace(1) to delay the launcher's poll past its deadline");
+        return;
+    }
+    let (_dir, out) = scratch("h-deadline");
+    let launcher = builder(&out, &["--timeout-secs", "1"]);
+    let mut command = Command::new("strace");
+    // poll #1 is std's check of fds 0-2 at start-up; #2 is the launcher's wait for the record.
+    command
+        .args([
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=poll",
+            "-e",
+            "inject=poll:retval=0:delay_exit=1500000:when=2",
+        ])
+        .arg(launcher.get_program())
+        .args(launcher.get_args());
+    for (key, value) in launcher.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let daemon = start(command, &out);
+    assert!(daemon.alive());
+}

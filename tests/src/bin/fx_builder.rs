@@ -1,9 +1,11 @@
 //! The builder, configured from the command line, for the tests of every key:
 //! `fx_builder [--pid-file P] [--stdout P] [--stderr P] [--user U] [--group G] [--chroot D] [--workdir D]
-//! [--umask OCTAL] [--keep-fd N] [--timeout-secs N] [--own-file P] [--close-stdio] [--thread] [--then ACTION]`,
-//! where ACTION is `wait` (the default: report the
+//! [--umask OCTAL] [--keep-fd N] [--timeout-secs N] [--own-file P] [--close-stdio] [--thread] [--manual]
+//! [--foreground-flag 0|1] [--force-fork] [--then ACTION]`, where ACTION is `wait` (the default: report the
 //! pid and stay), `print` (print a line on stdout and stderr, then as `wait`), `panic` (report, then panic),
-//! `try-root` (report the pid and whether setuid(0) succeeded, then stay).
+//! `try-root` (report the pid and whether setuid(0) succeeded, then stay), `sigpipe-ready` (with `--manual`:
+//! SIGPIPE back to SIG_DFL, report the pid, wait for the file `$FIXTURE_OUT.go`, call `ready()`, report
+//! `PID ready=RESULT`, then stay). `--foreground-flag` passes a flag to `foreground()` as a CLI would.
 use std::io::Write;
 
 use daemon_runtime::Daemon;
@@ -50,6 +52,9 @@ fn main() {
                 unsafe { nix::libc::close(1) };
                 daemon
             }
+            "--manual" => daemon.ready(daemon_runtime::Ready::Manual),
+            "--foreground-flag" => daemon.foreground(value() == "1"),
+            "--force-fork" => daemon.force_fork(),
             "--then" => {
                 then = value();
                 daemon
@@ -88,6 +93,24 @@ fn main() {
         "try-root" => {
             let regained = nix::unistd::setuid(nix::unistd::Uid::from_raw(0)).is_ok();
             tests::report(&format!("{pid} regained={regained}\n"));
+            tests::linger();
+        }
+        "sigpipe-ready" => {
+            // The common idiom of a program that wants to die quietly on a closed pipe.
+            // SAFETY: signal(2) with SIG_DFL installs no handler; this program runs no other thread.
+            unsafe { nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL) };
+            tests::report(&format!("{pid}\n"));
+            let go =
+                std::path::PathBuf::from(format!("{}.go", tests::out_path().unwrap().display()));
+            // At most 30 s, so that a crashed test leaves nothing behind for long.
+            for _ in 0..6000 {
+                if go.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let result = daemon_runtime::ready();
+            tests::report(&format!("{pid} ready={result:?}\n"));
             tests::linger();
         }
         _ => tests::report_pid_and_wait(),
