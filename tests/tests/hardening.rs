@@ -322,7 +322,7 @@ fn item09_a_refused_start_names_the_holder_without_reading_the_pid_file() {
 }
 
 /// Item 4: in a sticky world-writable directory, a log file that is a symlink planted by another user is
-/// refused (the kernel's fs.protected_symlinks rule, applied even where the sysctl is 0); a link owned by
+/// refused (the kernel's `fs.protected_symlinks` rule, applied even where the sysctl is 0); a link owned by
 /// the directory's owner, and links elsewhere, keep working.
 #[test]
 fn item04_a_log_symlink_planted_in_a_sticky_directory_is_not_followed() {
@@ -510,7 +510,7 @@ fn item06_the_workdir_is_entered_as_the_daemons_user() {
     assert_eq!(std::fs::metadata(&pid_file).unwrap().uid(), 0);
 }
 
-/// Item 7: a daemon whose program set SIGPIPE back to SIG_DFL survives reporting to a launcher that has
+/// Item 7: a daemon whose program set SIGPIPE back to `SIG_DFL` survives reporting to a launcher that has
 /// gone (before: `ready()` killed it with SIGPIPE), and `ready()` does not fail.
 #[test]
 fn item07_reporting_to_a_gone_launcher_never_kills_the_daemon() {

@@ -4,7 +4,7 @@
 //! [--foreground-flag 0|1] [--force-fork] [--then ACTION]`, where ACTION is `wait` (the default: report the
 //! pid and stay), `print` (print a line on stdout and stderr, then as `wait`), `panic` (report, then panic),
 //! `try-root` (report the pid and whether setuid(0) succeeded, then stay), `sigpipe-ready` (with `--manual`:
-//! SIGPIPE back to SIG_DFL, report the pid, wait for the file `$FIXTURE_OUT.go`, call `ready()`, report
+//! SIGPIPE back to `SIG_DFL`, report the pid, wait for the file `$FIXTURE_OUT.go`, call `ready()`, report
 //! `PID ready=RESULT`, then stay). `--foreground-flag` passes a flag to `foreground()` as a CLI would.
 use std::io::Write;
 
