@@ -60,7 +60,7 @@ pub fn finish(running: Running, failure: Option<String>) {
 
 /// The name the program was started as, for error messages; the executable's file name when it was
 /// started with an empty `argv[0]` (`exec -a ''`), so that a message never starts with `: `.
-fn program() -> String {
+pub(crate) fn program() -> String {
     let name = |path: &std::path::Path| {
         let name = path.file_name().unwrap_or(path.as_os_str());
         (!name.is_empty()).then(|| name.to_string_lossy().into_owned())

@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+mod control;
 mod detach;
 mod error;
 mod fds;
@@ -51,6 +52,7 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use control::{args_os, Action, Outcome};
 pub use error::{Error, Step};
 pub use ready::{not_ready, ready, Ready};
 
@@ -145,6 +147,12 @@ pub struct Daemon {
     foreground: Option<bool>,
     /// Which inherited fds may be closed: `#[daemon]` closes every one, the builder spares owned ones.
     pub(crate) scope: fds::Scope,
+    /// The first argument may name a control action (`commands = true`).
+    commands: bool,
+    /// The stop schedule, as given (parsed when used, checked by `start`).
+    stop_retry: Option<String>,
+    /// How long `reload` waits for the daemon's acknowledgement.
+    reload_timeout: Duration,
 }
 
 impl Default for Daemon {
@@ -175,6 +183,9 @@ impl Daemon {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             foreground: None,
             scope: fds::Scope::INHERITED,
+            commands: false,
+            stop_retry: None,
+            reload_timeout: control::DEFAULT_RELOAD_TIMEOUT,
         }
     }
 
@@ -400,6 +411,9 @@ impl Daemon {
     /// ```
     pub fn start(mut self) -> Result<Running, Error> {
         self.check()?;
+        if self.commands {
+            self.run_command();
+        }
         if let Some(path) = &self.pid_file {
             let absolute = std::path::absolute(path).map_err(|e| {
                 Error::new(
@@ -480,6 +494,12 @@ impl Daemon {
         if self.ready_timeout.is_zero() {
             return invalid("the ready timeout must not be zero".into());
         }
+        if self.commands && self.pid_file.is_none() {
+            return invalid(
+                "commands need a pid_file: the actions find the daemon by its lock".into(),
+            );
+        }
+        self.schedule().map_err(|why| Error::new(Step::Config, None, None).with_detail(why))?;
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_keep" => env!("CARGO_BIN_EXE_fx_keep"),
         "fx_nested" => env!("CARGO_BIN_EXE_fx_nested"),
         "fx_reserved_signals" => env!("CARGO_BIN_EXE_fx_reserved_signals"),
+        "fx_control" => env!("CARGO_BIN_EXE_fx_control"),
         other => panic!("no fixture {other}"),
     }
 }

@@ -1,0 +1,1571 @@
+//! Acting on a running daemon from outside: `status`, `stop`, `restart`, `reload`.
+//!
+//! Whether a daemon runs, and which process it is, is decided by the kernel, never by a pid read from a file:
+//! the daemon holds an exclusive `flock` on its lock file for its whole life, and `/proc/locks` names the
+//! process that holds it. Before any signal, the holder is pinned with a pidfd and checked again (the lock
+//! still names it, it has the lock file open, it runs as the lock file's owner), so neither a stale pid file,
+//! a recycled pid nor a planted file can turn a `stop` against an unrelated process. Waiting is
+//! event-driven: poll(2) on the pidfd for the exit, inotify on the lock file for a reload's acknowledgement.
+//!
+//! Exit codes follow the LSB init-script conventions (see [`Outcome::code`]).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::{Daemon, Running};
+
+/// How long `reload` waits for the daemon's acknowledgement unless told otherwise (systemd's default
+/// `TimeoutSec=`).
+pub(crate) const DEFAULT_RELOAD_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The stop schedule unless told otherwise: SIGTERM, up to 30 s for the exit, then SIGKILL and up to 5 s.
+pub(crate) const DEFAULT_STOP_RETRY: &str = "TERM/30/KILL/5";
+
+/// Set when `commands` consumed the program's first argument (an action word): see [`args_os`].
+static CONSUMED_ACTION: AtomicBool = AtomicBool::new(false);
+
+/// An action on a daemon, as the first argument of a program with `commands = true` names it.
+///
+/// ```
+/// use daemon_runtime::Action;
+///
+/// assert_eq!("stop".parse::<Action>(), Ok(Action::Stop));
+/// assert!("frobnicate".parse::<Action>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Start the daemon (what a program does without an action word).
+    Start,
+    /// Stop the running daemon: see [`Daemon::stop`].
+    Stop,
+    /// Tell whether the daemon runs: see [`Daemon::status`].
+    Status,
+    /// Stop, then start: see [`Daemon::restart`].
+    Restart,
+    /// Ask the daemon to reload (SIGHUP) and wait for its answer: see [`Daemon::reload`].
+    Reload,
+}
+
+impl Action {
+    /// The word on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Status => "status",
+            Action::Restart => "restart",
+            Action::Reload => "reload",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+
+    fn from_str(word: &str) -> Result<Action, String> {
+        Ok(match word {
+            "start" => Action::Start,
+            "stop" => Action::Stop,
+            "status" => Action::Status,
+            "restart" => Action::Restart,
+            "reload" => Action::Reload,
+            other => {
+                return Err(format!(
+                    "unknown action {other:?}: expected start, stop, status, restart or reload"
+                ))
+            }
+        })
+    }
+}
+
+/// What a control action found or did: an LSB exit code, a one-line message, and what is known of the
+/// daemon's process.
+///
+/// | action | code | meaning |
+/// |---|---|---|
+/// | `status` | 0 | running: `running (pid N)` |
+/// | `status` | 1 | not running, but the pid file exists (a daemon died without removing it) |
+/// | `status` | 3 | not running, no pid file |
+/// | `status` | 4 | cannot tell; the message says why |
+/// | `stop` | 0 | stopped, or was not running |
+/// | `stop` | 1 | could not be stopped (still running after the whole schedule, or refused: the message says why) |
+/// | `stop`, `reload` | 4 | permission denied: not allowed to signal the daemon |
+/// | `reload` | 0 | reloaded (acknowledged), or signalled when the daemon does not acknowledge reloads |
+/// | `reload` | 1 | the daemon reported that the reload failed (its message), or did not answer in time |
+/// | `reload` | 3 | refused: the daemon does not handle SIGHUP (the signal would kill it) or ignores it |
+/// | `reload` | 7 | not running |
+/// | any | 6 | no pid file configured |
+///
+/// ```no_run
+/// let outcome = daemon_runtime::Daemon::new().pid_file("/run/app.pid").status();
+/// println!("{outcome}");
+/// std::process::exit(outcome.code().into());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "an Outcome carries the action's exit code"]
+pub struct Outcome {
+    action: Action,
+    code: u8,
+    message: String,
+    pid: Option<u32>,
+    uptime: Option<Duration>,
+    user: Option<String>,
+}
+
+impl Outcome {
+    fn new(action: Action, code: u8, message: impl Into<String>) -> Outcome {
+        Outcome {
+            action,
+            code,
+            message: message.into(),
+            pid: None,
+            uptime: None,
+            user: None,
+        }
+    }
+
+    fn with_pid(mut self, pid: i32) -> Outcome {
+        self.pid = u32::try_from(pid).ok();
+        self
+    }
+
+    /// The action this is the outcome of.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The LSB exit code (see the table on [`Outcome`]).
+    ///
+    /// ```no_run
+    /// let outcome = daemon_runtime::Daemon::new().pid_file("/run/app.pid").stop();
+    /// assert!(outcome.code() != 0 || outcome.success());
+    /// ```
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+
+    /// Whether the exit code is 0.
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// The one-line message: `running (pid 4242)`, `stopped (pid 4242)`, or why not.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The daemon's pid, when the action found a running daemon.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// How long the daemon has been running (`status` of a running daemon, from `/proc/PID/stat`).
+    pub fn uptime(&self) -> Option<Duration> {
+        self.uptime
+    }
+
+    /// The name (or numeric id) of the user the daemon runs as (`status` of a running daemon).
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The outcome as one line of JSON, for `status --json`:
+    /// `{"action":"status","code":0,"running":true,"pid":4242,"uptime_secs":12.5,"user":"app","message":"running (pid 4242)"}`.
+    ///
+    /// ```no_run
+    /// let outcome = daemon_runtime::Daemon::new().pid_file("/run/app.pid").status();
+    /// println!("{}", outcome.to_json());
+    /// ```
+    pub fn to_json(&self) -> String {
+        let mut out = format!(
+            "{{\"action\":\"{}\",\"code\":{},\"running\":{}",
+            self.action,
+            self.code,
+            self.pid.is_some() && self.action == Action::Status && self.code == 0
+        );
+        if let Some(pid) = self.pid {
+            out.push_str(&format!(",\"pid\":{pid}"));
+        }
+        if let Some(uptime) = self.uptime {
+            out.push_str(&format!(",\"uptime_secs\":{:.3}", uptime.as_secs_f64()));
+        }
+        if let Some(user) = &self.user {
+            out.push_str(&format!(",\"user\":{}", json_string(user)));
+        }
+        out.push_str(&format!(",\"message\":{}}}", json_string(&self.message)));
+        out
+    }
+
+    /// Prints the message and exits the process with the code: on stdout for `status` and for success,
+    /// else as `PROGRAM: MESSAGE` on stderr.
+    pub fn exit(&self) -> ! {
+        use std::io::Write;
+        if self.action == Action::Status || self.success() {
+            println!("{}", self.message);
+        } else {
+            eprintln!("{}: {}", crate::__private::program(), self.message);
+        }
+        let _ = std::io::stdout().flush();
+        std::process::exit(i32::from(self.code))
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The program's arguments (as [`std::env::args_os`]), without the action word that `commands = true`
+/// consumed.
+///
+/// With `commands = true`, `myapp start --verbose` and `myapp --verbose` both start the daemon, and in the
+/// daemon `std::env::args_os()` still shows the process's real command line (`start` included: the kernel's
+/// argv cannot be changed), while this function shows `myapp --verbose` in both cases. A first argument
+/// that is not an action word is left to the program and is not removed.
+///
+/// ```
+/// let args: Vec<_> = daemon_runtime::args_os().collect();
+/// assert!(!args.is_empty());
+/// ```
+pub fn args_os() -> impl Iterator<Item = OsString> {
+    let skip = CONSUMED_ACTION.load(Ordering::Relaxed);
+    std::env::args_os()
+        .enumerate()
+        .filter(move |(i, _)| !(skip && *i == 1))
+        .map(|(_, arg)| arg)
+}
+
+/// A stop schedule, as start-stop-daemon's `--retry`: `TERM/30/KILL/5` sends SIGTERM, waits up to 30 s
+/// for the process to exit, then sends SIGKILL and waits up to 5 s. Items are signals (`TERM`, `SIGTERM`,
+/// `-15`: a number needs the `-`), timeouts in seconds (decimals allowed: `0.5`) and at most one
+/// `forever`, after which the rest repeats until the process is gone. A lone timeout `T` means
+/// `TERM/T/KILL/T`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    items: Vec<Item>,
+    repeat_from: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Item {
+    Signal(Signal),
+    Wait(Duration),
+}
+
+impl Schedule {
+    pub(crate) fn parse(text: &str) -> Result<Schedule, String> {
+        let text = text.trim();
+        let bad = |why: String| Err(format!("invalid stop_retry {text:?}: {why}"));
+        if let Some(wait) = seconds(text) {
+            return Ok(Schedule {
+                items: vec![
+                    Item::Signal(Signal::SIGTERM),
+                    Item::Wait(wait),
+                    Item::Signal(Signal::SIGKILL),
+                    Item::Wait(wait),
+                ],
+                repeat_from: None,
+            });
+        }
+        let mut items = Vec::new();
+        let mut repeat_from = None;
+        for part in text.split('/') {
+            if part == "forever" {
+                if repeat_from.is_some() {
+                    return bad("`forever` may appear only once".into());
+                }
+                repeat_from = Some(items.len());
+            } else if let Some(wait) = seconds(part) {
+                items.push(Item::Wait(wait));
+            } else {
+                match signal(part) {
+                    Some(signal) => items.push(Item::Signal(signal)),
+                    None => {
+                        return bad(format!(
+                            "{part:?} is neither a signal (TERM, SIGKILL, -9), a timeout in seconds nor `forever`"
+                        ))
+                    }
+                }
+            }
+        }
+        if items.len() < 2 {
+            return bad("a schedule has at least two items, like TERM/30/KILL/5".into());
+        }
+        if !items.iter().any(|i| matches!(i, Item::Signal(_))) {
+            return bad("it sends no signal".into());
+        }
+        if let Some(from) = repeat_from {
+            let waits = items[from..]
+                .iter()
+                .any(|i| matches!(i, Item::Wait(d) if !d.is_zero()));
+            if !waits {
+                return bad("what follows `forever` must include a timeout above 0".into());
+            }
+        }
+        Ok(Schedule { items, repeat_from })
+    }
+
+    /// The time the schedule waits in one pass.
+    fn total_wait(&self) -> Duration {
+        self.items
+            .iter()
+            .map(|i| match i {
+                Item::Wait(d) => *d,
+                Item::Signal(_) => Duration::ZERO,
+            })
+            .sum()
+    }
+}
+
+/// Seconds, as digits with an optional fraction (no sign, exponent or `inf`); at most a year.
+fn seconds(text: &str) -> Option<Duration> {
+    let valid = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && text.chars().filter(|c| *c == '.').count() <= 1
+        && text.chars().any(|c| c.is_ascii_digit());
+    if !valid {
+        return None;
+    }
+    let secs: f64 = text.parse().ok()?;
+    (secs <= 365.0 * 86400.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// A signal by name (`TERM`, `SIGTERM`, any case, optionally with a leading `-`) or by number after a `-`
+/// (`-9`; a bare number is a timeout).
+fn signal(text: &str) -> Option<Signal> {
+    let text = text.strip_prefix('-').unwrap_or(text);
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).ok();
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).ok()
+}
+
+impl Daemon {
+    /// Whether the program's first argument names an action (`commands = true`): none or `start` starts
+    /// the daemon as usual; `stop`, `status`, `restart` and `reload` act on the running daemon and exit with
+    /// the LSB code (see [`Outcome`]); `status --json` prints [`Outcome::to_json`]. Any other first argument
+    /// is left to the program; [`args_os`] shows the arguments without a consumed action word. Needs a
+    /// [`pid_file`](Daemon::pid_file).
+    ///
+    /// ```no_run
+    /// // `myapp stop` stops the daemon; `myapp` or `myapp start` starts it.
+    /// let _running = daemon_runtime::Daemon::new().pid_file("/run/app.pid").commands(true).start()?;
+    /// # Ok::<(), daemon_runtime::Error>(())
+    /// ```
+    pub fn commands(mut self, commands: bool) -> Daemon {
+        self.commands = commands;
+        self
+    }
+
+    /// How [`stop`](Daemon::stop) escalates, as start-stop-daemon's `--retry` (default `TERM/30/KILL/5`):
+    /// items separated by `/` are signals (`TERM`, `SIGKILL`, `-9`), timeouts in seconds to wait for the exit
+    /// (`30`, `0.5`) and at most one `forever`, after which the rest of the schedule repeats until the
+    /// daemon is gone. A lone timeout `T` means `TERM/T/KILL/T`. An invalid schedule fails
+    /// [`start`](Daemon::start) with a configuration error, and `stop` with exit code 2.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().pid_file("/run/app.pid").stop_retry("TERM/10/KILL/5");
+    /// # drop(daemon);
+    /// ```
+    pub fn stop_retry(mut self, schedule: impl Into<String>) -> Daemon {
+        self.stop_retry = Some(schedule.into());
+        self
+    }
+
+    /// How long [`reload`](Daemon::reload) waits for the daemon to acknowledge a reload (default 90 s).
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().reload_timeout(std::time::Duration::from_secs(10));
+    /// # drop(daemon);
+    /// ```
+    pub fn reload_timeout(mut self, timeout: Duration) -> Daemon {
+        self.reload_timeout = timeout;
+        self
+    }
+
+    /// Whether the daemon configured with this pid file runs, decided by the kernel: the process that holds
+    /// the lock file's `flock` (`/proc/locks`), never a pid read from the pid file. Exit codes: 0 running
+    /// (`running (pid N)`, with [`Outcome::pid`], [`uptime`](Outcome::uptime) and [`user`](Outcome::user)),
+    /// 1 not running but the pid file exists, 3 not running, 4 cannot tell (the message says why).
+    ///
+    /// Works for any user who can reach the files: it opens nothing for reading (the lock file is only
+    /// looked at with `O_PATH`), so a non-root user can ask about a root daemon. A pid file or lock file that
+    /// is a symbolic link, not a regular file, group- or world-writable, or owned by someone other than
+    /// root or the caller, is refused (exit 4).
+    ///
+    /// ```no_run
+    /// let outcome = daemon_runtime::Daemon::new().pid_file("/run/app.pid").status();
+    /// if let Some(pid) = outcome.pid() {
+    ///     println!("running as pid {pid}");
+    /// }
+    /// ```
+    pub fn status(&self) -> Outcome {
+        match self.control_pid_file(Action::Status) {
+            Ok(path) => imp::status(&path),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Stops the daemon that holds the lock: sends the signals of the [`stop_retry`](Daemon::stop_retry)
+    /// schedule through a pidfd, and waits (poll(2) on the pidfd, no sleeping) until the process has exited
+    /// and the lock is released. Exit codes: 0 stopped or not running (LSB: stopping a stopped service
+    /// succeeds), 1 still running after the whole schedule or refused (the message says why), 4 permission
+    /// denied.
+    ///
+    /// Only the lock's holder is signalled: a pid file naming a live process that holds no lock is never
+    /// acted on, and the holder is checked again after its pidfd is opened, so a pid recycled in between is
+    /// never signalled.
+    ///
+    /// ```no_run
+    /// let outcome = daemon_runtime::Daemon::new().pid_file("/run/app.pid").stop_retry("TERM/10/KILL/5").stop();
+    /// outcome.exit();
+    /// ```
+    pub fn stop(&self) -> Outcome {
+        let schedule = match self.schedule() {
+            Ok(schedule) => schedule,
+            Err(message) => return Outcome::new(Action::Stop, 2, message),
+        };
+        match self.control_pid_file(Action::Stop) {
+            Ok(path) => imp::stop(&path, &schedule),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Asks the daemon to reload: SIGHUP to the lock's holder through a pidfd. If the daemon uses the signal
+    /// API's acknowledgement (it subscribed to signal events, and answers a reload with `reloaded()` or
+    /// `reload_failed(reason)`), waits for that answer, up to [`reload_timeout`](Daemon::reload_timeout), so
+    /// that the exit code says whether the reload worked, as systemd's `ExecReload=` expects; otherwise says
+    /// the daemon was only signalled. Exit codes: 0 reloaded (or signalled), 1 the reload failed (with the
+    /// daemon's own message) or was not answered in time, 3 refused because the daemon does not handle
+    /// SIGHUP (its default action would kill it) or ignores it, 4 permission denied, 7 not running.
+    ///
+    /// ```no_run
+    /// let outcome = daemon_runtime::Daemon::new().pid_file("/run/app.pid").reload();
+    /// outcome.exit();
+    /// ```
+    pub fn reload(&self) -> Outcome {
+        match self.control_pid_file(Action::Reload) {
+            Ok(path) => imp::reload(&path, self.reload_timeout),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Stops the running daemon (as [`stop`](Daemon::stop)), then starts a new one (as
+    /// [`start`](Daemon::start)): the launcher exits 0 only once the new daemon is ready. Returns
+    /// `Ok(Running)` in the new daemon, and `Err` with the stop's outcome when the old daemon could not be
+    /// stopped, or an outcome with code 1 and the start's error when the new one could not start.
+    ///
+    /// ```no_run
+    /// let running = match daemon_runtime::Daemon::new().pid_file("/run/app.pid").restart() {
+    ///     Ok(running) => running,
+    ///     Err(outcome) => outcome.exit(),
+    /// };
+    /// # drop(running);
+    /// ```
+    pub fn restart(mut self) -> Result<Running, Outcome> {
+        let stopped = self.stop();
+        if !stopped.success() {
+            return Err(Outcome {
+                action: Action::Restart,
+                ..stopped
+            });
+        }
+        // The action word was handled here; start() must not handle it again.
+        self.commands = false;
+        self.start()
+            .map_err(|error| Outcome::new(Action::Restart, 1, error.to_string()))
+    }
+
+    /// For `commands = true`: acts on the first argument. Returns to start the daemon (no argument,
+    /// `start`, `restart` after its stop, or a word that is not an action); exits the process otherwise.
+    pub(crate) fn run_command(&self) {
+        let mut args = std::env::args_os().skip(1);
+        let Some(word) = args.next() else { return };
+        let Some(action) = word.to_str().and_then(|w| w.parse::<Action>().ok()) else {
+            return;
+        };
+        CONSUMED_ACTION.store(true, Ordering::Relaxed);
+        match action {
+            Action::Start => {}
+            Action::Restart => {
+                let stopped = self.stop();
+                if !stopped.success() {
+                    Outcome {
+                        action: Action::Restart,
+                        ..stopped
+                    }
+                    .exit();
+                }
+            }
+            Action::Status => {
+                let outcome = self.status();
+                if args.next().is_some_and(|a| a == "--json") {
+                    println!("{}", outcome.to_json());
+                    std::process::exit(i32::from(outcome.code()));
+                }
+                outcome.exit();
+            }
+            Action::Stop => self.stop().exit(),
+            Action::Reload => self.reload().exit(),
+        }
+    }
+
+    pub(crate) fn schedule(&self) -> Result<Schedule, String> {
+        Schedule::parse(self.stop_retry.as_deref().unwrap_or(DEFAULT_STOP_RETRY))
+    }
+
+    /// The configured pid file, made absolute, or the outcome that says there is none.
+    fn control_pid_file(&self, action: Action) -> Result<PathBuf, Outcome> {
+        let Some(path) = &self.pid_file else {
+            return Err(Outcome::new(
+                action,
+                6,
+                format!("cannot {action}: no pid file is configured"),
+            ));
+        };
+        std::path::absolute(path).map_err(|e| {
+            Outcome::new(
+                action,
+                4,
+                format!("cannot use pid file {}: {e}", path.display()),
+            )
+        })
+    }
+}
+
+/// The lock file of a pid file: the lock lives on `<pid_file>.lock`, readable only by the daemon's user.
+pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
+    let mut path = pid_file.as_os_str().to_owned();
+    path.push(".lock");
+    PathBuf::from(path)
+}
+
+/// The daemon's side of reload acknowledgement: a small text record in its lock file, written from the
+/// signal API's lifecycle hooks and read by `reload` (which watches the file with inotify).
+///
+/// ```text
+/// daemon-runtime control 1
+/// subscribed
+/// reload 3 ok
+/// end 5f0c2e91
+/// ```
+///
+/// `subscribed` says the program receives signals as events (so it answers reloads); the reload line is
+/// `reload N pending`, `reload N ok` or `reload N failed MESSAGE`, N counting the Reload events delivered.
+/// The last line carries a checksum of the lines above it: the record is rewritten in place (`pwrite` at
+/// offset 0, then `ftruncate`), so a reader that catches it half-written sees a bad checksum and waits for
+/// the next change.
+pub(crate) mod record {
+    use std::os::fd::{BorrowedFd, RawFd};
+    use std::sync::Mutex;
+
+    const HEADER: &str = "daemon-runtime control 1";
+    /// The longest failure message kept.
+    const MAX_MESSAGE: usize = 512;
+
+    struct State {
+        /// The lock file's descriptor, owned by the pid file code, which detaches it before closing it.
+        fd: Option<RawFd>,
+        subscribed: bool,
+        seq: u64,
+        reload: Reload,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) enum Reload {
+        None,
+        Pending,
+        Ok,
+        Failed(String),
+    }
+
+    static STATE: Mutex<State> = Mutex::new(State {
+        fd: None,
+        subscribed: false,
+        seq: 0,
+        reload: Reload::None,
+    });
+
+    fn with_state(f: impl FnOnce(&mut State)) {
+        let mut state = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut state);
+        write(&state);
+    }
+
+    /// The lock file is open (and locked) as `fd` for the daemon's life: records go there from now on.
+    pub(crate) fn attach(fd: RawFd) {
+        with_state(|state| state.fd = Some(fd));
+    }
+
+    /// The lock file is about to be closed: stop writing to its descriptor.
+    pub(crate) fn detach() {
+        let mut state = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.fd = None;
+    }
+
+    /// The program receives Reload events (lifecycle hook `subscribed`).
+    pub(crate) fn subscribed() {
+        with_state(|state| state.subscribed = true);
+    }
+
+    /// A Reload event was handed to the program (lifecycle hook `reload_delivered`).
+    pub(crate) fn reload_delivered() {
+        with_state(|state| {
+            state.seq += 1;
+            state.reload = Reload::Pending;
+        });
+    }
+
+    /// The program said how its reload went (lifecycle hook `reload_done`).
+    pub(crate) fn reload_done(result: Result<(), &str>) {
+        with_state(|state| {
+            state.reload = match result {
+                Ok(()) => Reload::Ok,
+                Err(message) => Reload::Failed(clean(message)),
+            }
+        });
+    }
+
+    /// One line, printable, bounded.
+    fn clean(message: &str) -> String {
+        let mut out: String = message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if out.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+        }
+        out
+    }
+
+    fn encode(state: &State) -> String {
+        let mut body = format!("{HEADER}\n");
+        if state.subscribed {
+            body.push_str("subscribed\n");
+        }
+        match &state.reload {
+            Reload::None => {}
+            Reload::Pending => body.push_str(&format!("reload {} pending\n", state.seq)),
+            Reload::Ok => body.push_str(&format!("reload {} ok\n", state.seq)),
+            Reload::Failed(message) => {
+                body.push_str(&format!("reload {} failed {message}\n", state.seq))
+            }
+        }
+        let sum = checksum(body.as_bytes());
+        body.push_str(&format!("end {sum:08x}\n"));
+        body
+    }
+
+    fn write(state: &State) {
+        let Some(fd) = state.fd else { return };
+        let text = encode(state);
+        // SAFETY: `fd` is the lock file's descriptor, open for as long as it is attached: the pid file code
+        // detaches it (under this same mutex, which the caller holds) before closing it.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        // A record that cannot be written only means `reload` will time out: never fail the daemon for it.
+        if let Ok(written) = pwrite(fd, text.as_bytes()) {
+            let _ = nix::unistd::ftruncate(fd, written as libc::off_t);
+        }
+    }
+
+    fn pwrite(fd: BorrowedFd<'_>, bytes: &[u8]) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pwrite(2) reads `bytes.len()` bytes from a live slice and writes them to an open fd.
+        let n = unsafe { libc::pwrite(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0) };
+        usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+    }
+
+    /// FNV-1a, 32 bits: enough to tell a torn record from a whole one.
+    fn checksum(bytes: &[u8]) -> u32 {
+        bytes.iter().fold(0x811c_9dc5, |hash: u32, b| {
+            (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+        })
+    }
+
+    /// A whole record, as `reload` reads it.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) struct Parsed {
+        pub(crate) subscribed: bool,
+        pub(crate) seq: u64,
+        pub(crate) reload: Reload,
+    }
+
+    /// Parses a record; `None` for a torn, empty or foreign one.
+    pub(crate) fn parse(bytes: &[u8]) -> Option<Parsed> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let end = text.find("\nend ")? + 1;
+        let (body, tail) = text.split_at(end);
+        let sum = tail.strip_prefix("end ")?.get(..8)?;
+        if u32::from_str_radix(sum, 16).ok()? != checksum(body.as_bytes()) {
+            return None;
+        }
+        let mut lines = body.lines();
+        if lines.next()? != HEADER {
+            return None;
+        }
+        let mut parsed = Parsed {
+            subscribed: false,
+            seq: 0,
+            reload: Reload::None,
+        };
+        for line in lines {
+            if line == "subscribed" {
+                parsed.subscribed = true;
+            } else if let Some(rest) = line.strip_prefix("reload ") {
+                let (seq, state) = rest.split_once(' ')?;
+                parsed.seq = seq.parse().ok()?;
+                parsed.reload = match state {
+                    "pending" => Reload::Pending,
+                    "ok" => Reload::Ok,
+                    _ => Reload::Failed(state.strip_prefix("failed ")?.to_string()),
+                };
+            }
+        }
+        Some(parsed)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn records_round_trip_and_torn_ones_are_rejected() {
+            let state = State {
+                fd: None,
+                subscribed: true,
+                seq: 3,
+                reload: Reload::Failed(clean("bad\nconfig: line 3")),
+            };
+            let text = encode(&state);
+            let parsed = parse(text.as_bytes()).unwrap();
+            assert!(parsed.subscribed);
+            assert_eq!(parsed.seq, 3);
+            assert_eq!(parsed.reload, Reload::Failed("bad config: line 3".into()));
+            // A longer old record under a shorter new one, before the truncate: still the new one.
+            let mut torn = text.clone().into_bytes();
+            torn.extend_from_slice(b"reload 2 ok\nend 00000000\n");
+            assert_eq!(parse(&torn), Some(parsed));
+            // A byte from an older record in the middle: the checksum catches it.
+            let mixed = text.replacen("reload 3", "reload 2", 1);
+            assert_eq!(parse(mixed.as_bytes()), None);
+            assert_eq!(parse(b""), None);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    //! The Linux implementation: `/proc/locks`, pidfds (Linux 5.3), inotify.
+
+    use std::io::{self, Read};
+    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use nix::errno::Errno;
+    use nix::fcntl::OFlag;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    use nix::sys::signal::Signal;
+    use nix::sys::stat::{fstat, Mode, SFlag};
+
+    use super::record::{self, Reload};
+    use super::{lock_path, Action, Item, Outcome, Schedule};
+
+    /// Why an action cannot go on: the message, and whether it is a matter of permission (LSB code 4).
+    #[derive(Debug)]
+    struct Refusal {
+        message: String,
+        permission: bool,
+    }
+
+    impl Refusal {
+        fn new(message: impl Into<String>) -> Refusal {
+            Refusal {
+                message: message.into(),
+                permission: false,
+            }
+        }
+
+        fn io(what: &str, path: &Path, error: &io::Error) -> Refusal {
+            Refusal {
+                message: format!("cannot {what} {}: {error}", path.display()),
+                permission: matches!(error.raw_os_error(), Some(libc::EACCES | libc::EPERM)),
+            }
+        }
+
+        /// The outcome of `action` refused for this reason (status: 4 "cannot tell").
+        fn outcome(self, action: Action) -> Outcome {
+            let code = if action == Action::Status || self.permission {
+                4
+            } else {
+                1
+            };
+            Outcome::new(action, code, self.message)
+        }
+    }
+
+    /// The lock file, pinned by an `O_PATH` descriptor: its inode cannot be freed and its number reused
+    /// while we look for its holder, and the path can be swapped under us without effect.
+    struct Lock {
+        fd: OwnedFd,
+        dev: u64,
+        ino: u64,
+        uid: u32,
+        path: std::path::PathBuf,
+    }
+
+    /// What the files and the kernel say.
+    enum Found {
+        /// `pid` holds the lock (checked as far as this user can see).
+        Running { pid: i32, lock: Lock },
+        /// Nobody holds the lock; `pid_file` says whether the pid file exists.
+        Stopped { pid_file: bool },
+    }
+
+    /// Opens `path` with `O_PATH|O_NOFOLLOW` (no read permission needed) and checks it: a regular file, not
+    /// group- or world-writable, owned by root or the caller (or, for a lock file looked at by root, by
+    /// anyone: its holder must then run as that owner). `None` when it does not exist.
+    fn pin(path: &Path, what: &str, any_owner: bool) -> Result<Option<Lock>, Refusal> {
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::open(path, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(errno) => return Err(Refusal::io("look at", path, &io::Error::from(errno))),
+        };
+        let stat = fstat(&fd).map_err(|e| Refusal::io("look at", path, &io::Error::from(e)))?;
+        let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+        let refuse = |why: &str| {
+            Err(Refusal::new(format!(
+                "refusing to use {what} {}: {why}",
+                path.display()
+            )))
+        };
+        if kind == SFlag::S_IFLNK {
+            return refuse("it is a symbolic link");
+        }
+        if kind != SFlag::S_IFREG {
+            return refuse("it is not a regular file");
+        }
+        if stat.st_mode & 0o022 != 0 {
+            return refuse(&format!(
+                "it is group- or world-writable (mode {:o})",
+                stat.st_mode & 0o7777
+            ));
+        }
+        let euid = nix::unistd::geteuid().as_raw();
+        let owner_ok = stat.st_uid == 0 || stat.st_uid == euid || (any_owner && euid == 0);
+        if !owner_ok {
+            return refuse(&format!(
+                "it is owned by uid {}, neither root nor the caller (uid {euid})",
+                stat.st_uid
+            ));
+        }
+        Ok(Some(Lock {
+            fd,
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+            uid: stat.st_uid,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// The pid that holds an exclusive `flock` on the pinned inode, from `/proc/locks` (readable by anyone;
+    /// it identifies the file by device and inode, which `O_PATH` gave without read permission). `Some(0)`
+    /// when the holder is outside this pid namespace.
+    fn holder(lock: &Lock) -> Result<Option<i32>, Refusal> {
+        let mut text = String::with_capacity(4096);
+        std::fs::File::open("/proc/locks")
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(|e| Refusal::io("read", Path::new("/proc/locks"), &e))?;
+        let id = format!(
+            "{:02x}:{:02x}:{}",
+            libc::major(lock.dev),
+            libc::minor(lock.dev),
+            lock.ino
+        );
+        // `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`; waiters have `->` after the number.
+        for line in text.lines() {
+            let mut fields = line.split_whitespace().skip(1);
+            if fields.next() != Some("FLOCK")
+                || fields.next().is_none()
+                || fields.next() != Some("WRITE")
+            {
+                continue;
+            }
+            let (Some(pid), Some(file)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if file == id {
+                return Ok(pid.parse().ok());
+            }
+        }
+        Ok(None)
+    }
+
+    /// Finds the lock's holder, as far as the files and the kernel say.
+    fn inspect(pid_file: &Path) -> Result<Found, Refusal> {
+        let pid_file_exists = pin(pid_file, "pid file", false)?.is_some();
+        let lock_file = lock_path(pid_file);
+        let Some(lock) = pin(&lock_file, "lock file", true)? else {
+            return Ok(Found::Stopped {
+                pid_file: pid_file_exists,
+            });
+        };
+        match holder(&lock)? {
+            None => Ok(Found::Stopped {
+                pid_file: pid_file_exists,
+            }),
+            Some(0) => Err(Refusal::new(format!(
+                "lock file {} is held by a process outside this pid namespace",
+                lock_file.display()
+            ))),
+            Some(pid) => {
+                check_holder(&lock, pid)?;
+                Ok(Found::Running { pid, lock })
+            }
+        }
+    }
+
+    /// Checks that `pid`, which `/proc/locks` names as the lock's holder, is a plausible holder: where this
+    /// user can list its fds, it has the lock file open (a lock outlives its taker when another process
+    /// shares the descriptor, and the taker's pid may then have been recycled); and it runs as the lock
+    /// file's owner (unless root owns the lock file).
+    fn check_holder(lock: &Lock, pid: i32) -> Result<(), Refusal> {
+        let not_holder = |why: String| {
+            Refusal::new(format!(
+                "refusing to act on pid {pid}, which /proc/locks names as the holder of {}: {why}",
+                lock.path.display()
+            ))
+        };
+        match has_open(pid, lock) {
+            Some(false) => {
+                return Err(not_holder(
+                    "it does not have the lock file open (the lock is held through a descriptor another process shares)".into(),
+                ))
+            }
+            Some(true) | None => {}
+        }
+        if lock.uid != 0 {
+            let uids = proc_uids(pid).unwrap_or_default();
+            if !uids.contains(&lock.uid) {
+                return Err(not_holder(format!(
+                    "it does not run as the lock file's owner (uid {})",
+                    lock.uid
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `pid` has the lock file open; `None` when this user may not look at its fds.
+    fn has_open(pid: i32, lock: &Lock) -> Option<bool> {
+        let dir = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(dir) => dir,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Some(false),
+            Err(_) => return None,
+        };
+        let found = dir.filter_map(Result::ok).any(|entry| {
+            std::fs::metadata(entry.path()).is_ok_and(|m| m.dev() == lock.dev && m.ino() == lock.ino)
+        });
+        Some(found)
+    }
+
+    /// The real, effective, saved and filesystem uids of `pid`.
+    fn proc_uids(pid: i32) -> Option<Vec<u32>> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status_field(&status, "Uid")?
+            .split_whitespace()
+            .map(|u| u.parse().ok())
+            .collect()
+    }
+
+    fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+        status.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(':')
+                .map(str::trim)
+        })
+    }
+
+    /// pidfd_open(2).
+    fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd (or -1); no memory is involved.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = Errno::result(fd)?;
+        let fd = RawFd::try_from(fd).map_err(|_| Errno::EBADF)?;
+        // SAFETY: the kernel just returned this fd, which nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// pidfd_send_signal(2).
+    fn send(pidfd: &OwnedFd, signal: Signal) -> Result<(), Errno> {
+        let (fd, signal) = (pidfd.as_raw_fd(), signal as libc::c_int);
+        let no_info: *const libc::siginfo_t = std::ptr::null();
+        // SAFETY: a pidfd we own, a valid signal number, a null siginfo (the kernel fills it as kill does),
+        // no flags.
+        let result = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, signal, no_info, 0) };
+        Errno::result(result).map(drop)
+    }
+
+    /// Waits up to `timeout` for the process to exit; whether it did.
+    fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool, Errno> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, poll_timeout(left)) {
+                Ok(0) if left.is_zero() => return Ok(false),
+                Ok(0) | Err(Errno::EINTR) => {}
+                Ok(_) => return Ok(true),
+                Err(errno) => return Err(errno),
+            }
+        }
+    }
+
+    /// Milliseconds for poll(2), rounded up so that a wait never ends early.
+    fn poll_timeout(left: Duration) -> PollTimeout {
+        let ms = left.as_micros().div_ceil(1000);
+        PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
+    }
+
+    /// The holder, pinned by a pidfd and checked again after: the pid read from /proc/locks may have
+    /// exited and been recycled between that read and pidfd_open, so the lock must still name it once the
+    /// pidfd pins the process. `Ok(None)` when nobody holds the lock (any more).
+    fn pin_holder(pid_file: &Path, action: Action) -> Result<Option<(i32, OwnedFd, Lock)>, Outcome> {
+        for _ in 0..5 {
+            let (pid, lock) = match inspect(pid_file).map_err(|r| r.outcome(action))? {
+                Found::Stopped { .. } => return Ok(None),
+                Found::Running { pid, lock } => (pid, lock),
+            };
+            let pidfd = match pidfd_open(pid) {
+                Ok(pidfd) => pidfd,
+                // Gone between the two reads: look again.
+                Err(Errno::ESRCH) => continue,
+                Err(errno) => {
+                    return Err(Outcome::new(
+                        action,
+                        1,
+                        format!("cannot pin pid {pid} (pidfd_open): {}", io::Error::from(errno)),
+                    ))
+                }
+            };
+            match holder(&lock).map_err(|r| r.outcome(action))? {
+                Some(now) if now == pid => {
+                    check_holder(&lock, pid).map_err(|r| r.outcome(action))?;
+                    return Ok(Some((pid, pidfd, lock)));
+                }
+                // The holder changed under us (a restart): look again.
+                _ => continue,
+            }
+        }
+        Err(Outcome::new(
+            action,
+            1,
+            format!(
+                "the holder of {} kept changing; try again",
+                lock_path(pid_file).display()
+            ),
+        ))
+    }
+
+    pub(super) fn status(pid_file: &Path) -> Outcome {
+        match inspect(pid_file) {
+            Err(refusal) => {
+                let mut outcome = refusal.outcome(Action::Status);
+                outcome.message = format!("cannot tell whether it runs: {}", outcome.message);
+                outcome
+            }
+            Ok(Found::Stopped { pid_file: true }) => Outcome::new(
+                Action::Status,
+                1,
+                format!(
+                    "not running, but pid file {} exists (no process holds its lock)",
+                    pid_file.display()
+                ),
+            ),
+            Ok(Found::Stopped { pid_file: false }) => {
+                Outcome::new(Action::Status, 3, "not running")
+            }
+            Ok(Found::Running { pid, .. }) => {
+                let mut outcome =
+                    Outcome::new(Action::Status, 0, format!("running (pid {pid})")).with_pid(pid);
+                outcome.uptime = uptime(pid);
+                outcome.user = proc_uids(pid)
+                    .and_then(|uids| uids.get(1).copied())
+                    .map(user_name);
+                outcome
+            }
+        }
+    }
+
+    /// How long `pid` has run: /proc/uptime minus its start time (field 22 of /proc/PID/stat, in clock
+    /// ticks since boot).
+    fn uptime(pid: i32) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after_comm = stat.rsplit_once(')')?.1;
+        let start: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
+        let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+        let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+        let boot = std::fs::read_to_string("/proc/uptime").ok()?;
+        let up: f64 = boot.split_whitespace().next()?.parse().ok()?;
+        let started = start as f64 / ticks as f64;
+        Some(Duration::from_secs_f64((up - started).max(0.0)))
+    }
+
+    fn user_name(uid: u32) -> String {
+        match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+            Ok(Some(user)) => user.name,
+            _ => uid.to_string(),
+        }
+    }
+
+    fn denied(action: Action, signal: Signal, pid: i32) -> Outcome {
+        Outcome::new(
+            action,
+            4,
+            format!(
+                "permission denied: cannot send {} to pid {pid} as uid {} (run as root or as the daemon's user)",
+                signal.as_str(),
+                nix::unistd::geteuid()
+            ),
+        )
+        .with_pid(pid)
+    }
+
+    pub(super) fn stop(pid_file: &Path, schedule: &Schedule) -> Outcome {
+        let (pid, pidfd, lock) = match pin_holder(pid_file, Action::Stop) {
+            Err(outcome) => return outcome,
+            Ok(None) => return Outcome::new(Action::Stop, 0, "not running (already stopped)"),
+            Ok(Some(pinned)) => pinned,
+        };
+        let mut last = None;
+        let mut index = 0;
+        loop {
+            if index == schedule.items.len() {
+                match schedule.repeat_from {
+                    Some(from) => index = from,
+                    None => break,
+                }
+            }
+            match schedule.items[index] {
+                Item::Signal(signal) => match send(&pidfd, signal) {
+                    Ok(()) => last = Some(signal),
+                    Err(Errno::ESRCH) => return released(pid, &lock, last, schedule),
+                    Err(Errno::EPERM) => return denied(Action::Stop, signal, pid),
+                    Err(errno) => {
+                        return Outcome::new(
+                            Action::Stop,
+                            1,
+                            format!("cannot signal pid {pid}: {}", io::Error::from(errno)),
+                        )
+                        .with_pid(pid)
+                    }
+                },
+                Item::Wait(timeout) => match wait_exit(&pidfd, timeout) {
+                    Ok(true) => return released(pid, &lock, last, schedule),
+                    Ok(false) => {}
+                    Err(errno) => {
+                        return Outcome::new(
+                            Action::Stop,
+                            1,
+                            format!("cannot wait for pid {pid}: {}", io::Error::from(errno)),
+                        )
+                        .with_pid(pid)
+                    }
+                },
+            }
+            index += 1;
+        }
+        if wait_exit(&pidfd, Duration::ZERO) == Ok(true) {
+            return released(pid, &lock, last, schedule);
+        }
+        Outcome::new(
+            Action::Stop,
+            1,
+            format!("pid {pid} is still running at the end of the stop schedule"),
+        )
+        .with_pid(pid)
+    }
+
+    /// The process has exited: its lock went with its last descriptor, unless a process it spawned
+    /// shares that descriptor. Then wait for the lock too (a blocking shared flock in a helper thread,
+    /// bounded by the schedule's time), where this user can open the lock file.
+    fn released(pid: i32, lock: &Lock, last: Option<Signal>, schedule: &Schedule) -> Outcome {
+        let by = last.map_or(String::new(), |s| format!(", {}", s.as_str()));
+        let stopped = Outcome::new(Action::Stop, 0, format!("stopped (pid {pid}{by})")).with_pid(pid);
+        match holder(lock) {
+            Ok(None) => return stopped,
+            Err(refusal) => return refusal.outcome(Action::Stop),
+            Ok(Some(_)) => {}
+        }
+        let still_held = || {
+            Outcome::new(
+                Action::Stop,
+                1,
+                format!(
+                    "pid {pid} exited, but its lock on {} is still held by a process that shares its descriptor",
+                    lock.path.display()
+                ),
+            )
+            .with_pid(pid)
+        };
+        let Ok(file) = reopen(lock) else {
+            return still_held();
+        };
+        let (done, wait) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            // SAFETY: flock(2) on a descriptor this thread owns; no memory is involved.
+            let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) };
+            let _ = done.send(result == 0);
+            // `file` closes here, releasing the shared lock at once.
+        });
+        match wait.recv_timeout(schedule.total_wait().max(Duration::from_secs(1))) {
+            Ok(true) => {
+                let _ = waiter.join();
+                stopped
+            }
+            _ => still_held(),
+        }
+    }
+
+    /// Opens the pinned lock file for reading, through its `O_PATH` descriptor (so exactly that inode,
+    /// whatever the path names now).
+    fn reopen(lock: &Lock) -> io::Result<std::fs::File> {
+        std::fs::File::open(format!("/proc/self/fd/{}", lock.fd.as_raw_fd()))
+    }
+
+    /// SIGHUP's disposition in `pid`, from the `SigCgt` and `SigIgn` masks of /proc/PID/status:
+    /// `Some(true)` caught, `Some(false)` ignored, `None` default.
+    fn hup_disposition(pid: i32) -> Result<Option<bool>, Refusal> {
+        let path = format!("/proc/{pid}/status");
+        let status = std::fs::read_to_string(&path)
+            .map_err(|e| Refusal::io("read", Path::new(&path), &e))?;
+        let bit = |name: &str| {
+            status_field(&status, name)
+                .and_then(|mask| u64::from_str_radix(mask, 16).ok())
+                .map(|mask| mask & 1 != 0)
+        };
+        match (bit("SigCgt"), bit("SigIgn")) {
+            (Some(true), _) => Ok(Some(true)),
+            (Some(false), Some(true)) => Ok(Some(false)),
+            (Some(false), Some(false)) => Ok(None),
+            _ => Err(Refusal::new(format!("cannot read SIGHUP's disposition in {path}"))),
+        }
+    }
+
+    pub(super) fn reload(pid_file: &Path, timeout: Duration) -> Outcome {
+        let (pid, pidfd, lock) = match pin_holder(pid_file, Action::Reload) {
+            Err(outcome) => return outcome,
+            Ok(None) => return Outcome::new(Action::Reload, 7, "not running"),
+            Ok(Some(pinned)) => pinned,
+        };
+        match hup_disposition(pid) {
+            Err(refusal) => return refusal.outcome(Action::Reload),
+            Ok(Some(true)) => {}
+            Ok(Some(false)) => {
+                return Outcome::new(
+                    Action::Reload,
+                    3,
+                    format!("refusing to reload pid {pid}: it ignores SIGHUP, so a reload would do nothing"),
+                )
+                .with_pid(pid)
+            }
+            Ok(None) => {
+                return Outcome::new(
+                    Action::Reload,
+                    3,
+                    format!(
+                        "refusing to send SIGHUP to pid {pid}: it does not handle SIGHUP, whose default action would kill it (the program must subscribe to Reload events)"
+                    ),
+                )
+                .with_pid(pid)
+            }
+        }
+        // Watch the record before signalling, so that no answer can come unseen.
+        let watch = Watch::new(&lock);
+        let before = watch.as_ref().ok().and_then(Watch::read);
+        if let Err(errno) = send(&pidfd, Signal::SIGHUP) {
+            return match errno {
+                Errno::EPERM => denied(Action::Reload, Signal::SIGHUP, pid),
+                Errno::ESRCH => Outcome::new(Action::Reload, 7, "not running (it exited)"),
+                errno => Outcome::new(
+                    Action::Reload,
+                    1,
+                    format!("cannot signal pid {pid}: {}", io::Error::from(errno)),
+                )
+                .with_pid(pid),
+            };
+        }
+        let signalled = |why: &str| {
+            Outcome::new(
+                Action::Reload,
+                0,
+                format!("signalled pid {pid} with SIGHUP ({why}, so whether the reload worked is unknown)"),
+            )
+            .with_pid(pid)
+        };
+        let watch = match watch {
+            Ok(watch) => watch,
+            Err(error) => {
+                return signalled(&format!(
+                    "its acknowledgement cannot be read: {} {error}",
+                    lock.path.display()
+                ))
+            }
+        };
+        match before {
+            Some(record) if record.subscribed => {
+                watch.wait(&pidfd, pid, record.seq, timeout)
+            }
+            _ => signalled("it does not acknowledge reloads"),
+        }
+    }
+
+    /// The lock file open for reading, watched with inotify.
+    struct Watch {
+        file: std::fs::File,
+        inotify: Inotify,
+    }
+
+    impl Watch {
+        fn new(lock: &Lock) -> io::Result<Watch> {
+            let file = reopen(lock)?;
+            let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+            // Through /proc/self/fd: the watch lands on the very inode we pinned.
+            inotify.add_watch(
+                format!("/proc/self/fd/{}", file.as_raw_fd()).as_str(),
+                AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_ATTRIB | AddWatchFlags::IN_DELETE_SELF,
+            )?;
+            Ok(Watch { file, inotify })
+        }
+
+        fn read(&self) -> Option<record::Parsed> {
+            use std::os::unix::fs::FileExt;
+            let mut buffer = [0u8; 2048];
+            let n = self.file.read_at(&mut buffer, 0).ok()?;
+            record::parse(&buffer[..n])
+        }
+
+        /// Waits for an answer to a reload newer than `seq`.
+        fn wait(&self, pidfd: &OwnedFd, pid: i32, seq: u64, timeout: Duration) -> Outcome {
+            let deadline = Instant::now() + timeout;
+            let mut delivered = false;
+            loop {
+                if let Some(record) = self.read() {
+                    if record.seq > seq {
+                        delivered = true;
+                        match record.reload {
+                            Reload::Ok => {
+                                return Outcome::new(Action::Reload, 0, format!("reloaded (pid {pid})"))
+                                    .with_pid(pid)
+                            }
+                            Reload::Failed(message) => {
+                                return Outcome::new(
+                                    Action::Reload,
+                                    1,
+                                    format!("reload failed (pid {pid}): {message}"),
+                                )
+                                .with_pid(pid)
+                            }
+                            Reload::Pending | Reload::None => {}
+                        }
+                    }
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    let what = if delivered {
+                        "took the reload but did not say how it went (reloaded() or reload_failed())"
+                    } else {
+                        "did not take the reload"
+                    };
+                    return Outcome::new(
+                        Action::Reload,
+                        1,
+                        format!("pid {pid} {what} within {timeout:?}"),
+                    )
+                    .with_pid(pid);
+                }
+                let mut fds = [
+                    PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, poll_timeout(left)) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(errno) => {
+                        return Outcome::new(
+                            Action::Reload,
+                            1,
+                            format!("cannot wait for pid {pid}'s answer: {}", io::Error::from(errno)),
+                        )
+                    }
+                }
+                if fds[1].any() == Some(true) {
+                    return Outcome::new(
+                        Action::Reload,
+                        1,
+                        format!("pid {pid} exited during the reload"),
+                    );
+                }
+                // Drain the events; the record is read again above.
+                while let Ok(events) = self.inotify.read_events() {
+                    if events.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_holder_is_found_by_inode_in_proc_locks() {
+            let dir = std::env::temp_dir().join(format!("daemon-rt-control-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("x.lock");
+            let file = std::fs::File::create(&path).unwrap();
+            let lock = pin(&path, "lock file", true).unwrap().unwrap();
+            assert_eq!(holder(&lock).ok().flatten(), None);
+            // SAFETY: flock(2) on an fd `file` owns.
+            assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+            let me = i32::try_from(std::process::id()).unwrap();
+            assert_eq!(holder(&lock).ok().flatten(), Some(me));
+            assert_eq!(has_open(me, &lock), Some(true));
+            drop(file);
+            assert_eq!(holder(&lock).ok().flatten(), None);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    //! Elsewhere there is no `/proc/locks` to ask who holds the lock, nor pidfds: the actions say so.
+
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::{Action, Outcome, Schedule};
+
+    fn unsupported(action: Action) -> Outcome {
+        let code = if action == Action::Status { 4 } else { 3 };
+        Outcome::new(
+            action,
+            code,
+            format!("{action} is only supported on Linux (it needs /proc/locks and pidfds)"),
+        )
+    }
+
+    pub(super) fn status(_: &Path) -> Outcome {
+        unsupported(Action::Status)
+    }
+
+    pub(super) fn stop(_: &Path, _: &Schedule) -> Outcome {
+        unsupported(Action::Stop)
+    }
+
+    pub(super) fn reload(_: &Path, _: Duration) -> Outcome {
+        unsupported(Action::Reload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_parse_like_start_stop_daemons() {
+        let s = Schedule::parse("TERM/30/KILL/5").unwrap();
+        assert_eq!(
+            s.items,
+            [
+                Item::Signal(Signal::SIGTERM),
+                Item::Wait(Duration::from_secs(30)),
+                Item::Signal(Signal::SIGKILL),
+                Item::Wait(Duration::from_secs(5)),
+            ]
+        );
+        assert_eq!(s.repeat_from, None);
+        assert_eq!(Schedule::parse("5").unwrap(), Schedule::parse("TERM/5/KILL/5").unwrap());
+        assert_eq!(
+            Schedule::parse("-SIGINT/0.5/-9/1").unwrap().items,
+            [
+                Item::Signal(Signal::SIGINT),
+                Item::Wait(Duration::from_millis(500)),
+                Item::Signal(Signal::SIGKILL),
+                Item::Wait(Duration::from_secs(1)),
+            ]
+        );
+        let forever = Schedule::parse("TERM/5/forever/KILL/1").unwrap();
+        assert_eq!(forever.repeat_from, Some(2));
+        for bad in [
+            "", "TERM", "30/5", "TERM/x", "TERM/5/forever", "TERM/forever/5/forever/1", "TERM/5/-99",
+            "TERM/1e3", "TERM/inf", "NOSUCH/5", "TERM/5/forever/KILL/0",
+        ] {
+            assert!(Schedule::parse(bad).is_err(), "{bad:?} parsed");
+        }
+        assert!(Schedule::parse("TERM/x").unwrap_err().contains("\"x\""));
+    }
+
+    #[test]
+    fn outcomes_print_as_json() {
+        let mut outcome = Outcome::new(Action::Status, 0, "running (pid 7)").with_pid(7);
+        outcome.uptime = Some(Duration::from_millis(1500));
+        outcome.user = Some("a\"b".into());
+        assert_eq!(
+            outcome.to_json(),
+            r#"{"action":"status","code":0,"running":true,"pid":7,"uptime_secs":1.500,"user":"a\"b","message":"running (pid 7)"}"#
+        );
+        assert_eq!(
+            Outcome::new(Action::Status, 3, "not running").to_json(),
+            r#"{"action":"status","code":3,"running":false,"message":"not running"}"#
+        );
+    }
+
+    #[test]
+    fn the_lock_file_sits_beside_the_pid_file() {
+        assert_eq!(lock_path(Path::new("/run/app.pid")), Path::new("/run/app.pid.lock"));
+    }
+}

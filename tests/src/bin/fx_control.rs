@@ -1,0 +1,114 @@
+//! A daemon with control commands (`Daemon::commands(true)`), configured from the environment so that its
+//! first argument stays free for the action word: `fx_control [start|stop|status|restart|reload] ...`.
+//!
+//! - `FX_PID_FILE` (required): the pid file.
+//! - `FX_RETRY`: the stop schedule (`stop_retry`); `FX_RELOAD_TIMEOUT_MS`: `reload_timeout`.
+//! - `FX_TERM`: `handle` (default: SIGTERM ends main, which returns normally and removes the pid file),
+//!   `ignore` (SIG_IGN: only SIGKILL stops it), `default` (dies by the signal, leaving its pid file).
+//! - `FX_HUP`: `default`, `ignore`, `catch` (a plain handler that counts, without acknowledging).
+//! - `FX_STAMP`: a file to which the daemon writes CLOCK_MONOTONIC (ns) right before it exits (benchmark).
+//!
+//! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
+//! where the args are `daemon_runtime::args_os()` after the program name.
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use daemon_runtime::Daemon;
+use nix::libc;
+
+/// The write end of the self-pipe the signal handler writes the signal number to.
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    let byte = signal as u8;
+    // SAFETY: write(2) is async-signal-safe; one byte from a live local to the pipe's write end.
+    unsafe { libc::write(PIPE.load(Ordering::Relaxed), (&raw const byte).cast(), 1) };
+}
+
+fn set(signal: libc::c_int, handler: libc::sighandler_t) {
+    // SAFETY: an all-zero sigaction is valid (empty mask, no flags) before the handler is set.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler;
+    action.sa_flags = libc::SA_RESTART;
+    // SAFETY: installs a handler that only makes an async-signal-safe write, or SIG_IGN/SIG_DFL.
+    let result = unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };
+    assert_eq!(result, 0, "sigaction");
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn report(hups: u32) {
+    let args: Vec<String> = daemon_runtime::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    tests::report(&format!(
+        "{} hups={hups} args={}\n",
+        std::process::id(),
+        args.join("|")
+    ));
+}
+
+fn main() {
+    let pid_file = env("FX_PID_FILE").expect("FX_PID_FILE");
+    let mut daemon = Daemon::new().pid_file(pid_file).commands(true);
+    if let Some(retry) = env("FX_RETRY") {
+        daemon = daemon.stop_retry(retry);
+    }
+    if let Some(ms) = env("FX_RELOAD_TIMEOUT_MS").and_then(|v| v.parse().ok()) {
+        daemon = daemon.reload_timeout(std::time::Duration::from_millis(ms));
+    }
+    let running = match daemon.start() {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("fx_control: {error}");
+            std::process::exit(1);
+        }
+    };
+    let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+    PIPE.store(write_end.as_raw_fd(), Ordering::Relaxed);
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    match env("FX_TERM").as_deref().unwrap_or("handle") {
+        "handle" => set(libc::SIGTERM, handler),
+        "ignore" => set(libc::SIGTERM, libc::SIG_IGN),
+        _ => {}
+    }
+    match env("FX_HUP").as_deref().unwrap_or("default") {
+        "catch" => set(libc::SIGHUP, handler),
+        "ignore" => set(libc::SIGHUP, libc::SIG_IGN),
+        _ => {}
+    }
+    report(0);
+    let mut hups = 0;
+    let mut pipe = std::fs::File::from(read_end);
+    // A test that crashed leaves nothing behind for long: SIGALRM's default action ends the daemon.
+    // SAFETY: alarm(2) has no preconditions.
+    unsafe { libc::alarm(120) };
+    let mut byte = [0u8; 1];
+    loop {
+        match pipe.read(&mut byte) {
+            Ok(1) if i32::from(byte[0]) == libc::SIGHUP => {
+                hups += 1;
+                report(hups);
+            }
+            Ok(1) => break,
+            Ok(_) => return,
+            Err(_) => {}
+        }
+    }
+    drop(running);
+    if let Some(stamp) = env("FX_STAMP") {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime(2) writes into a live timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let ns = i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec);
+        let _ = std::fs::write(stamp, format!("{ns}\n"));
+    }
+    drop(write_end);
+}

@@ -1,0 +1,410 @@
+//! Control commands on live daemons: `fx_control status|stop|restart|reload` acting on a daemon started by
+//! `fx_control start`, observed from outside through /proc.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{exe, gone_within, is_alive, launch, scratch, skip, start, stderr_text, Daemon, TempDir};
+
+const NOBODY: u32 = 65534;
+
+/// One daemon's files: its scratch directory, pid file and report.
+struct Setup {
+    dir: TempDir,
+    pid_file: PathBuf,
+    out: PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Setup {
+        let (dir, out) = scratch(tag);
+        let pid_file = dir.join("app.pid");
+        Setup {
+            dir,
+            pid_file,
+            out,
+            env: Vec::new(),
+        }
+    }
+
+    fn with(mut self, key: &'static str, value: &str) -> Setup {
+        self.env.push((key, value.to_string()));
+        self
+    }
+
+    /// `fx_control ARGS...` with this setup's environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = common::fixture("fx_control", &self.out);
+        command.args(args).env("FX_PID_FILE", &self.pid_file);
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// Starts the daemon (`fx_control start ARGS`) and returns it.
+    fn start(&self, args: &[&str]) -> Daemon {
+        let _ = std::fs::remove_file(&self.out);
+        start(self.command(args), &self.out)
+    }
+
+    /// Runs an action to its end.
+    fn run(&self, args: &[&str]) -> Output {
+        launch(self.command(args))
+    }
+
+    fn lock_file(&self) -> PathBuf {
+        let mut path = self.pid_file.clone().into_os_string();
+        path.push(".lock");
+        path.into()
+    }
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited")
+}
+
+fn stdout_text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The exit code and the message (stdout, else stderr) of an action, for assertions.
+fn result(output: &Output) -> (i32, String) {
+    let text = stdout_text(output) + &stderr_text(output);
+    (code(output), text.trim().to_string())
+}
+
+#[test]
+fn status_stop_and_reload_with_their_exit_codes() {
+    let setup = Setup::new("ctl-codes");
+    assert_eq!(result(&setup.run(&["status"])), (3, "not running".into()));
+    assert_eq!(code(&setup.run(&["reload"])), 7);
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, "not running (already stopped)".into())
+    );
+
+    let daemon = setup.start(&["start", "--flag", "x"]);
+    let report = std::fs::read_to_string(&setup.out).unwrap();
+    assert!(
+        report.ends_with(" args=--flag|x\n"),
+        "the action word is consumed, the rest is the program's: {report}"
+    );
+    assert_eq!(
+        result(&setup.run(&["status"])),
+        (0, format!("running (pid {})", daemon.pid))
+    );
+    let json = setup.run(&["status", "--json"]);
+    assert_eq!(code(&json), 0);
+    let json = stdout_text(&json);
+    assert!(
+        json.starts_with(&format!(
+            "{{\"action\":\"status\",\"code\":0,\"running\":true,\"pid\":{},\"uptime_secs\":",
+            daemon.pid
+        )) && json.contains("\"user\":\"root\"") | !nix::unistd::geteuid().is_root(),
+        "{json}"
+    );
+
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(
+        (code, message),
+        (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
+    );
+    assert!(!daemon.alive(), "stop returns once the daemon is gone");
+    assert!(!setup.pid_file.exists(), "the daemon removed its pid file");
+    assert_eq!(result(&setup.run(&["status"])), (3, "not running".into()));
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, "not running (already stopped)".into())
+    );
+}
+
+#[test]
+fn a_daemon_killed_by_sigterm_leaves_status_1() {
+    let setup = Setup::new("ctl-dead").with("FX_TERM", "default");
+    let daemon = setup.start(&[]);
+    assert_eq!(code(&setup.run(&["stop"])), 0);
+    assert!(!daemon.alive());
+    let (code, message) = result(&setup.run(&["status"]));
+    assert_eq!(code, 1, "{message}");
+    assert!(message.contains("not running, but pid file"), "{message}");
+}
+
+#[test]
+fn a_first_argument_that_is_not_an_action_is_left_to_the_program() {
+    let setup = Setup::new("ctl-other");
+    let _daemon = setup.start(&["--verbose", "stop"]);
+    let report = std::fs::read_to_string(&setup.out).unwrap();
+    assert!(report.ends_with(" args=--verbose|stop\n"), "{report}");
+}
+
+#[test]
+fn stop_escalates_to_sigkill_on_schedule() {
+    let setup = Setup::new("ctl-kill")
+        .with("FX_TERM", "ignore")
+        .with("FX_RETRY", "TERM/1/KILL/5");
+    let daemon = setup.start(&[]);
+    let begun = Instant::now();
+    let (code, message) = result(&setup.run(&["stop"]));
+    let took = begun.elapsed();
+    assert_eq!(
+        (code, message),
+        (0, format!("stopped (pid {}, SIGKILL)", daemon.pid))
+    );
+    assert!(!daemon.alive());
+    assert!(
+        took >= Duration::from_secs(1),
+        "SIGKILL came before the 1 s the schedule gives SIGTERM: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn stop_fails_when_the_schedule_runs_out() {
+    let setup = Setup::new("ctl-stubborn")
+        .with("FX_TERM", "ignore")
+        .with("FX_RETRY", "TERM/0.2/TERM/0.2");
+    let daemon = setup.start(&[]);
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 1, "{message}");
+    assert!(
+        message.contains(&format!("pid {} is still running", daemon.pid)),
+        "{message}"
+    );
+    assert!(daemon.alive());
+    let (code, message) = result(&setup.run(&["status"]));
+    assert_eq!(code, 0, "{message}");
+}
+
+#[test]
+fn an_invalid_schedule_is_refused() {
+    let setup = Setup::new("ctl-badretry").with("FX_RETRY", "TERM/soon");
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 2, "{message}");
+    assert!(message.contains("invalid stop_retry"), "{message}");
+    let output = setup.run(&["start"]);
+    assert_eq!(common::stderr_text(&output).lines().count(), 1);
+    assert!(stderr_text(&output).contains("invalid stop_retry \"TERM/soon\""));
+    assert!(!setup.pid_file.exists());
+}
+
+/// A pid file left behind that names a live process unrelated to the daemon (this test's own process):
+/// nothing is signalled (a SIGTERM or SIGHUP would end this test process), status says 1.
+#[test]
+fn a_stale_pid_file_naming_a_live_process_is_never_signalled() {
+    let setup = Setup::new("ctl-stale");
+    std::fs::write(&setup.pid_file, format!("{}\n", std::process::id())).unwrap();
+    for with_lock_file in [false, true] {
+        if with_lock_file {
+            std::fs::write(setup.lock_file(), "").unwrap();
+            std::fs::set_permissions(setup.lock_file(), std::fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
+        let (code, message) = result(&setup.run(&["status"]));
+        assert_eq!(code, 1, "{message}");
+        assert_eq!(
+            result(&setup.run(&["stop"])),
+            (0, "not running (already stopped)".into())
+        );
+        assert_eq!(result(&setup.run(&["reload"])), (7, "not running".into()));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&setup.pid_file).unwrap(),
+        format!("{}\n", std::process::id()),
+        "the pid file is left as it was"
+    );
+}
+
+/// The kernel names a live process as the lock's holder, but that process no longer has the lock file open
+/// (the lock is held through a descriptor another process shares): what a recycled pid looks like. Nothing
+/// is signalled, and status cannot tell.
+#[test]
+fn a_lock_holder_without_the_lock_file_open_is_never_signalled() {
+    let setup = Setup::new("ctl-shared");
+    std::fs::write(&setup.pid_file, "1\n").unwrap();
+    std::fs::write(setup.lock_file(), "").unwrap();
+    std::fs::set_permissions(setup.lock_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let report = setup.dir.join("holders");
+    let child = Command::new(exe("fx_shared_lock"))
+        .arg(setup.lock_file())
+        .arg(&report)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _parent = common::ChildGuard(child);
+    let pids = common::wait_for_report(&report);
+    let pids: Vec<i32> = pids.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    let _taker = Daemon::new(pids[1]);
+    let (code, message) = result(&setup.run(&["status"]));
+    assert_eq!(code, 4, "{message}");
+    assert!(message.contains("does not have the lock file open"), "{message}");
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 1, "{message}");
+    let (code, _) = result(&setup.run(&["reload"]));
+    assert_eq!(code, 1);
+    assert!(is_alive(pids[0]) && is_alive(pids[1]), "nothing was signalled");
+}
+
+#[test]
+fn pid_files_others_could_write_are_refused() {
+    let setup = Setup::new("ctl-writable").with("FX_TERM", "default");
+    let daemon = setup.start(&[]);
+    std::fs::set_permissions(&setup.pid_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, message) = result(&setup.run(&["status"]));
+    assert_eq!(code, 4, "{message}");
+    assert!(message.contains("group- or world-writable"), "{message}");
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 1, "{message}");
+    assert!(daemon.alive(), "nothing was signalled");
+    std::fs::set_permissions(&setup.pid_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    // A symbolic link in place of the lock file.
+    let lock = setup.lock_file();
+    let moved = setup.dir.join("moved.lock");
+    std::fs::rename(&lock, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &lock).unwrap();
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 1, "{message}");
+    assert!(message.contains("symbolic link"), "{message}");
+    assert!(daemon.alive(), "nothing was signalled");
+
+    if !nix::unistd::geteuid().is_root() {
+        return skip("a pid file owned by another user needs root to chown it");
+    }
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::rename(&moved, &lock).unwrap();
+    std::os::unix::fs::chown(&setup.pid_file, Some(NOBODY), None).unwrap();
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 1, "{message}");
+    assert!(message.contains("owned by uid 65534"), "{message}");
+    assert!(daemon.alive(), "nothing was signalled");
+}
+
+/// Two `stop`s at once: both succeed, the daemon is gone.
+#[test]
+fn concurrent_stops_both_succeed() {
+    let setup = Setup::new("ctl-concurrent");
+    let daemon = setup.start(&[]);
+    let spawn = || {
+        setup
+            .command(&["stop"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    for child in [first, second] {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    }
+    assert!(!daemon.alive());
+    assert_eq!(code(&setup.run(&["status"])), 3);
+}
+
+/// A user who can only read the files asks about a root daemon; and may not stop it.
+#[test]
+fn status_as_nobody_on_a_root_daemon() {
+    if !nix::unistd::geteuid().is_root() {
+        return skip("status as nobody on a root daemon needs root");
+    }
+    let setup = Setup::new("ctl-nobody");
+    let daemon = setup.start(&[]);
+    let as_nobody = |action: &str| {
+        let mut command = setup.command(&[action]);
+        command.uid(NOBODY).gid(NOBODY);
+        launch(command)
+    };
+    assert_eq!(
+        result(&as_nobody("status")),
+        (0, format!("running (pid {})", daemon.pid))
+    );
+    let (code, message) = result(&as_nobody("stop"));
+    assert_eq!(code, 4, "{message}");
+    assert!(message.contains("permission denied"), "{message}");
+    let (code, message) = result(&as_nobody("reload"));
+    assert_eq!(code, 3, "the daemon does not handle SIGHUP: {message}");
+    assert!(daemon.alive());
+}
+
+/// The pids of the live `fx_control` processes that run with this pid file.
+fn daemons_of(pid_file: &Path) -> Vec<i32> {
+    let wanted = format!("FX_PID_FILE={}", pid_file.display());
+    let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|pid: &i32| {
+            let exe_ok = std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|p| p == Path::new(exe("fx_control")));
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            exe_ok && is_alive(*pid) && env.split(|b| *b == 0).any(|v| v == wanted.as_bytes())
+        })
+        .collect();
+    pids.sort();
+    pids
+}
+
+#[test]
+fn restart_keeps_exactly_one_daemon() {
+    let setup = Setup::new("ctl-restart");
+    let old = setup.start(&[]);
+    assert_eq!(daemons_of(&setup.pid_file), [old.pid]);
+    let _ = std::fs::remove_file(&setup.out);
+    let output = setup.run(&["restart", "--again"]);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    // The launcher exited 0 only once the new daemon was ready: it has reported by now.
+    let report = common::wait_for_report(&setup.out);
+    let new = Daemon::new(common::report_pid(&report));
+    assert!(report.ends_with(" args=--again\n"), "{report}");
+    assert!(gone_within(old.pid, Duration::from_secs(1)));
+    assert_ne!(new.pid, old.pid);
+    assert_eq!(daemons_of(&setup.pid_file), [new.pid]);
+    assert_eq!(
+        result(&setup.run(&["status"])),
+        (0, format!("running (pid {})", new.pid))
+    );
+    // Restart with nothing running simply starts.
+    assert_eq!(code(&setup.run(&["stop"])), 0);
+    let _ = std::fs::remove_file(&setup.out);
+    assert_eq!(code(&setup.run(&["restart"])), 0);
+    let third = Daemon::new(common::report_pid(&common::wait_for_report(&setup.out)));
+    assert_eq!(daemons_of(&setup.pid_file), [third.pid]);
+}
+
+#[test]
+fn reload_refuses_a_daemon_that_does_not_handle_sighup() {
+    for (hup, why) in [("default", "does not handle SIGHUP"), ("ignore", "ignores SIGHUP")] {
+        let setup = Setup::new("ctl-nohup").with("FX_HUP", hup);
+        let daemon = setup.start(&[]);
+        let (code, message) = result(&setup.run(&["reload"]));
+        assert_eq!(code, 3, "{message}");
+        assert!(message.contains(why), "{message}");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(daemon.alive(), "{hup}: the daemon was not killed");
+    }
+}
+
+#[test]
+fn reload_of_a_daemon_that_does_not_acknowledge_says_it_only_signalled() {
+    let setup = Setup::new("ctl-hup").with("FX_HUP", "catch");
+    let daemon = setup.start(&[]);
+    let (code, message) = result(&setup.run(&["reload"]));
+    assert_eq!(code, 0, "{message}");
+    assert!(
+        message.contains(&format!("signalled pid {} with SIGHUP", daemon.pid))
+            && message.contains("does not acknowledge"),
+        "{message}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&setup.out).unwrap().contains(" hups=1 ") {
+        assert!(Instant::now() < deadline, "the daemon never got SIGHUP");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(daemon.alive());
+}
