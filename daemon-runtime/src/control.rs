@@ -11,7 +11,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -567,13 +567,6 @@ impl Daemon {
     }
 }
 
-/// The lock file of a pid file: the lock lives on `<pid_file>.lock`, readable only by the daemon's user.
-pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
-    let mut path = pid_file.as_os_str().to_owned();
-    path.push(".lock");
-    PathBuf::from(path)
-}
-
 /// The daemon's side of reload acknowledgement: a small text record in its lock file, written from the
 /// signal API's lifecycle hooks and read by `reload` (which watches the file with inotify).
 ///
@@ -589,6 +582,7 @@ pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
 /// The last line carries a checksum of the lines above it: the record is rewritten in place (`pwrite` at
 /// offset 0, then `ftruncate`), so a reader that catches it half-written sees a bad checksum and waits for
 /// the next change.
+#[allow(dead_code)] // The hooks are called from lifecycle.rs (the signal API), which lands separately.
 pub(crate) mod record {
     use std::os::fd::{BorrowedFd, RawFd};
     use std::sync::Mutex;
@@ -621,7 +615,9 @@ pub(crate) mod record {
     });
 
     fn with_state(f: impl FnOnce(&mut State)) {
-        let mut state = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = STATE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut state);
         write(&state);
     }
@@ -633,7 +629,9 @@ pub(crate) mod record {
 
     /// The lock file is about to be closed: stop writing to its descriptor.
     pub(crate) fn detach() {
-        let mut state = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = STATE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         state.fd = None;
     }
 
@@ -809,7 +807,8 @@ mod imp {
     use nix::sys::stat::{fstat, Mode, SFlag};
 
     use super::record::{self, Reload};
-    use super::{lock_path, Action, Item, Outcome, Schedule};
+    use super::{Action, Item, Outcome, Schedule};
+    use crate::pidfile::lock_path;
 
     /// Why an action cannot go on: the message, and whether it is a matter of permission (LSB code 4).
     #[derive(Debug)]
@@ -977,13 +976,10 @@ mod imp {
                 lock.path.display()
             ))
         };
-        match has_open(pid, lock) {
-            Some(false) => {
-                return Err(not_holder(
-                    "it does not have the lock file open (the lock is held through a descriptor another process shares)".into(),
-                ))
-            }
-            Some(true) | None => {}
+        if has_open(pid, lock) == Some(false) {
+            return Err(not_holder(
+                "it does not have the lock file open (the lock is held through a descriptor another process shares)".into(),
+            ));
         }
         if lock.uid != 0 {
             let uids = proc_uids(pid).unwrap_or_default();
@@ -1005,7 +1001,8 @@ mod imp {
             Err(_) => return None,
         };
         let found = dir.filter_map(Result::ok).any(|entry| {
-            std::fs::metadata(entry.path()).is_ok_and(|m| m.dev() == lock.dev && m.ino() == lock.ino)
+            std::fs::metadata(entry.path())
+                .is_ok_and(|m| m.dev() == lock.dev && m.ino() == lock.ino)
         });
         Some(found)
     }
@@ -1020,11 +1017,9 @@ mod imp {
     }
 
     fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
-        status.lines().find_map(|line| {
-            line.strip_prefix(name)?
-                .strip_prefix(':')
-                .map(str::trim)
-        })
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':').map(str::trim))
     }
 
     /// pidfd_open(2).
@@ -1071,7 +1066,10 @@ mod imp {
     /// The holder, pinned by a pidfd and checked again after: the pid read from /proc/locks may have
     /// exited and been recycled between that read and pidfd_open, so the lock must still name it once the
     /// pidfd pins the process. `Ok(None)` when nobody holds the lock (any more).
-    fn pin_holder(pid_file: &Path, action: Action) -> Result<Option<(i32, OwnedFd, Lock)>, Outcome> {
+    fn pin_holder(
+        pid_file: &Path,
+        action: Action,
+    ) -> Result<Option<(i32, OwnedFd, Lock)>, Outcome> {
         for _ in 0..5 {
             let (pid, lock) = match inspect(pid_file).map_err(|r| r.outcome(action))? {
                 Found::Stopped { .. } => return Ok(None),
@@ -1085,7 +1083,10 @@ mod imp {
                     return Err(Outcome::new(
                         action,
                         1,
-                        format!("cannot pin pid {pid} (pidfd_open): {}", io::Error::from(errno)),
+                        format!(
+                            "cannot pin pid {pid} (pidfd_open): {}",
+                            io::Error::from(errno)
+                        ),
                     ))
                 }
             };
@@ -1232,7 +1233,8 @@ mod imp {
     /// bounded by the schedule's time), where this user can open the lock file.
     fn released(pid: i32, lock: &Lock, last: Option<Signal>, schedule: &Schedule) -> Outcome {
         let by = last.map_or(String::new(), |s| format!(", {}", s.as_str()));
-        let stopped = Outcome::new(Action::Stop, 0, format!("stopped (pid {pid}{by})")).with_pid(pid);
+        let stopped =
+            Outcome::new(Action::Stop, 0, format!("stopped (pid {pid}{by})")).with_pid(pid);
         match holder(lock) {
             Ok(None) => return stopped,
             Err(refusal) => return refusal.outcome(Action::Stop),
@@ -1289,7 +1291,9 @@ mod imp {
             (Some(true), _) => Ok(Some(true)),
             (Some(false), Some(true)) => Ok(Some(false)),
             (Some(false), Some(false)) => Ok(None),
-            _ => Err(Refusal::new(format!("cannot read SIGHUP's disposition in {path}"))),
+            _ => Err(Refusal::new(format!(
+                "cannot read SIGHUP's disposition in {path}"
+            ))),
         }
     }
 
@@ -1354,9 +1358,7 @@ mod imp {
             }
         };
         match before {
-            Some(record) if record.subscribed => {
-                watch.wait(&pidfd, pid, record.seq, timeout)
-            }
+            Some(record) if record.subscribed => watch.wait(&pidfd, pid, record.seq, timeout),
             _ => signalled("it does not acknowledge reloads"),
         }
     }
@@ -1396,8 +1398,12 @@ mod imp {
                         delivered = true;
                         match record.reload {
                             Reload::Ok => {
-                                return Outcome::new(Action::Reload, 0, format!("reloaded (pid {pid})"))
-                                    .with_pid(pid)
+                                return Outcome::new(
+                                    Action::Reload,
+                                    0,
+                                    format!("reloaded (pid {pid})"),
+                                )
+                                .with_pid(pid)
                             }
                             Reload::Failed(message) => {
                                 return Outcome::new(
@@ -1435,7 +1441,10 @@ mod imp {
                         return Outcome::new(
                             Action::Reload,
                             1,
-                            format!("cannot wait for pid {pid}'s answer: {}", io::Error::from(errno)),
+                            format!(
+                                "cannot wait for pid {pid}'s answer: {}",
+                                io::Error::from(errno)
+                            ),
                         )
                     }
                 }
@@ -1462,7 +1471,8 @@ mod imp {
 
         #[test]
         fn the_holder_is_found_by_inode_in_proc_locks() {
-            let dir = std::env::temp_dir().join(format!("daemon-rt-control-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("daemon-rt-control-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("x.lock");
             let file = std::fs::File::create(&path).unwrap();
@@ -1528,7 +1538,10 @@ mod tests {
             ]
         );
         assert_eq!(s.repeat_from, None);
-        assert_eq!(Schedule::parse("5").unwrap(), Schedule::parse("TERM/5/KILL/5").unwrap());
+        assert_eq!(
+            Schedule::parse("5").unwrap(),
+            Schedule::parse("TERM/5/KILL/5").unwrap()
+        );
         assert_eq!(
             Schedule::parse("-SIGINT/0.5/-9/1").unwrap().items,
             [
@@ -1541,8 +1554,17 @@ mod tests {
         let forever = Schedule::parse("TERM/5/forever/KILL/1").unwrap();
         assert_eq!(forever.repeat_from, Some(2));
         for bad in [
-            "", "TERM", "30/5", "TERM/x", "TERM/5/forever", "TERM/forever/5/forever/1", "TERM/5/-99",
-            "TERM/1e3", "TERM/inf", "NOSUCH/5", "TERM/5/forever/KILL/0",
+            "",
+            "TERM",
+            "30/5",
+            "TERM/x",
+            "TERM/5/forever",
+            "TERM/forever/5/forever/1",
+            "TERM/5/-99",
+            "TERM/1e3",
+            "TERM/inf",
+            "NOSUCH/5",
+            "TERM/5/forever/KILL/0",
         ] {
             assert!(Schedule::parse(bad).is_err(), "{bad:?} parsed");
         }
@@ -1562,10 +1584,5 @@ mod tests {
             Outcome::new(Action::Status, 3, "not running").to_json(),
             r#"{"action":"status","code":3,"running":false,"message":"not running"}"#
         );
-    }
-
-    #[test]
-    fn the_lock_file_sits_beside_the_pid_file() {
-        assert_eq!(lock_path(Path::new("/run/app.pid")), Path::new("/run/app.pid.lock"));
     }
 }

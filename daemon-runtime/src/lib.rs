@@ -499,7 +499,8 @@ impl Daemon {
                 "commands need a pid_file: the actions find the daemon by its lock".into(),
             );
         }
-        self.schedule().map_err(|why| Error::new(Step::Config, None, None).with_detail(why))?;
+        self.schedule()
+            .map_err(|why| Error::new(Step::Config, None, None).with_detail(why))?;
         Ok(())
     }
 }

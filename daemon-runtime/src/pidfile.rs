@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -111,6 +111,8 @@ impl PidFile {
             lock,
         };
         pid_file.write(pid)?;
+        // The reload records `myapp reload` waits on go into the lock file from now on.
+        crate::control::record::attach(pid_file.lock.file.as_raw_fd());
         Ok(pid_file)
     }
 
@@ -140,16 +142,12 @@ impl PidFile {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
-
-    /// The lock file, open (and locked) for the daemon's life.
-    #[allow(dead_code)] // for the control records
-    pub(crate) fn lock_file(&self) -> &File {
-        &self.lock.file
-    }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
+        // No record may be written to the lock file's descriptor once it is closed (right after this).
+        crate::control::record::detach();
         // Removed while still locked, and only if the path still names our file: after a chroot it names
         // something else (or nothing). Where it cannot be removed (after a chroot, or without write access
         // to the directory once privileges are dropped), it is emptied through the descriptor opened

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{exe, gone_within, is_alive, launch, scratch, skip, start, stderr_text, Daemon, TempDir};
+use common::{
+    exe, gone_within, is_alive, launch, scratch, skip, start, stderr_text, LiveDaemon, TempDir,
+};
 
 const NOBODY: u32 = 65534;
 
@@ -49,7 +51,7 @@ impl Setup {
     }
 
     /// Starts the daemon (`fx_control start ARGS`) and returns it.
-    fn start(&self, args: &[&str]) -> Daemon {
+    fn start(&self, args: &[&str]) -> LiveDaemon {
         let _ = std::fs::remove_file(&self.out);
         start(self.command(args), &self.out)
     }
@@ -84,7 +86,10 @@ fn result(output: &Output) -> (i32, String) {
 fn status_stop_and_reload_with_their_exit_codes() {
     let setup = Setup::new("ctl-codes");
     assert_eq!(result(&setup.run(&["status"])), (3, "not running".into()));
-    assert_eq!(code(&setup.run(&["reload"])), 7);
+    assert_eq!(
+        result(&setup.run(&["reload"])),
+        (7, "fx_control: not running".into())
+    );
     assert_eq!(
         result(&setup.run(&["stop"])),
         (0, "not running (already stopped)".into())
@@ -185,8 +190,9 @@ fn stop_fails_when_the_schedule_runs_out() {
 #[test]
 fn an_invalid_schedule_is_refused() {
     let setup = Setup::new("ctl-badretry").with("FX_RETRY", "TERM/soon");
+    // Checked with the rest of the configuration, before any action.
     let (code, message) = result(&setup.run(&["stop"]));
-    assert_eq!(code, 2, "{message}");
+    assert_eq!(code, 1, "{message}");
     assert!(message.contains("invalid stop_retry"), "{message}");
     let output = setup.run(&["start"]);
     assert_eq!(common::stderr_text(&output).lines().count(), 1);
@@ -212,7 +218,10 @@ fn a_stale_pid_file_naming_a_live_process_is_never_signalled() {
             result(&setup.run(&["stop"])),
             (0, "not running (already stopped)".into())
         );
-        assert_eq!(result(&setup.run(&["reload"])), (7, "not running".into()));
+        assert_eq!(
+            result(&setup.run(&["reload"])),
+            (7, "fx_control: not running".into())
+        );
     }
     assert_eq!(
         std::fs::read_to_string(&setup.pid_file).unwrap(),
@@ -239,16 +248,25 @@ fn a_lock_holder_without_the_lock_file_open_is_never_signalled() {
         .unwrap();
     let _parent = common::ChildGuard(child);
     let pids = common::wait_for_report(&report);
-    let pids: Vec<i32> = pids.split_whitespace().map(|p| p.parse().unwrap()).collect();
-    let _taker = Daemon::new(pids[1]);
+    let pids: Vec<i32> = pids
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let _taker = LiveDaemon::new(pids[1]);
     let (code, message) = result(&setup.run(&["status"]));
     assert_eq!(code, 4, "{message}");
-    assert!(message.contains("does not have the lock file open"), "{message}");
+    assert!(
+        message.contains("does not have the lock file open"),
+        "{message}"
+    );
     let (code, message) = result(&setup.run(&["stop"]));
     assert_eq!(code, 1, "{message}");
     let (code, _) = result(&setup.run(&["reload"]));
     assert_eq!(code, 1);
-    assert!(is_alive(pids[0]) && is_alive(pids[1]), "nothing was signalled");
+    assert!(
+        is_alive(pids[0]) && is_alive(pids[1]),
+        "nothing was signalled"
+    );
 }
 
 #[test]
@@ -360,7 +378,7 @@ fn restart_keeps_exactly_one_daemon() {
     assert_eq!(code(&output), 0, "{}", stderr_text(&output));
     // The launcher exited 0 only once the new daemon was ready: it has reported by now.
     let report = common::wait_for_report(&setup.out);
-    let new = Daemon::new(common::report_pid(&report));
+    let new = LiveDaemon::new(common::report_pid(&report));
     assert!(report.ends_with(" args=--again\n"), "{report}");
     assert!(gone_within(old.pid, Duration::from_secs(1)));
     assert_ne!(new.pid, old.pid);
@@ -373,13 +391,16 @@ fn restart_keeps_exactly_one_daemon() {
     assert_eq!(code(&setup.run(&["stop"])), 0);
     let _ = std::fs::remove_file(&setup.out);
     assert_eq!(code(&setup.run(&["restart"])), 0);
-    let third = Daemon::new(common::report_pid(&common::wait_for_report(&setup.out)));
+    let third = LiveDaemon::new(common::report_pid(&common::wait_for_report(&setup.out)));
     assert_eq!(daemons_of(&setup.pid_file), [third.pid]);
 }
 
 #[test]
 fn reload_refuses_a_daemon_that_does_not_handle_sighup() {
-    for (hup, why) in [("default", "does not handle SIGHUP"), ("ignore", "ignores SIGHUP")] {
+    for (hup, why) in [
+        ("default", "does not handle SIGHUP"),
+        ("ignore", "ignores SIGHUP"),
+    ] {
         let setup = Setup::new("ctl-nohup").with("FX_HUP", hup);
         let daemon = setup.start(&[]);
         let (code, message) = result(&setup.run(&["reload"]));
@@ -402,7 +423,10 @@ fn reload_of_a_daemon_that_does_not_acknowledge_says_it_only_signalled() {
         "{message}"
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&setup.out).unwrap().contains(" hups=1 ") {
+    while !std::fs::read_to_string(&setup.out)
+        .unwrap()
+        .contains(" hups=1 ")
+    {
         assert!(Instant::now() < deadline, "the daemon never got SIGHUP");
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -21,6 +21,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_nested" => env!("CARGO_BIN_EXE_fx_nested"),
         "fx_reserved_signals" => env!("CARGO_BIN_EXE_fx_reserved_signals"),
         "fx_control" => env!("CARGO_BIN_EXE_fx_control"),
+        "fx_shared_lock" => env!("CARGO_BIN_EXE_fx_shared_lock"),
         other => panic!("no fixture {other}"),
     }
 }
