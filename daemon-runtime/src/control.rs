@@ -10,7 +10,7 @@
 //! Exit codes follow the LSB init-script conventions (see [`Outcome::code`]).
 
 use std::ffi::OsString;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -196,15 +196,15 @@ impl Outcome {
             self.pid.is_some() && self.action == Action::Status && self.code == 0
         );
         if let Some(pid) = self.pid {
-            out.push_str(&format!(",\"pid\":{pid}"));
+            let _ = write!(out, ",\"pid\":{pid}");
         }
         if let Some(uptime) = self.uptime {
-            out.push_str(&format!(",\"uptime_secs\":{:.3}", uptime.as_secs_f64()));
+            let _ = write!(out, ",\"uptime_secs\":{:.3}", uptime.as_secs_f64());
         }
         if let Some(user) = &self.user {
-            out.push_str(&format!(",\"user\":{}", json_string(user)));
+            let _ = write!(out, ",\"user\":{}", json_string(user));
         }
-        out.push_str(&format!(",\"message\":{}}}", json_string(&self.message)));
+        let _ = write!(out, ",\"message\":{}}}", json_string(&self.message));
         out
     }
 
@@ -235,7 +235,9 @@ fn json_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -486,8 +488,12 @@ impl Daemon {
 
     /// Stops the running daemon (as [`stop`](Daemon::stop)), then starts a new one (as
     /// [`start`](Daemon::start)): the launcher exits 0 only once the new daemon is ready. Returns
-    /// `Ok(Running)` in the new daemon, and `Err` with the stop's outcome when the old daemon could not be
-    /// stopped, or an outcome with code 1 and the start's error when the new one could not start.
+    /// `Ok(Running)` in the new daemon.
+    ///
+    /// # Errors
+    ///
+    /// The stop's outcome when the old daemon could not be stopped; an outcome with code 1 and the start's
+    /// error when the new one could not start.
     ///
     /// ```no_run
     /// let running = match daemon_runtime::Daemon::new().pid_file("/run/app.pid").restart() {
@@ -584,6 +590,7 @@ impl Daemon {
 /// the next change.
 #[allow(dead_code)] // The hooks are called from lifecycle.rs (the signal API), which lands separately.
 pub(crate) mod record {
+    use std::fmt::Write as _;
     use std::os::fd::{BorrowedFd, RawFd};
     use std::sync::Mutex;
 
@@ -617,7 +624,7 @@ pub(crate) mod record {
     fn with_state(f: impl FnOnce(&mut State)) {
         let mut state = STATE
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut state);
         write(&state);
     }
@@ -631,7 +638,7 @@ pub(crate) mod record {
     pub(crate) fn detach() {
         let mut state = STATE
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.fd = None;
     }
 
@@ -681,14 +688,18 @@ pub(crate) mod record {
         }
         match &state.reload {
             Reload::None => {}
-            Reload::Pending => body.push_str(&format!("reload {} pending\n", state.seq)),
-            Reload::Ok => body.push_str(&format!("reload {} ok\n", state.seq)),
+            Reload::Pending => {
+                let _ = writeln!(body, "reload {} pending", state.seq);
+            }
+            Reload::Ok => {
+                let _ = writeln!(body, "reload {} ok", state.seq);
+            }
             Reload::Failed(message) => {
-                body.push_str(&format!("reload {} failed {message}\n", state.seq))
+                let _ = writeln!(body, "reload {} failed {message}", state.seq);
             }
         }
         let sum = checksum(body.as_bytes());
-        body.push_str(&format!("end {sum:08x}\n"));
+        let _ = writeln!(body, "end {sum:08x}");
         body
     }
 
@@ -700,7 +711,9 @@ pub(crate) mod record {
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         // A record that cannot be written only means `reload` will time out: never fail the daemon for it.
         if let Ok(written) = pwrite(fd, text.as_bytes()) {
-            let _ = nix::unistd::ftruncate(fd, written as libc::off_t);
+            if let Ok(length) = libc::off_t::try_from(written) {
+                let _ = nix::unistd::ftruncate(fd, length);
+            }
         }
     }
 
@@ -1022,7 +1035,7 @@ mod imp {
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(':').map(str::trim))
     }
 
-    /// pidfd_open(2).
+    /// `pidfd_open(2)`.
     fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
         // SAFETY: pidfd_open takes a pid and flags and returns a new fd (or -1); no memory is involved.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -1032,7 +1045,7 @@ mod imp {
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
-    /// pidfd_send_signal(2).
+    /// `pidfd_send_signal(2)`.
     fn send(pidfd: &OwnedFd, signal: Signal) -> Result<(), Errno> {
         let (fd, signal) = (pidfd.as_raw_fd(), signal as libc::c_int);
         let no_info: *const libc::siginfo_t = std::ptr::null();
@@ -1064,7 +1077,7 @@ mod imp {
     }
 
     /// The holder, pinned by a pidfd and checked again after: the pid read from /proc/locks may have
-    /// exited and been recycled between that read and pidfd_open, so the lock must still name it once the
+    /// exited and been recycled between that read and `pidfd_open`, so the lock must still name it once the
     /// pidfd pins the process. `Ok(None)` when nobody holds the lock (any more).
     fn pin_holder(
         pid_file: &Path,
@@ -1096,7 +1109,7 @@ mod imp {
                     return Ok(Some((pid, pidfd, lock)));
                 }
                 // The holder changed under us (a restart): look again.
-                _ => continue,
+                _ => {}
             }
         }
         Err(Outcome::new(
@@ -1144,13 +1157,14 @@ mod imp {
     fn uptime(pid: i32) -> Option<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let after_comm = stat.rsplit_once(')')?.1;
-        let start: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
+        let started_ticks: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
         let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
         let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+        let started = Duration::from_secs(started_ticks / ticks)
+            + Duration::from_nanos((started_ticks % ticks) * 1_000_000_000 / ticks);
         let boot = std::fs::read_to_string("/proc/uptime").ok()?;
-        let up: f64 = boot.split_whitespace().next()?.parse().ok()?;
-        let started = start as f64 / ticks as f64;
-        Some(Duration::from_secs_f64((up - started).max(0.0)))
+        let up = Duration::try_from_secs_f64(boot.split_whitespace().next()?.parse().ok()?).ok()?;
+        Some(up.saturating_sub(started))
     }
 
     fn user_name(uid: u32) -> String {

@@ -364,7 +364,7 @@ fn daemons_of(pid_file: &Path) -> Vec<i32> {
             exe_ok && is_alive(*pid) && env.split(|b| *b == 0).any(|v| v == wanted.as_bytes())
         })
         .collect();
-    pids.sort();
+    pids.sort_unstable();
     pids
 }
 

@@ -4,9 +4,9 @@
 //! - `FX_PID_FILE` (required): the pid file.
 //! - `FX_RETRY`: the stop schedule (`stop_retry`); `FX_RELOAD_TIMEOUT_MS`: `reload_timeout`.
 //! - `FX_TERM`: `handle` (default: SIGTERM ends main, which returns normally and removes the pid file),
-//!   `ignore` (SIG_IGN: only SIGKILL stops it), `default` (dies by the signal, leaving its pid file).
+//!   `ignore` (`SIG_IGN`: only SIGKILL stops it), `default` (dies by the signal, leaving its pid file).
 //! - `FX_HUP`: `default`, `ignore`, `catch` (a plain handler that counts, without acknowledging).
-//! - `FX_STAMP`: a file to which the daemon writes CLOCK_MONOTONIC (ns) right before it exits (benchmark).
+//! - `FX_STAMP`: a file to which the daemon writes `CLOCK_MONOTONIC` (ns) right before it exits (benchmark).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
 //! where the args are `daemon_runtime::args_os()` after the program name.
@@ -32,7 +32,7 @@ fn set(signal: libc::c_int, handler: libc::sighandler_t) {
     action.sa_sigaction = handler;
     action.sa_flags = libc::SA_RESTART;
     // SAFETY: installs a handler that only makes an async-signal-safe write, or SIG_IGN/SIG_DFL.
-    let result = unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };
+    let result = unsafe { libc::sigaction(signal, &raw const action, std::ptr::null_mut()) };
     assert_eq!(result, 0, "sigaction");
 }
 
@@ -106,7 +106,7 @@ fn main() {
             tv_nsec: 0,
         };
         // SAFETY: clock_gettime(2) writes into a live timespec.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
         let ns = i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec);
         let _ = std::fs::write(stamp, format!("{ns}\n"));
     }

@@ -1,9 +1,9 @@
 //! A lock whose taker no longer has the file open: `fx_shared_lock LOCK_FILE REPORT`.
 //!
-//! The process opens LOCK_FILE and forks; the child takes the exclusive `flock` on the shared open file,
+//! The process opens `LOCK_FILE` and forks; the child takes the exclusive `flock` on the shared open file,
 //! closes its descriptor and stays alive; the parent keeps the descriptor (so the lock stays held) and stays
 //! alive too. `/proc/locks` then names the child, a live process that does not have the file open: exactly
-//! what a recycled pid would look like. Both pids go to REPORT as `PARENT CHILD`. Both exit after 60 s.
+//! what a recycled pid would look like. Both pids go to `REPORT` as `PARENT CHILD`. Both exit after 60 s.
 use std::os::fd::AsRawFd;
 
 use nix::libc;
