@@ -13,13 +13,16 @@ use crate::handshake::{self, Report, Reporter};
 use crate::pidfile::{self, PidFile};
 use crate::privileges::{self, Identity};
 use crate::proc_status::{self, ProcStatus};
-use crate::{fds, notify, ready, signals, Daemon, Running};
+use crate::{caps, fds, hardening, logs, notify, ready, signals, Daemon, Running};
+
+/// The program's privileged code, run as root before the drop (see `Daemon::privileged`).
+pub(crate) type Hook<'a> = Option<&'a mut dyn FnMut() -> Result<(), Error>>;
 
 /// How long a daemon that missed the ready timeout gets to exit after SIGTERM, before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready or returns why not.
-pub(crate) fn background(config: &Daemon) -> Result<Running, Error> {
+pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
     let status = ProcStatus::read();
     let threads = status.map(|s| s.threads).or_else(proc_status::count_tasks);
     if let Some(threads) = threads.filter(|n| *n > 1) {
@@ -31,7 +34,7 @@ pub(crate) fn background(config: &Daemon) -> Result<Running, Error> {
     fds::close_inherited(&config.keep_fds, config.scope, status.map(|s| s.fd_table))?;
     signals::reset(status.map(|s| s.ignored))?;
     let hup = signals::hold_hup()?;
-    let result = fork_daemon(config, &hup);
+    let result = fork_daemon(config, &hup, privileged);
     if result.is_err() {
         // Only the launcher gets here with an error: give it back the SIGHUP disposition it had. (The
         // daemon restored its own before reporting ready.)
@@ -40,7 +43,11 @@ pub(crate) fn background(config: &Daemon) -> Result<Running, Error> {
     result
 }
 
-fn fork_daemon(config: &Daemon, hup: &signals::SavedHup) -> Result<Running, Error> {
+fn fork_daemon(
+    config: &Daemon,
+    hup: &signals::SavedHup,
+    privileged: Hook<'_>,
+) -> Result<Running, Error> {
     let (read_end, write_end) = fds::pipe().map_err(|errno| Error::os(Step::Pipe, None, errno))?;
     // SAFETY: the process is single-threaded (checked by `background` through /proc/self/status, else the
     // /proc/self/task listing; where there is no procfs, `Daemon::start` documents it as the caller's
@@ -54,7 +61,12 @@ fn fork_daemon(config: &Daemon, hup: &signals::SavedHup) -> Result<Running, Erro
         }
         Ok(ForkResult::Child) => {
             drop(read_end);
-            Ok(first_child(Reporter::new(write_end), config, hup))
+            Ok(first_child(
+                Reporter::new(write_end),
+                config,
+                hup,
+                privileged,
+            ))
         }
     }
 }
@@ -101,7 +113,12 @@ fn stop(read_end: &OwnedFd, first_child: Pid) -> &'static str {
 }
 
 /// The first child: a new session, then the second fork; it exits at once so the daemon is orphaned.
-fn first_child(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> Running {
+fn first_child(
+    reporter: Reporter,
+    config: &Daemon,
+    hup: &signals::SavedHup,
+    privileged: Hook<'_>,
+) -> Running {
     if let Err(errno) = setsid() {
         fail(reporter, &Error::os(Step::Setsid, None, errno));
     }
@@ -109,13 +126,21 @@ fn first_child(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> 
     match unsafe { fork() } {
         Err(errno) => fail(reporter, &Error::os(Step::Fork, None, errno)),
         Ok(ForkResult::Parent { .. }) => exit_now(0),
-        Ok(ForkResult::Child) => daemon(reporter, config, hup),
+        Ok(ForkResult::Child) => daemon(reporter, config, hup, privileged),
     }
 }
 
 /// The daemon: sets itself up, reports, and returns to run the body.
-fn daemon(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> Running {
-    let pid_file = match setup(config, true).and_then(|p| signals::restore_hup(hup).map(|()| p)) {
+fn daemon(
+    reporter: Reporter,
+    config: &Daemon,
+    hup: &signals::SavedHup,
+    privileged: Hook<'_>,
+) -> Running {
+    // Single-threaded: the launcher checked before forking.
+    let pid_file = match setup(config, true, privileged, Some(1))
+        .and_then(|p| signals::restore_hup(hup).map(|()| p))
+    {
         Ok(pid_file) => pid_file,
         Err(error) => fail(reporter, &error),
     };
@@ -128,13 +153,14 @@ fn daemon(reporter: Reporter, config: &Daemon, hup: &signals::SavedHup) -> Runni
 }
 
 /// Foreground (systemd `Type=notify`, PID 1, or forced): no fork and stdio kept, the rest as a daemon.
-pub(crate) fn foreground(config: &Daemon) -> Result<Running, Error> {
+pub(crate) fn foreground(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
     let mut keep = config.keep_fds.clone();
     keep.extend(notify::listen_fds());
     let status = ProcStatus::read();
     fds::close_inherited(&keep, config.scope, status.map(|s| s.fd_table))?;
     signals::reset(status.map(|s| s.ignored))?;
-    let pid_file = setup(config, false)?;
+    let threads = status.map(|s| s.threads).or_else(proc_status::count_tasks);
+    let pid_file = setup(config, false, privileged, threads)?;
     ready::setup_done(config.ready, None, notify::socket().is_some())?;
     Ok(Running {
         pid_file,
@@ -142,11 +168,22 @@ pub(crate) fn foreground(config: &Daemon) -> Result<Running, Error> {
     })
 }
 
-/// The steps after the forks, in order: stdio, umask, user and group lookup, pid file (locked, given to
-/// the daemon's user), supplementary groups, chroot, the working directory entered with the daemon's
-/// effective ids (so a directory it may not enter fails the start), then the group and user switch. On
-/// error, the pid file and its lock file are removed (dropping `PidFile`) before the error is reported.
-fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
+/// The steps after the forks, in order: environment, limits, stdio, umask, user and group lookup, pid
+/// file (locked, given to the daemon's user), log files remembered for reopening, the program's
+/// privileged code, supplementary groups, chroot, the working directory entered with the daemon's
+/// effective ids (so a directory it may not enter fails the start), the group and user switch with the
+/// kept capabilities, then the hardening that must follow the switch. On error, the pid file and its lock file are removed (dropping
+/// `PidFile`) before the error is reported. `threads` is the process's thread count, when known.
+fn setup(
+    config: &Daemon,
+    detached: bool,
+    privileged: Hook<'_>,
+    threads: Option<u64>,
+) -> Result<Option<PidFile>, Error> {
+    hardening::clean_env(&config.env, threads)?;
+    hardening::limits(config.core_dumps, config.nofile, config.nice)?;
+    let keep_caps = caps::CapSet::parse(&config.keep_caps)?;
+    let absent = logs::absent(config.stdout.as_deref(), config.stderr.as_deref());
     if detached {
         let log_files = config.stdout.is_some() || config.stderr.is_some();
         if log_files {
@@ -165,6 +202,17 @@ fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
         Some(path) => Some(PidFile::acquire(path, std::process::id(), owners)?),
         None => None,
     };
+    if detached {
+        logs::remember(
+            config.stdout.as_deref(),
+            config.stderr.as_deref(),
+            &absent,
+            identity.owner(),
+        )?;
+    }
+    if let Some(code) = privileged {
+        code()?;
+    }
     identity.set_groups()?;
     if let Some(root) = &config.chroot {
         privileges::chroot(root)?;
@@ -175,7 +223,18 @@ fn setup(config: &Daemon, detached: bool) -> Result<Option<PidFile>, Error> {
         nix::unistd::chdir(&config.workdir)
             .map_err(|errno| Error::at(Step::Chdir, &config.workdir, errno))
     })?;
-    identity.switch()?;
+    if !keep_caps.is_empty() {
+        caps::before_switch(keep_caps)?;
+    }
+    let switched = identity.switch()?;
+    if !keep_caps.is_empty() {
+        caps::after_switch(keep_caps, config.ambient_caps)?;
+        // With capabilities back in the effective set, root must still be out of reach.
+        if let Some((uid, gid)) = switched {
+            privileges::check_dropped(uid, gid)?;
+        }
+    }
+    hardening::after_switch(config.core_dumps, config.no_new_privs)?;
     Ok(pid_file)
 }
 

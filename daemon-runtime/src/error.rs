@@ -71,6 +71,20 @@ pub enum Step {
     Timeout = 24,
     /// Opening, checking or locking the pid file's lock file (`<pid_file>.lock`).
     LockFile = 25,
+    /// The program's privileged code (run as root before the drop) returned an error.
+    Privileged = 26,
+    /// Keeping, or dropping, capabilities across the user switch.
+    Capabilities = 27,
+    /// Setting a resource limit (`RLIMIT_CORE`, `RLIMIT_NOFILE`).
+    Limit = 28,
+    /// Setting the nice value.
+    Nice = 29,
+    /// Making the process non-dumpable, or setting `no_new_privs`.
+    Harden = 30,
+    /// Cleaning the environment.
+    Environment = 31,
+    /// Reopening a log file (after rotation).
+    ReopenLogs = 32,
 }
 
 impl Step {
@@ -109,6 +123,13 @@ impl Step {
             23 => Step::NotReady,
             24 => Step::Timeout,
             25 => Step::LockFile,
+            26 => Step::Privileged,
+            27 => Step::Capabilities,
+            28 => Step::Limit,
+            29 => Step::Nice,
+            30 => Step::Harden,
+            31 => Step::Environment,
+            32 => Step::ReopenLogs,
             _ => return None,
         };
         Some(step)
@@ -145,6 +166,13 @@ impl Step {
             Step::NotReady => "the daemon exited before it was ready",
             Step::Timeout => "the daemon did not report ready within",
             Step::LockFile => "cannot use lock file",
+            Step::Privileged => "the privileged code failed",
+            Step::Capabilities => "cannot keep capabilities",
+            Step::Limit => "cannot set resource limit",
+            Step::Nice => "cannot set nice value",
+            Step::Harden => "cannot harden the process with",
+            Step::Environment => "cannot clean the environment",
+            Step::ReopenLogs => "cannot reopen log file",
         }
     }
 }
@@ -295,7 +323,7 @@ mod tests {
             }
         }
         // The codes are the discriminants 0, 1, 2...: the last step's code is the count minus one.
-        assert_eq!(known, usize::from(Step::LockFile.code()) + 1);
+        assert_eq!(known, usize::from(Step::ReopenLogs.code()) + 1);
         assert_eq!(Step::from_code(200), None);
     }
 

@@ -33,10 +33,13 @@
 #![warn(missing_docs)]
 
 mod control;
+mod caps;
 mod detach;
 mod error;
 mod fds;
 mod handshake;
+mod hardening;
+mod logs;
 mod notify;
 mod pidfile;
 mod privileges;
@@ -54,6 +57,8 @@ use std::time::Duration;
 
 pub use control::{args_os, Action, Outcome};
 pub use error::{Error, Step};
+pub use hardening::Env;
+pub use logs::reopen_logs;
 pub use ready::{not_ready, ready, Ready};
 
 /// Turns `fn main` into a Unix daemon.
@@ -153,6 +158,13 @@ pub struct Daemon {
     stop_retry: Option<String>,
     /// How long `reload` waits for the daemon's acknowledgement.
     reload_timeout: Duration,
+    keep_caps: Vec<String>,
+    ambient_caps: bool,
+    core_dumps: bool,
+    no_new_privs: bool,
+    nofile: Option<(u64, u64)>,
+    nice: Option<i32>,
+    env: Env,
 }
 
 impl Default for Daemon {
@@ -186,6 +198,13 @@ impl Daemon {
             commands: false,
             stop_retry: None,
             reload_timeout: control::DEFAULT_RELOAD_TIMEOUT,
+            keep_caps: Vec::new(),
+            ambient_caps: false,
+            core_dumps: true,
+            no_new_privs: false,
+            nofile: None,
+            nice: None,
+            env: Env::Inherit,
         }
     }
 
@@ -351,6 +370,132 @@ impl Daemon {
         self
     }
 
+    /// Capabilities the daemon keeps after switching to [`user`](Daemon::user) (Linux), by name as in
+    /// capabilities(7), with or without `cap_`: `["net_bind_service"]` lets a daemon running as `nobody`
+    /// bind ports below 1024. Its permitted and effective sets then hold exactly these; every other
+    /// capability also leaves the bounding set (no setuid program it runs can give one back), and root
+    /// still cannot be regained (unless `setuid` is kept, which fails the start). Needs a user to switch to.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().user("nobody").keep_caps(["net_bind_service"]);
+    /// # drop(daemon);
+    /// ```
+    pub fn keep_caps<I, S>(mut self, names: I) -> Daemon
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.keep_caps.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// `true`: the kept capabilities are also inheritable and ambient, so programs the daemon executes
+    /// keep them too (default `false`: they end at `exec`).
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new()
+    ///     .user("nobody")
+    ///     .keep_caps(["net_bind_service"])
+    ///     .ambient_caps(true);
+    /// # drop(daemon);
+    /// ```
+    pub fn ambient_caps(mut self, ambient: bool) -> Daemon {
+        self.ambient_caps = ambient;
+        self
+    }
+
+    /// `false`: no core dumps (`RLIMIT_CORE` 0) and, on Linux, not dumpable (`PR_SET_DUMPABLE` 0, kept
+    /// after the user switch), so the memory of a daemon that held root's secrets never reaches a core
+    /// file and no process of the daemon's user can ptrace it. Set before the privileged code runs.
+    /// Default `true`: the inherited limit stays.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().core_dumps(false);
+    /// # drop(daemon);
+    /// ```
+    pub fn core_dumps(mut self, allowed: bool) -> Daemon {
+        self.core_dumps = allowed;
+        self
+    }
+
+    /// `true`: `PR_SET_NO_NEW_PRIVS` (Linux) after the user switch: no program the daemon executes can
+    /// gain privileges (setuid bits and file capabilities are ignored). Default `false`.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().no_new_privs(true);
+    /// # drop(daemon);
+    /// ```
+    pub fn no_new_privs(mut self, enabled: bool) -> Daemon {
+        self.no_new_privs = enabled;
+        self
+    }
+
+    /// `RLIMIT_NOFILE`: the soft and the hard limit on open files, set while still root (raising the hard
+    /// limit needs it). `soft` must not exceed `hard`. Default: inherited.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().nofile(65536, 65536);
+    /// # drop(daemon);
+    /// ```
+    pub fn nofile(mut self, soft: u64, hard: u64) -> Daemon {
+        self.nofile = Some((soft, hard));
+        self
+    }
+
+    /// The nice value (-20 to 19; below 0 needs root, so it is set before the user switch). Default:
+    /// inherited.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().nice(10);
+    /// # drop(daemon);
+    /// ```
+    pub fn nice(mut self, nice: i32) -> Daemon {
+        self.nice = Some(nice);
+        self
+    }
+
+    /// What the daemon's environment keeps: [`Env::Inherit`] (default), [`Env::Clean`] (only
+    /// [`Env::ALWAYS_KEPT`]: systemd's `NOTIFY_SOCKET`, `LISTEN_*`, `WATCHDOG_*`, and `PATH`, `LANG`,
+    /// `TZ`), or [`Env::keep`] with more names. Cleaned first in the daemon, while it is single-threaded
+    /// (a multi-threaded process is refused), so the privileged code sees the clean environment too.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().env(daemon_runtime::Env::Clean);
+    /// # drop(daemon);
+    /// ```
+    pub fn env(mut self, env: Env) -> Daemon {
+        self.env = env;
+        self
+    }
+
+    /// Code to run as root before the drop: after stdio and the pid file, before chroot and the user
+    /// switch, in the daemon. Its `Ok` value is handed to the program with the [`Running`] handle (for
+    /// example a socket bound to port 80 by a daemon that then runs as `nobody`); its `Err` fails the start
+    /// like any step (`PROGRAM: the privileged code failed: MESSAGE` on the launcher's terminal), and the
+    /// body never runs.
+    ///
+    /// Whatever it returns keeps what it holds after the drop: return only what the daemon needs (an fd
+    /// of a directory outside the chroot, for instance, would be a way out of it).
+    ///
+    /// ```no_run
+    /// use std::net::TcpListener;
+    ///
+    /// let (_running, listener) = daemon_runtime::Daemon::new()
+    ///     .user("nobody")
+    ///     .privileged(|| TcpListener::bind("127.0.0.1:80"))
+    ///     .start()?;
+    /// // Here the daemon runs as nobody and serves port 80.
+    /// # drop(listener);
+    /// # Ok::<(), daemon_runtime::Error>(())
+    /// ```
+    pub fn privileged<F, T, E>(self, code: F) -> Privileged<F>
+    where
+        F: FnOnce() -> Result<T, E>,
+        E: std::fmt::Display,
+    {
+        Privileged { daemon: self, code }
+    }
+
     /// Daemonizes.
     ///
     /// In the launching process: exits the process with status 0 once the daemon reports ready, and returns
@@ -409,7 +554,11 @@ impl Daemon {
     ///     }
     /// };
     /// ```
-    pub fn start(mut self) -> Result<Running, Error> {
+    pub fn start(self) -> Result<Running, Error> {
+        self.start_with(None)
+    }
+
+    fn start_with(mut self, privileged: detach::Hook<'_>) -> Result<Running, Error> {
         self.check()?;
         if self.commands {
             self.run_command();
@@ -425,9 +574,9 @@ impl Daemon {
             self.pid_file = Some(absolute);
         }
         if self.runs_in_foreground()? {
-            detach::foreground(&self)
+            detach::foreground(&self, privileged)
         } else {
-            detach::background(&self)
+            detach::background(&self, privileged)
         }
     }
 
@@ -501,7 +650,97 @@ impl Daemon {
         }
         self.schedule()
             .map_err(|why| Error::new(Step::Config, None, None).with_detail(why))?;
+        self.check_privileges()
+    }
+
+    fn check_privileges(&self) -> Result<(), Error> {
+        let invalid =
+            |detail: String| Err(Error::new(Step::Config, None, None).with_detail(detail));
+        caps::CapSet::parse(&self.keep_caps)?;
+        if !self.keep_caps.is_empty() && self.user.is_none() {
+            return invalid("keep_caps needs a user to switch to".into());
+        }
+        if self.ambient_caps && self.keep_caps.is_empty() {
+            return invalid("ambient_caps needs keep_caps".into());
+        }
+        if let Some((soft, hard)) = self.nofile {
+            if soft > hard || soft == 0 {
+                return invalid(format!(
+                    "nofile soft limit {soft} must be at least 1 and at most the hard limit {hard}"
+                ));
+            }
+        }
+        if let Some(nice) = self.nice.filter(|n| !(-20..=19).contains(n)) {
+            return invalid(format!("nice {nice} is out of range (-20 to 19)"));
+        }
+        if let Env::Keep(names) = &self.env {
+            if let Some(name) = names
+                .iter()
+                .find(|n| n.is_empty() || n.contains(['=', '\0']))
+            {
+                return invalid(format!("env cannot keep {name:?}: not a variable name"));
+            }
+        }
         Ok(())
+    }
+}
+
+/// A [`Daemon`] with code to run as root before the drop, made by [`Daemon::privileged`]; [`start`]
+/// returns the code's value with the [`Running`] handle.
+///
+/// [`start`]: Privileged::start
+#[must_use = "a Privileged does nothing until start() is called"]
+pub struct Privileged<F> {
+    daemon: Daemon,
+    code: F,
+}
+
+impl<F> std::fmt::Debug for Privileged<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Privileged")
+            .field("daemon", &self.daemon)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, T, E> Privileged<F>
+where
+    F: FnOnce() -> Result<T, E>,
+    E: std::fmt::Display,
+{
+    /// Daemonizes as [`Daemon::start`] does, running the privileged code on the way; in the daemon,
+    /// returns the [`Running`] handle and the code's value.
+    ///
+    /// ```no_run
+    /// let (_running, secret) = daemon_runtime::Daemon::new()
+    ///     .user("nobody")
+    ///     .privileged(|| std::fs::read_to_string("/etc/app/secret"))
+    ///     .start()?;
+    /// # drop(secret);
+    /// # Ok::<(), daemon_runtime::Error>(())
+    /// ```
+    pub fn start(self) -> Result<(Running, T), Error> {
+        let mut code = Some(self.code);
+        let mut value = None;
+        let mut hook = || {
+            let code = code.take().ok_or_else(|| {
+                Error::new(Step::Privileged, None, None).with_detail("it already ran")
+            })?;
+            match code() {
+                Ok(v) => {
+                    value = Some(v);
+                    Ok(())
+                }
+                Err(error) => {
+                    Err(Error::new(Step::Privileged, None, None).with_detail(error.to_string()))
+                }
+            }
+        };
+        let running = self.daemon.start_with(Some(&mut hook))?;
+        let value = value.ok_or_else(|| {
+            Error::new(Step::Privileged, None, None).with_detail("it did not run")
+        })?;
+        Ok((running, value))
     }
 }
 

@@ -126,21 +126,32 @@ impl Identity {
         })
     }
 
-    /// Switches group, then user; then checks that root cannot be regained.
-    pub(crate) fn switch(&self) -> Result<(), Error> {
+    /// The user and group that files the runtime creates before the switch should belong to.
+    pub(crate) fn owner(&self) -> Option<(Uid, Gid)> {
+        self.target().filter(|(uid, _)| self.uid == Some(*uid))
+    }
+
+    /// Switches group, then user; then checks that root cannot be regained. Returns the ids switched to.
+    pub(crate) fn switch(&self) -> Result<Option<(Uid, Gid)>, Error> {
         let Some((uid, gid)) = self.target() else {
-            return Ok(());
+            return Ok(None);
         };
         nix::unistd::setgid(gid)
             .map_err(|errno| Error::os(Step::Setgid, Some(gid.to_string()), errno))?;
         nix::unistd::setuid(uid)
             .map_err(|errno| Error::os(Step::Setuid, Some(uid.to_string()), errno))?;
-        let dropped = Uid::effective() == uid && Gid::effective() == gid;
-        if !dropped || (!uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok()) {
-            return Err(Error::new(Step::RegainRoot, Some(uid.to_string()), None));
-        }
-        Ok(())
+        check_dropped(uid, gid)?;
+        Ok(Some((uid, gid)))
     }
+}
+
+/// The process runs as `uid` and `gid`, and root cannot be regained (setuid(0) fails).
+pub(crate) fn check_dropped(uid: Uid, gid: Gid) -> Result<(), Error> {
+    let dropped = Uid::effective() == uid && Gid::effective() == gid;
+    if !dropped || (!uid.is_root() && nix::unistd::setuid(Uid::from_raw(0)).is_ok()) {
+        return Err(Error::new(Step::RegainRoot, Some(uid.to_string()), None));
+    }
+    Ok(())
 }
 
 #[cfg(not(target_vendor = "apple"))]
