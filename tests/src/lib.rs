@@ -13,11 +13,17 @@ pub fn out_path() -> Option<PathBuf> {
 /// Writes `text` to `$FIXTURE_OUT` atomically (a temporary file renamed over it), so that a test never
 /// reads half a report.
 pub fn report(text: &str) {
-    let Some(path) = out_path() else { return };
+    if let Some(path) = out_path() {
+        report_at(&path, text);
+    }
+}
+
+/// [`report`] to a path read earlier (for a fixture that empties its environment).
+pub fn report_at(path: &std::path::Path, text: &str) {
     let tmp = path.with_extension("tmp");
     let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(text.as_bytes()));
     if written.is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
+        let _ = std::fs::rename(&tmp, path);
     }
 }
 

@@ -22,6 +22,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_reserved_signals" => env!("CARGO_BIN_EXE_fx_reserved_signals"),
         "fx_control" => env!("CARGO_BIN_EXE_fx_control"),
         "fx_shared_lock" => env!("CARGO_BIN_EXE_fx_shared_lock"),
+        "fx_privlogs" => env!("CARGO_BIN_EXE_fx_privlogs"),
         other => panic!("no fixture {other}"),
     }
 }
