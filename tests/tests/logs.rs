@@ -1,0 +1,411 @@
+//! Log files on live daemons: reopening after rotation (after chroot and the user switch too), the real
+//! logrotate in `create` and `copytruncate` modes with a writer logging all along, and refusals.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{fixture, scratch, skip, start, LiveDaemon, TempDir};
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+fn privlogs(out: &Path, args: &[&str]) -> Command {
+    let mut command = fixture("fx_privlogs", out);
+    command.args(args);
+    command
+}
+
+fn usr1(daemon: &LiveDaemon) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .expect("SIGUSR1");
+}
+
+/// Waits until the report at `out` satisfies `done`; returns it.
+fn wait_report(out: &Path, within: Duration, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let report = std::fs::read_to_string(out).unwrap_or_default();
+        if done(&report) {
+            return report;
+        }
+        assert!(Instant::now() < deadline, "report so far: {report:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A test directory laid out as a chrooted daemon's: `root/logs` (the log directory, owned by `owner`)
+/// outside `root/jail` (the chroot, where the daemon cannot reach the logs by path).
+fn jail(tag: &str, owner: u32) -> (TempDir, PathBuf, PathBuf) {
+    let dir = TempDir::new(tag);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let logs = dir.join("logs");
+    let root = dir.join("jail");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    std::os::unix::fs::chown(&logs, Some(owner), Some(owner)).unwrap();
+    (dir, logs, root)
+}
+
+#[test]
+fn reopen_after_chroot_and_user_switch_creates_the_file_0640_owned_by_the_user() {
+    if !is_root() {
+        return skip("chroot and the switch to nobody need root");
+    }
+    let (_dir, logs, root) = jail("reopen-jail", NOBODY);
+    // The daemon reports from inside the chroot.
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = root.join("report");
+    let log = logs.join("app.log");
+    let args = [
+        "--user",
+        "nobody",
+        "--chroot",
+        root.to_str().unwrap(),
+        "--stdout",
+        log.to_str().unwrap(),
+        "--stderr",
+        log.to_str().unwrap(),
+        "--then",
+        "reopen",
+    ];
+    let mut command = privlogs(&out, &args);
+    command.env("FIXTURE_OUT", "/report");
+    let daemon = start(command, &out);
+    let meta = std::fs::metadata(&log).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (NOBODY, NOBODY, 0o640),
+        "created at start: given to the daemon's user"
+    );
+    // As logrotate's `nocreate` leaves it: the file renamed, no new one.
+    let rotated = logs.join("app.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    usr1(&daemon);
+    let report = wait_report(&out, Duration::from_secs(10), |r| r.contains("reopened 1"));
+    assert!(report.ends_with(" reopened 1 ok\n"), "{report}");
+    let meta = std::fs::metadata(&log).expect("the daemon created the log file again");
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (NOBODY, NOBODY, 0o640)
+    );
+    assert_eq!(
+        read(&log),
+        "after reopen 1\n",
+        "the new file gets what follows"
+    );
+    assert_eq!(
+        read(&rotated),
+        "",
+        "the rotated file gets nothing after the reopen"
+    );
+    assert_eq!(daemon.status("Uid"), vec![NOBODY.to_string(); 4]);
+    assert_eq!(
+        std::fs::read_link(daemon.proc("root")).unwrap(),
+        root,
+        "still in the chroot"
+    );
+}
+
+#[test]
+fn reopen_refuses_a_symlink_planted_at_the_path_and_keeps_writing_to_the_old_file() {
+    if !is_root() {
+        return skip("the switch to nobody needs root");
+    }
+    let (dir, logs, _root) = jail("reopen-symlink", NOBODY);
+    let out = dir.join("report");
+    let log = logs.join("app.log");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "root's file\n").unwrap();
+    let args = [
+        "--user",
+        "nobody",
+        "--stderr",
+        log.to_str().unwrap(),
+        "--then",
+        "reopen",
+    ];
+    let daemon = start(privlogs(&out, &args), &out);
+    let rotated = logs.join("app.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    // Planted by whoever can write to the log directory (here, the daemon's own user).
+    std::os::unix::fs::symlink(&victim, &log).unwrap();
+    std::os::unix::fs::lchown(&log, Some(NOBODY), Some(NOBODY)).unwrap();
+    usr1(&daemon);
+    let report = wait_report(&out, Duration::from_secs(10), |r| r.contains("reopened 1"));
+    assert!(
+        report.contains("reopened 1 error: cannot reopen log file")
+            && report.contains("it is a symbolic link, which a reopen never follows"),
+        "{report}"
+    );
+    assert_eq!(
+        read(&victim),
+        "root's file\n",
+        "the symlink's target is untouched"
+    );
+    assert_eq!(
+        read(&rotated),
+        "after reopen 1\n",
+        "stderr still goes to the old file"
+    );
+}
+
+#[test]
+fn reopen_refuses_a_file_of_another_user() {
+    if !is_root() {
+        return skip("files of another user are made as root");
+    }
+    let dir = TempDir::new("reopen-owner");
+    let out = dir.join("report");
+    let log = dir.join("app.log");
+    let args = ["--stderr", log.to_str().unwrap(), "--then", "reopen"];
+    let daemon = start(privlogs(&out, &args), &out);
+    std::fs::rename(&log, dir.join("app.log.1")).unwrap();
+    // Another user's file at the path: the root daemon's logs would become readable to them.
+    std::fs::write(&log, "").unwrap();
+    std::os::unix::fs::chown(&log, Some(NOBODY), Some(NOBODY)).unwrap();
+    usr1(&daemon);
+    let report = wait_report(&out, Duration::from_secs(10), |r| r.contains("reopened 1"));
+    assert!(report.contains("it belongs to uid 65534"), "{report}");
+    assert_eq!(read(&log), "", "nothing written to it");
+}
+
+#[test]
+fn reopen_without_log_files_does_nothing() {
+    let (_dir, out) = scratch("reopen-none");
+    let daemon = start(privlogs(&out, &["--then", "reopen"]), &out);
+    usr1(&daemon);
+    let report = wait_report(&out, Duration::from_secs(10), |r| r.contains("reopened 1"));
+    assert!(report.ends_with(" reopened 1 ok\n"), "{report}");
+    let fds = daemon.fds();
+    assert!(
+        fds.iter()
+            .any(|(fd, target)| *fd == 1 && target == "/dev/null"),
+        "{fds:?}"
+    );
+}
+
+/// How many lines the writer logs (one a millisecond, alternately to stdout and stderr).
+const LINES: usize = 3000;
+
+/// Runs logrotate on `config` (with its own state file) and returns what it printed.
+fn logrotate(dir: &Path, config: &str) -> String {
+    let conf = dir.join("logrotate.conf");
+    std::fs::write(&conf, config).unwrap();
+    let output = Command::new("logrotate")
+        .arg("--force")
+        .arg("--verbose")
+        .arg("--state")
+        .arg(dir.join("logrotate.state"))
+        .arg(&conf)
+        .output()
+        .expect("run logrotate");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "logrotate failed: {text}");
+    text
+}
+
+fn have_logrotate() -> bool {
+    Command::new("logrotate").arg("--version").output().is_ok()
+}
+
+/// The writer's lines of one stream (`out` has the even numbers, `err` the odd ones) found in `files`,
+/// checked: every line whole, each of the stream's numbers exactly once (when `expect_none_lost`) or at
+/// most once; returns, per file, the numbers it holds.
+fn check_lines(files: &[&Path], stream: &str, expect_none_lost: bool) -> Vec<Vec<usize>> {
+    let parity = usize::from(stream == "err");
+    let mut seen = vec![0u32; LINES];
+    let mut per_file = Vec::new();
+    for file in files {
+        let text = read(file);
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "{} ends in a torn line",
+            file.display()
+        );
+        let mut numbers = Vec::new();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let whole = fields.len() == 3
+                && matches!(fields[0], "out" | "err")
+                && fields[1].len() == 6
+                && fields[2] == "x".repeat(60);
+            assert!(
+                whole,
+                "torn or foreign line in {}: {line:?}",
+                file.display()
+            );
+            let n: usize = fields[1].parse().unwrap();
+            assert!(
+                fields[0] == stream && n % 2 == parity,
+                "line {n} in the wrong stream"
+            );
+            seen[n] += 1;
+            numbers.push(n);
+        }
+        per_file.push(numbers);
+    }
+    let twice: Vec<usize> = (0..LINES).filter(|n| seen[*n] > 1).collect();
+    assert!(twice.is_empty(), "lines in both files or twice: {twice:?}");
+    let lost: Vec<usize> = (0..LINES)
+        .filter(|n| n % 2 == parity && seen[*n] == 0)
+        .collect();
+    if expect_none_lost {
+        assert!(lost.is_empty(), "lost {} lines: {lost:?}", lost.len());
+    } else if let (Some(first), Some(last)) = (lost.first(), lost.last()) {
+        // copytruncate without a pause loses what is written between logrotate's copy and its truncate:
+        // one run of consecutive lines, nothing else.
+        assert_eq!(
+            (last - first) / 2 + 1,
+            lost.len(),
+            "lost lines are not one run: {lost:?}"
+        );
+        println!(
+            "copytruncate without a pause lost {} lines: {lost:?}",
+            lost.len()
+        );
+    }
+    per_file
+}
+
+/// Starts the writer as nobody with stdout in `out.log` and stderr in `err.log`, waits until it has
+/// logged some lines, and returns it with the paths.
+fn start_writer(dir: &TempDir) -> (LiveDaemon, PathBuf, PathBuf, PathBuf) {
+    let out = dir.join("report");
+    let logs = dir.join("logs");
+    let (stdout, stderr) = (logs.join("out.log"), logs.join("err.log"));
+    let args = [
+        "--user",
+        "nobody",
+        "--stdout",
+        stdout.to_str().unwrap(),
+        "--stderr",
+        stderr.to_str().unwrap(),
+        "--then",
+        "log",
+        &LINES.to_string(),
+    ];
+    let daemon = start(privlogs(&out, &args), &out);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&stderr).map_or(0, |m| m.len()) < 20 * 72 {
+        assert!(Instant::now() < deadline, "the writer does not write");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (daemon, out, stdout, stderr)
+}
+
+fn log_dir(tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    // The writer reports here as nobody.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::create_dir(dir.join("logs")).unwrap();
+    std::fs::set_permissions(dir.join("logs"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn logrotate_create_mode_with_a_continuous_writer_loses_and_tears_nothing() {
+    if !is_root() {
+        return skip("the writer runs as nobody and logrotate as root");
+    }
+    if !have_logrotate() {
+        return skip("logrotate is not installed (.ci/run installs it)");
+    }
+    let dir = log_dir("logrotate-create");
+    let (daemon, out, stdout, stderr) = start_writer(&dir);
+    let config = format!(
+        "{} {} {{\n    rotate 1\n    create 0640 nobody nogroup\n    sharedscripts\n    postrotate\n        \
+         kill -USR1 {}\n    endscript\n}}\n",
+        stdout.display(),
+        stderr.display(),
+        daemon.pid
+    );
+    let said = logrotate(dir.path(), &config);
+    wait_report(&out, Duration::from_secs(30), |r| r.ends_with(" done\n"));
+    assert!(daemon.alive());
+    for (path, stream) in [(&stdout, "out"), (&stderr, "err")] {
+        let rotated = PathBuf::from(format!("{}.1", path.display()));
+        let per_file = check_lines(&[&rotated, path], stream, true);
+        let (old, new) = (&per_file[0], &per_file[1]);
+        assert!(!old.is_empty() && !new.is_empty(), "{said}");
+        assert!(
+            old.iter().max() < new.iter().min(),
+            "every line before the reopen is in the rotated file, every line after in the new one"
+        );
+        let meta = std::fs::metadata(path).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (NOBODY, 0o640));
+    }
+}
+
+#[test]
+fn logrotate_copytruncate_paused_loses_and_tears_nothing() {
+    if !is_root() {
+        return skip("the writer runs as nobody and logrotate as root");
+    }
+    if !have_logrotate() {
+        return skip("logrotate is not installed (.ci/run installs it)");
+    }
+    let dir = log_dir("logrotate-copytruncate");
+    let (daemon, out, stdout, stderr) = start_writer(&dir);
+    // The recipe the README gives: the daemon is stopped between logrotate's copy and its truncate.
+    let config = format!(
+        "{} {} {{\n    rotate 1\n    copytruncate\n    sharedscripts\n    prerotate\n        kill -STOP {pid}\n    \
+         endscript\n    postrotate\n        kill -CONT {pid}\n    endscript\n}}\n",
+        stdout.display(),
+        stderr.display(),
+        pid = daemon.pid
+    );
+    logrotate(dir.path(), &config);
+    wait_report(&out, Duration::from_secs(30), |r| r.ends_with(" done\n"));
+    for (path, stream) in [(&stdout, "out"), (&stderr, "err")] {
+        let rotated = PathBuf::from(format!("{}.1", path.display()));
+        let per_file = check_lines(&[&rotated, path], stream, true);
+        assert!(per_file[0].iter().max() < per_file[1].iter().min());
+        assert!(
+            !per_file[1].is_empty(),
+            "the daemon kept writing to the truncated file"
+        );
+    }
+}
+
+#[test]
+fn logrotate_copytruncate_unpaused_tears_and_duplicates_nothing() {
+    if !is_root() {
+        return skip("the writer runs as nobody and logrotate as root");
+    }
+    if !have_logrotate() {
+        return skip("logrotate is not installed (.ci/run installs it)");
+    }
+    let dir = log_dir("logrotate-copytruncate-plain");
+    let (_daemon, out, stdout, stderr) = start_writer(&dir);
+    let config = format!(
+        "{} {} {{\n    rotate 1\n    copytruncate\n}}\n",
+        stdout.display(),
+        stderr.display()
+    );
+    logrotate(dir.path(), &config);
+    wait_report(&out, Duration::from_secs(30), |r| r.ends_with(" done\n"));
+    for (path, stream) in [(&stdout, "out"), (&stderr, "err")] {
+        let rotated = PathBuf::from(format!("{}.1", path.display()));
+        // O_APPEND: after the truncate the daemon writes at the new end, so no hole of NUL bytes.
+        let per_file = check_lines(&[&rotated, path], stream, false);
+        assert!(!per_file[1].is_empty());
+    }
+}
