@@ -240,7 +240,7 @@ fn hardening_keys_are_in_force_in_the_daemon() {
         "-5",
     ];
     let mut command = privlogs(&out, &args);
-    before_exec(&mut command, || {
+    let limits = || {
         // As a shell with `ulimit -c unlimited` and other nofile limits would leave them. (The hard
         // limit is lowered, not raised: raising it needs CAP_SYS_RESOURCE, which containers often drop.)
         let core = libc::rlimit {
@@ -255,7 +255,9 @@ fn hardening_keys_are_in_force_in_the_daemon() {
         check(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &core) })?;
         // SAFETY: as above.
         check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &files) })
-    });
+    };
+    // SAFETY: `limits` only calls setrlimit (async-signal-safe) on its own stack values, allocating nothing.
+    unsafe { before_exec(&mut command, limits) };
     let daemon = start(command, &out);
     assert_eq!(
         limit(&daemon, "Max core file size"),
@@ -275,14 +277,16 @@ fn hardening_keys_are_in_force_in_the_daemon() {
 fn without_hardening_keys_the_inherited_settings_stay() {
     let (_dir, out) = scratch("harden-none");
     let mut command = privlogs(&out, &[]);
-    before_exec(&mut command, || {
+    let limits = || {
         let files = libc::rlimit {
             rlim_cur: 700,
             rlim_max: 900,
         };
         // SAFETY: setrlimit reads the struct; it is async-signal-safe.
         check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &files) })
-    });
+    };
+    // SAFETY: `limits` only calls setrlimit (async-signal-safe) on a stack value, allocating nothing.
+    unsafe { before_exec(&mut command, limits) };
     let daemon = start(command, &out);
     assert_eq!(
         limit(&daemon, "Max open files"),
@@ -308,12 +312,14 @@ fn no_core_dumps_makes_a_daemon_undumpable_even_without_a_user_switch() {
                 &["--no-core-dumps"]
             },
         );
-        before_exec(&mut command, || {
+        let become_nobody = || {
             // SAFETY: setgid and setuid are async-signal-safe and take integers.
             check(unsafe { libc::setgid(NOBODY) })?;
             // SAFETY: as above.
             check(unsafe { libc::setuid(NOBODY) })
-        });
+        };
+        // SAFETY: `become_nobody` only calls setgid and setuid (async-signal-safe), allocating nothing.
+        unsafe { before_exec(&mut command, become_nobody) };
         let daemon = start(command, &out);
         assert_eq!(daemon.status("Uid"), vec![NOBODY.to_string(); 4]);
         let status_owner = std::fs::metadata(daemon.proc("status")).unwrap().uid();
