@@ -32,8 +32,8 @@
 
 #![warn(missing_docs)]
 
-mod control;
 mod caps;
+mod control;
 mod detach;
 mod error;
 mod fds;
