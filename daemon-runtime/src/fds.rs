@@ -276,46 +276,53 @@ fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
     let flags =
         OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
     let mode = Mode::from_bits_truncate(0o640);
-    let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
-        // `/` or a path ending in `..`: no last component to check; the open fails or finds a directory.
-        return open(path, flags, mode).and_then(above_stdio).map_err(fail);
-    };
-    let parent = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let dir = open(parent, dir_flags(), Mode::empty())
-        .and_then(above_stdio)
-        .map_err(fail)?;
-    let dir_stat = nix::sys::stat::fstat(&dir).map_err(fail)?;
-    let sticky_world_writable =
-        dir_stat.st_mode & libc::S_ISVTX != 0 && dir_stat.st_mode & libc::S_IWOTH != 0;
-    if !sticky_world_writable {
-        return nix::fcntl::openat(&dir, name, flags, mode)
-            .and_then(above_stdio)
-            .map_err(fail);
-    }
-    let Some((link_owner, target)) = read_link(&dir, name).map_err(fail)? else {
-        // Not a symlink, or missing: opened without following one, so a link planted since is refused.
-        return nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, mode)
-            .and_then(above_stdio)
-            .map_err(fail);
-    };
     let euid = nix::unistd::Uid::effective().as_raw();
-    if link_owner != euid && link_owner != dir_stat.st_uid {
-        return Err(Error::at(step, path, Errno::EACCES).with_detail(format!(
-            "it is a symbolic link owned by uid {link_owner} in {}, a sticky world-writable directory owned by \
-             uid {}: following it would let that user choose the file written (the fs.protected_symlinks rule)",
-            parent.display(),
-            dir_stat.st_uid
-        )));
+    // Each symlink of a chain is followed here, one at a time, so that the rule applies to every link
+    // (a permitted link may point at a planted one); the kernel's own limit on a chain is 40.
+    let mut current = path.to_path_buf();
+    for hop in 0..40 {
+        let (Some(name), Some(parent)) = (current.file_name(), current.parent()) else {
+            // `/` or a path ending in `..`: no last component to check; the open fails or finds a directory.
+            return open(&current, flags, mode)
+                .and_then(above_stdio)
+                .map_err(fail);
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let dir = open(parent, dir_flags(), Mode::empty())
+            .and_then(above_stdio)
+            .map_err(fail)?;
+        let Some((link_owner, target)) = read_link(&dir, name).map_err(fail)? else {
+            // Not a symlink, or missing: opened without following one, so a link planted since is refused.
+            return nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, mode)
+                .and_then(above_stdio)
+                .map_err(fail);
+        };
+        let dir_stat = nix::sys::stat::fstat(&dir).map_err(fail)?;
+        let sticky_world_writable =
+            dir_stat.st_mode & libc::S_ISVTX != 0 && dir_stat.st_mode & libc::S_IWOTH != 0;
+        if sticky_world_writable && link_owner != euid && link_owner != dir_stat.st_uid {
+            let it = if hop == 0 {
+                "it is".to_string()
+            } else {
+                format!("it leads to {}, which is", current.display())
+            };
+            return Err(Error::at(step, path, Errno::EACCES).with_detail(format!(
+                "{it} a symbolic link owned by uid {link_owner} in {}, a sticky world-writable directory owned \
+                 by uid {}: following it would let that user choose the file written (the \
+                 fs.protected_symlinks rule)",
+                parent.display(),
+                dir_stat.st_uid
+            )));
+        }
+        // The target read from the very link checked (a symlink cannot be changed, only replaced),
+        // relative to the link's directory as the kernel resolves it.
+        current = parent.join(target);
     }
-    // The target read from the very link checked (a symlink cannot be changed, only replaced), resolved
-    // from the directory as the kernel would.
-    nix::fcntl::openat(&dir, target.as_os_str(), flags, mode)
-        .and_then(above_stdio)
-        .map_err(fail)
+    Err(fail(Errno::ELOOP))
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -293,6 +293,11 @@ fn describe_type(kind: std::fs::FileType) -> &'static str {
 
 /// Opens `path` read-write without following a symlink or blocking, creating it with `mode` if missing;
 /// says whether this call created it. Above stdio, close-on-exec.
+///
+/// An existing file is first looked at without being opened for I/O (`O_PATH` on Linux): opening a device
+/// can itself change it (a tape rewinds, a modem line drops), so anything but a regular file comes back as
+/// that `O_PATH` descriptor, for the caller's checks to refuse by its type. A regular file is then opened
+/// read-write and must be the very inode looked at.
 fn open_new_or_existing(path: &Path, mode: libc::mode_t) -> Result<(OwnedFd, bool), Errno> {
     let flags = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
     loop {
@@ -305,13 +310,57 @@ fn open_new_or_existing(path: &Path, mode: libc::mode_t) -> Result<(OwnedFd, boo
             Err(Errno::EEXIST) => {}
             Err(errno) => return Err(errno),
         }
-        match open(path, flags, Mode::empty()) {
-            Ok(fd) => return Ok((fds::above_stdio(fd)?, false)),
+        let looked_at = match look_at(path) {
+            Ok(Some(Look::Other(fd))) => return Ok((fds::above_stdio(fd)?, false)),
+            Ok(Some(Look::Regular(dev, ino))) => Some((dev, ino)),
+            Ok(None) => None,
             // Removed between the two opens: try again.
+            Err(Errno::ENOENT) => continue,
+            Err(errno) => return Err(errno),
+        };
+        match open(path, flags, Mode::empty()) {
+            Ok(fd) => {
+                let stat = nix::sys::stat::fstat(&fd)?;
+                if looked_at.is_none_or(|seen| seen == (stat.st_dev, stat.st_ino)) {
+                    return Ok((fds::above_stdio(fd)?, false));
+                }
+                // Replaced since we looked: look again.
+            }
             Err(Errno::ENOENT) => {}
             Err(errno) => return Err(errno),
         }
     }
+}
+
+/// What an existing path names, seen without opening it for I/O.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+enum Look {
+    /// A regular file: its device and inode.
+    Regular(libc::dev_t, libc::ino_t),
+    /// Anything else, as an `O_PATH` descriptor (enough for `fstat`, useless for I/O).
+    Other(OwnedFd),
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn look_at(path: &Path) -> Result<Option<Look>, Errno> {
+    let fd = open(
+        path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let stat = nix::sys::stat::fstat(&fd)?;
+    Ok(Some(match stat.st_mode & libc::S_IFMT {
+        libc::S_IFREG => Look::Regular(stat.st_dev, stat.st_ino),
+        // O_PATH|O_NOFOLLOW opens the link itself: refuse it as the plain open would.
+        libc::S_IFLNK => return Err(Errno::ELOOP),
+        _ => Look::Other(fd),
+    }))
+}
+
+/// Without `O_PATH`, the read-write open (non-blocking) is the first look.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn look_at(_path: &Path) -> Result<Option<Look>, Errno> {
+    Ok(None)
 }
 
 fn pid_error(path: &Path, errno: Errno) -> Error {

@@ -75,13 +75,32 @@ fn item01_a_pid_file_that_is_not_a_regular_file_is_refused_and_left_alone() {
     assert_refused(&out, &fifo, &expected(&fifo, "a FIFO"));
     let subdir = dir.join("dir.pid");
     std::fs::create_dir(&subdir).unwrap();
-    let output = launch(with_pid_file(&out, &subdir));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr_text(&output).contains("Is a directory"),
-        "{}",
-        stderr_text(&output)
-    );
+    assert_refused(&out, &subdir, &expected(&subdir, "a directory"));
+    // Not even opened for I/O (opening a FIFO wakes its other end; a tape rewinds): looked at with O_PATH.
+    if Command::new("strace").arg("-V").output().is_ok() {
+        let trace = dir.join("trace");
+        let launcher = with_pid_file(&out, &fifo);
+        let mut command = Command::new("strace");
+        command
+            .args(["-f", "-e", "trace=open,openat", "-o"])
+            .arg(&trace);
+        command
+            .arg(launcher.get_program())
+            .args(launcher.get_args());
+        command.env("FIXTURE_OUT", &out).stdin(Stdio::null());
+        assert_eq!(launch(command).status.code(), Some(1));
+        let trace = std::fs::read_to_string(&trace).unwrap();
+        let opens: Vec<&str> = trace.lines().filter(|l| l.contains("fifo.pid\"")).collect();
+        assert!(opens.iter().any(|l| l.contains("O_PATH")), "{trace}");
+        assert!(
+            opens
+                .iter()
+                .all(|l| l.contains("O_PATH") || l.contains("O_EXCL")),
+            "{opens:#?}"
+        );
+    } else {
+        skip("the no-open check needs strace(1)");
+    }
     if !is_root() {
         skip("the null device case needs root for mknod");
         return;
@@ -360,6 +379,22 @@ fn item04_a_log_symlink_planted_in_a_sticky_directory_is_not_followed() {
         assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");
         assert!(!out.exists());
     }
+    // A permitted link (the directory owner's) that leads to the planted one is refused too.
+    let chain = public.join("chain.log");
+    std::os::unix::fs::symlink(&planted, &chain).unwrap();
+    let output = launch(builder(&out, &["--stdout", chain.to_str().unwrap()]));
+    assert_eq!(
+        stderr_text(&output),
+        format!(
+            "fx_builder: cannot open stdout file {}: it leads to {}, which is a symbolic link owned by uid \
+             {NOBODY} in {}, a sticky world-writable directory owned by uid 0: following it would let that \
+             user choose the file written (the fs.protected_symlinks rule): Permission denied (os error 13)\n",
+            chain.display(),
+            planted.display(),
+            public.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");
     // The directory owner's link is followed, and so is another user's link outside a sticky directory.
     let target = dir.join("target.log");
     let owned = public.join("owned.log");
