@@ -82,16 +82,16 @@ impl Identity {
         let Some((uid, gid)) = self.target() else {
             return step();
         };
-        let (euid, egid) = (Uid::effective(), Gid::effective());
+        let (was_user, was_group) = (Uid::effective(), Gid::effective());
         nix::unistd::setegid(gid)
             .map_err(|errno| Error::os(Step::Setgid, Some(gid.to_string()), errno))?;
         if let Err(errno) = nix::unistd::seteuid(uid) {
-            let _ = nix::unistd::setegid(egid);
+            let _ = nix::unistd::setegid(was_group);
             return Err(Error::os(Step::Setuid, Some(uid.to_string()), errno));
         }
         let result = step();
-        let back = nix::unistd::seteuid(euid).and_then(|()| nix::unistd::setegid(egid));
-        back.map_err(|errno| Error::os(Step::Setuid, Some(euid.to_string()), errno))?;
+        let back = nix::unistd::seteuid(was_user).and_then(|()| nix::unistd::setegid(was_group));
+        back.map_err(|errno| Error::os(Step::Setuid, Some(was_user.to_string()), errno))?;
         result
     }
 
