@@ -67,6 +67,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
 use syn::{AttrStyle, Attribute, Error, ReturnType, Signature, Visibility};
 
 use crate::args::Options;
@@ -137,7 +138,7 @@ pub(crate) enum Plan {
 }
 
 /// Checks the function's shape and decides how to expand it.
-pub(crate) fn plan(item: &MainFn) -> syn::Result<Plan> {
+pub(crate) fn plan(item: &MainFn, options: &Options) -> syn::Result<Plan> {
     let sig = &item.sig;
     if sig.ident != "main" {
         return Err(Error::new(
@@ -145,11 +146,39 @@ pub(crate) fn plan(item: &MainFn) -> syn::Result<Plan> {
             format!("#[daemon] goes on `fn main`, found `fn {}`", sig.ident),
         ));
     }
-    if !sig.inputs.is_empty() {
-        return Err(Error::new_spanned(
+    match (options.get("privileged"), sig.inputs.len()) {
+        (None, 0) => {}
+        (None, _) => {
+            return Err(Error::new_spanned(
+                &sig.inputs,
+                "`fn main` takes no arguments: read them with `std::env::args()` in the body (a \
+                 parameter takes the value of `privileged = ...`, when that key is given)",
+            ))
+        }
+        (Some(arg), 0) => return Err(Error::new(
+            arg.value.span(),
+            "`privileged` hands its function's value to `main`: give `fn main` one parameter of \
+                 that type, e.g. `fn main(listener: std::net::TcpListener)`",
+        )),
+        (Some(arg), 1) => {
+            if let Some(token) = sig.asyncness {
+                return Err(Error::new(
+                    token.span,
+                    "`privileged` needs a synchronous `fn main` (a runtime's attribute takes no \
+                     parameter): build the runtime in the body, e.g. with \
+                     `tokio::runtime::Runtime::new()?.block_on(...)`",
+                ));
+            }
+            if let Some(syn::FnArg::Receiver(receiver)) = sig.inputs.first() {
+                return Err(Error::new_spanned(receiver, "`fn main` takes no `self`"));
+            }
+            let _ = arg;
+        }
+        (Some(_), _) => return Err(Error::new_spanned(
             &sig.inputs,
-            "`fn main` takes no arguments: read them with `std::env::args()` in the body",
-        ));
+            "`fn main` takes one parameter, the value of `privileged = ...` (return a tuple or a \
+                 struct from that function to hand over several values)",
+        )),
     }
     if !sig.generics.params.is_empty() {
         return Err(Error::new_spanned(
@@ -209,6 +238,23 @@ pub(crate) fn expand(
             item.with_body(item.body.clone())
         }
         Plan::Wrap => {
+            // `privileged = f`: `main`'s one parameter takes f's value, typed as the user wrote it (a
+            // mismatch is rustc's error on the parameter's type); `main` itself takes none.
+            let value = syn::Ident::new("__daemon_value", Span::mixed_site());
+            // The same local, located at the function's path: a type mismatch points at it.
+            let value_at = match options.get("privileged") {
+                Some(arg) => syn::Ident::new(
+                    "__daemon_value",
+                    Span::mixed_site().located_at(arg.value.span()),
+                ),
+                None => value.clone(),
+            };
+            let parameter = match item.sig.inputs.pop() {
+                Some(syn::FnArg::Typed(syn::PatType { pat, ty, .. })) => {
+                    quote_spanned!(ty.span()=> let #pat: #ty = #value_at;)
+                }
+                _ => TokenStream::new(),
+            };
             let builder = builder(options, &krate);
             let block = item.block();
             let span = item.brace.span.join();
@@ -221,6 +267,21 @@ pub(crate) fn expand(
                 local("__daemon_function"),
             );
             let (running, result) = (local("__daemon_running"), local("__daemon_result"));
+            let privileged = options.get("privileged").map(|arg| arg.value.expr(&krate));
+            let call = match &privileged {
+                Some(code) => quote!(
+                    let (#running, #value) = unsafe {
+                        #krate::__private::start_privileged(
+                            #daemon, #code, ::core::module_path!(), #function, #binary,
+                        )
+                    };
+                ),
+                None => quote!(
+                    let #running = unsafe {
+                        #krate::__private::start(#daemon, ::core::module_path!(), #function, #binary)
+                    };
+                ),
+            };
             // Everything but the call is evaluated outside the `unsafe` block, which holds one operation.
             // Its tokens come from this macro (call-site spans), not from the user's input, so the
             // `unsafe_code` lint treats it as an external macro's and a user's `#![forbid(unsafe_code)]`
@@ -235,9 +296,10 @@ pub(crate) fn expand(
                 // on its first call, it is the program's entry: no code of the program has run yet, so no
                 // object owns an fd above 2 (code run before `main` by `.init_array` constructors is the
                 // exception `start` documents). Anywhere else `start` spares the fds the program owns.
-                let #running = unsafe {
-                    #krate::__private::start(#daemon, ::core::module_path!(), #function, #binary)
-                };
+                // (`start_privileged` has the same contract; the privileged function runs inside it as
+                // safe code, like the builder's closure.)
+                #call
+                #parameter
             );
             let body = match &item.sig.output {
                 // `-> !` never returns: there is nothing to report, and `!` cannot name a local's type.

@@ -40,9 +40,10 @@
 //! `CratePath`; `Custom` (a parser of the key's own, for a value of several shapes such as
 //! `env = "clean"` or `env = ["PATH", "LANG"]`, which returns one of the [`Value`](crate::args::Value)s above).
 
-// Keys with rules also need `crate::args::Rule`.
-use crate::args::{any, Emit, Key, Kind};
+use crate::args::{any, parse_kind, Emit, Key, Kind, Rule, Value};
 use quote::quote;
+use syn::parse::ParseStream;
+use syn::{Error, Result};
 
 /// The largest `u64`, as the registry's integer type.
 const U64_MAX: i128 = u64::MAX as i128;
@@ -110,9 +111,224 @@ pub(crate) const KEYS: &[Key] = &[
         quote!(::core::time::Duration::from_secs(#secs))
     })),
     Key::new(
+        "privileged",
+        Kind::FnPath,
+        "the path of a function run as root before the drop, `fn() -> Result<T, E>` (for example \
+         `setup::bind_port`); `main` takes its `T` as its one parameter",
+    )
+    .emit(Emit::Nothing),
+    Key::new(
+        "keep_caps",
+        Kind::TextList {
+            what: "capability",
+            check: capability,
+        },
+        "a list of capability names as in capabilities(7) (for example `[\"net_bind_service\"]`)",
+    )
+    .rules(&[Rule::Requires {
+        key: "user",
+        why: "capabilities are kept across the switch to that user",
+    }]),
+    Key::new(
+        "ambient_caps",
+        Kind::Bool,
+        "`true` (programs the daemon executes keep the capabilities too) or `false`",
+    )
+    .rules(&[Rule::Requires {
+        key: "keep_caps",
+        why: "it makes the kept capabilities ambient",
+    }]),
+    Key::new(
+        "core_dumps",
+        Kind::Bool,
+        "`false` (no core dumps, not dumpable) or `true` (the inherited limit stays)",
+    ),
+    Key::new(
+        "no_new_privs",
+        Kind::Bool,
+        "`true` (no program the daemon executes can gain privileges) or `false`",
+    ),
+    Key::new(
+        "nofile",
+        Kind::Custom(nofile),
+        "a limit on open files, an integer literal (soft and hard, for example `65536`) or `[SOFT, HARD]` \
+         (for example `[4096, 65536]`)",
+    )
+    .emit(Emit::Wrapped(|limits, _| {
+        // `[SOFT, HARD]` -> `SOFT, HARD`: the builder takes two arguments.
+        match syn::parse2::<syn::ExprArray>(limits.clone()) {
+            Ok(array) => {
+                let elems = array.elems;
+                quote!(#elems)
+            }
+            Err(_) => limits,
+        }
+    })),
+    Key::new(
+        "nice",
+        Kind::Int { min: -20, max: 19 },
+        "an integer literal from -20 to 19 (for example `10`)",
+    ),
+    Key::new(
+        "env",
+        Kind::Custom(env),
+        "\"clean\" (keep only NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*, PATH, LANG, TZ), \"inherit\", or a list \
+         of more names to keep (for example `[\"RUST_LOG\", \"HOME\"]`)",
+    )
+    .emit(Emit::Wrapped(|value, krate| {
+        match syn::parse2::<syn::ExprArray>(value.clone()) {
+            Ok(_) => quote!(#krate::Env::keep(#value)),
+            Err(_) => value,
+        }
+    })),
+    Key::new(
         "crate",
         Kind::CratePath,
         "a string literal path to the runtime crate (for example \"::daemon_runtime\")",
     )
     .emit(Emit::Nothing),
 ];
+
+/// The capability names of capabilities(7), lower case without `cap_`, by number (as the runtime's table).
+const CAPABILITIES: [&str; 41] = [
+    "chown",
+    "dac_override",
+    "dac_read_search",
+    "fowner",
+    "fsetid",
+    "kill",
+    "setgid",
+    "setuid",
+    "setpcap",
+    "linux_immutable",
+    "net_bind_service",
+    "net_broadcast",
+    "net_admin",
+    "net_raw",
+    "ipc_lock",
+    "ipc_owner",
+    "sys_module",
+    "sys_rawio",
+    "sys_chroot",
+    "sys_ptrace",
+    "sys_pacct",
+    "sys_admin",
+    "sys_boot",
+    "sys_nice",
+    "sys_resource",
+    "sys_time",
+    "sys_tty_config",
+    "mknod",
+    "lease",
+    "audit_write",
+    "audit_control",
+    "setfcap",
+    "mac_override",
+    "mac_admin",
+    "syslog",
+    "wake_alarm",
+    "block_suspend",
+    "audit_read",
+    "perfmon",
+    "bpf",
+    "checkpoint_restore",
+];
+
+/// A capability name: `net_bind_service` or `cap_net_bind_service`, any case.
+fn capability(name: &str) -> std::result::Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    let bare = lower.strip_prefix("cap_").unwrap_or(&lower);
+    if CAPABILITIES.contains(&bare) {
+        return Ok(());
+    }
+    let near: Vec<&str> = CAPABILITIES
+        .iter()
+        .copied()
+        .filter(|c| c.contains(bare) || bare.contains(c))
+        .collect();
+    let hint = if near.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", near.join(" or "))
+    };
+    Err(format!(
+        "`{name}` is not a capability{hint}; the names are: {}",
+        CAPABILITIES.join(", ")
+    ))
+}
+
+/// The largest open-file limit Linux accepts (`fs.nr_open` cannot exceed it).
+const NOFILE_MAX: i128 = 1 << 30;
+
+/// `nofile = N` (soft and hard) or `nofile = [SOFT, HARD]`, SOFT at most HARD; both become `[SOFT, HARD]`.
+fn nofile(key: &'static Key, input: ParseStream) -> Result<Value> {
+    let kind = Kind::Int {
+        min: 1,
+        max: NOFILE_MAX,
+    };
+    if !input.peek(syn::token::Bracket) {
+        let Value::Int(limit) = parse_kind(key, &kind, input)? else {
+            unreachable!("an Int kind parses to an Int")
+        };
+        return Ok(Value::IntList(vec![limit, limit], limit.span));
+    }
+    let list = Kind::IntList {
+        min: 1,
+        max: NOFILE_MAX,
+    };
+    let value = parse_kind(key, &list, input);
+    match value {
+        Ok(Value::IntList(items, span)) => match items.as_slice() {
+            [soft, hard] if soft.value <= hard.value => Ok(Value::IntList(items, span)),
+            [soft, hard] => Err(Error::new(
+                soft.span,
+                format!(
+                    "the soft limit {} is above the hard limit {}: `nofile = [SOFT, HARD]` with SOFT \
+                     at most HARD",
+                    soft.value, hard.value
+                ),
+            )),
+            _ => Err(Error::new(
+                span,
+                format!(
+                    "`nofile` takes one limit or two, `[SOFT, HARD]`, found {} values",
+                    items.len()
+                ),
+            )),
+        },
+        other => other,
+    }
+}
+
+/// A variable name to keep: no `=`; a trailing `*` keeps every name with that prefix.
+fn variable(name: &str) -> std::result::Result<(), String> {
+    let bare = name.strip_suffix('*').unwrap_or(name);
+    if bare.is_empty() || bare.contains(['=', '*']) || bare.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{name}` is not a variable name (a name, or a prefix ending in `*` such as `RUST_*`)"
+        ));
+    }
+    Ok(())
+}
+
+/// `env = "clean"`, `env = "inherit"`, or `env = ["NAME", ...]`.
+fn env(key: &'static Key, input: ParseStream) -> Result<Value> {
+    if input.peek(syn::token::Bracket) {
+        return parse_kind(
+            key,
+            &Kind::TextList {
+                what: "variable name",
+                check: variable,
+            },
+            input,
+        );
+    }
+    parse_kind(
+        key,
+        &Kind::OneOf {
+            ty: "Env",
+            choices: &[("clean", "Clean"), ("inherit", "Inherit")],
+        },
+        input,
+    )
+}

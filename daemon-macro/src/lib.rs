@@ -33,6 +33,6 @@ fn run(
     let options: args::Options = syn::parse(args)?;
     let function: expand::MainFn =
         syn::parse2(item).map_err(|e| syn::Error::new(e.span(), "#[daemon] goes on `fn main`"))?;
-    let plan = expand::plan(&function)?;
+    let plan = expand::plan(&function, &options)?;
     Ok(expand::expand(&options, raw_args, function, plan))
 }

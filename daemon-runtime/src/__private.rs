@@ -29,14 +29,7 @@ use crate::{Daemon, Running};
 /// With any other arguments, only inherited fds (without close-on-exec) are closed, as
 /// [`Daemon::start`] does, and this function has no further precondition.
 pub unsafe fn start(mut daemon: Daemon, module: &str, function: &str, binary: bool) -> Running {
-    static ENTERED: AtomicBool = AtomicBool::new(false);
-    let first = !ENTERED.swap(true, Ordering::Relaxed);
-    let root_main = !module.contains("::")
-        && function
-            .strip_prefix(module)
-            .and_then(|rest| rest.strip_prefix("::"))
-            == Some("main");
-    if binary && first && root_main {
+    if program_entry(module, function, binary) {
         // SAFETY: the caller guarantees, for a binary's root main on its first call, that no object owns
         // an fd above 2 but the kept ones (this function's contract).
         daemon.scope = unsafe { crate::fds::Scope::all() };
@@ -48,6 +41,49 @@ pub unsafe fn start(mut daemon: Daemon, module: &str, function: &str, binary: bo
             std::process::exit(1)
         }
     }
+}
+
+/// [`start`] for `privileged = code`: runs `code` as root before the drop (see [`Daemon::privileged`])
+/// and returns its value with the handle; its `Err` fails the launch like any step.
+///
+/// # Safety
+///
+/// As for [`start`].
+pub unsafe fn start_privileged<F, T, E>(
+    mut daemon: Daemon,
+    code: F,
+    module: &str,
+    function: &str,
+    binary: bool,
+) -> (Running, T)
+where
+    F: FnOnce() -> Result<T, E>,
+    E: std::fmt::Display,
+{
+    if program_entry(module, function, binary) {
+        // SAFETY: as in `start`: the caller guarantees, for a binary's root main on its first call, that
+        // no object owns an fd above 2 but the kept ones (this function's contract).
+        daemon.scope = unsafe { crate::fds::Scope::all() };
+    }
+    match daemon.privileged(code).start() {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("{}: {error}", program());
+            std::process::exit(1)
+        }
+    }
+}
+
+/// Whether this is the first call, from the `main` at the root of a binary (see [`start`]).
+fn program_entry(module: &str, function: &str, binary: bool) -> bool {
+    static ENTERED: AtomicBool = AtomicBool::new(false);
+    let first = !ENTERED.swap(true, Ordering::Relaxed);
+    let root_main = !module.contains("::")
+        && function
+            .strip_prefix(module)
+            .and_then(|rest| rest.strip_prefix("::"))
+            == Some("main");
+    binary && first && root_main
 }
 
 /// main's body returned: report an error that came before readiness, then release the pid file.

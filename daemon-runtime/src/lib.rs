@@ -90,6 +90,14 @@ pub use ready::{not_ready, ready, Ready};
 /// | `keep_fds` | list of integer literals above 2 | `[]` | fds the daemon inherits; all others are closed |
 /// | `ready` | `"auto"` or `"manual"` | `"auto"` | `"manual"`: the launcher waits for [`ready()`] |
 /// | `ready_timeout` | integer literal, seconds, at least 1 | `90` | the launcher gives up after this |
+/// | `privileged` | path of a `fn() -> Result<T, E>` | none | run as root before chroot and the drop; `main` takes its `T` |
+/// | `keep_caps` | list of capability names | `[]` | kept after the switch to `user` (permitted, effective) |
+/// | `ambient_caps` | `true` or `false` | `false` | the kept capabilities are also ambient (kept across exec) |
+/// | `core_dumps` | `true` or `false` | `true` | `false`: `RLIMIT_CORE` 0 and not dumpable |
+/// | `no_new_privs` | `true` or `false` | `false` | `true`: `PR_SET_NO_NEW_PRIVS`, exec gains no privileges |
+/// | `nofile` | integer literal, or `[SOFT, HARD]` | inherited | `RLIMIT_NOFILE` (one value: soft and hard) |
+/// | `nice` | integer literal, -20..=19 | inherited | the nice value, set while still root |
+/// | `env` | `"clean"`, `"inherit"` or list of names | `"inherit"` | the environment the daemon keeps ([`Env`]) |
 /// | `crate` | string literal path | `"::daemon_runtime"` | where this crate is, when renamed |
 ///
 /// `async fn main` works under a runtime's attribute, placed above or below `#[daemon]`: the process forks

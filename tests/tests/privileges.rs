@@ -366,3 +366,39 @@ fn clean_env_keeps_only_systemd_and_basic_variables() {
     );
     assert!(!names.contains(&"APP_SECRET"), "{report}");
 }
+
+#[test]
+fn the_attribute_keys_bind_as_root_keep_a_capability_and_harden() {
+    if !is_root() {
+        return skip("binding port 80 and switching to nobody need root");
+    }
+    let (_dir, out) = scratch_for_all("attribute");
+    let mut command = fixture("fx_privileged", &out);
+    command.env("APP_SECRET", "hunter2");
+    let daemon = start(command, &out);
+    let report = common::wait_for_report(&out);
+    assert!(
+        report.ends_with(" bound=ok\n"),
+        "kept net_bind_service: {report}"
+    );
+    assert_eq!(daemon.status("Uid"), vec![NOBODY.to_string(); 4]);
+    let kept = cap(CAP_NET_BIND_SERVICE);
+    assert_eq!(hex(&daemon.status("CapPrm")), kept);
+    assert_eq!(hex(&daemon.status("CapEff")), kept);
+    assert_eq!(hex(&daemon.status("CapAmb")), 0);
+    assert_eq!(hex(&daemon.status("CapBnd")), kept);
+    assert_eq!(daemon.status("NoNewPrivs"), vec!["1".to_string()]);
+    assert_eq!(
+        limit(&daemon, "Max core file size"),
+        ("0".into(), "0".into())
+    );
+    assert_eq!(
+        limit(&daemon, "Max open files"),
+        ("1000".into(), "2000".into())
+    );
+    assert_eq!(daemon.stat()[16], "3");
+    let mut stream = std::net::TcpStream::connect("127.0.0.3:80").expect("connect to port 80");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    assert_eq!(answer, format!("uid={NOBODY}\n"));
+}

@@ -23,6 +23,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_control" => env!("CARGO_BIN_EXE_fx_control"),
         "fx_shared_lock" => env!("CARGO_BIN_EXE_fx_shared_lock"),
         "fx_privlogs" => env!("CARGO_BIN_EXE_fx_privlogs"),
+        "fx_privileged" => env!("CARGO_BIN_EXE_fx_privileged"),
         other => panic!("no fixture {other}"),
     }
 }

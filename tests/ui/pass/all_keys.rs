@@ -17,10 +17,23 @@ mod daemonized {
         keep_fds = [3, 4],
         ready = "auto",
         ready_timeout = 30,
+        privileged = bind,
+        keep_caps = ["net_bind_service", "cap_net_raw"],
+        ambient_caps = false,
+        core_dumps = false,
+        no_new_privs = true,
+        nofile = [4096, 65536],
+        nice = -5,
+        env = ["RUST_LOG", "APP_*"],
         crate = "::daemon_runtime",
     )]
-    pub fn main() -> std::io::Result<()> {
+    pub fn main(listener: std::net::TcpListener) -> std::io::Result<()> {
+        drop(listener);
         Ok(())
+    }
+
+    fn bind() -> std::io::Result<std::net::TcpListener> {
+        std::net::TcpListener::bind("127.0.0.1:80")
     }
 }
 

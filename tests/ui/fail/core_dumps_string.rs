@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(core_dumps = "false")]
+fn main() {}

@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(env = ["RUST_LOG", "A=B"])]
+fn main() {}

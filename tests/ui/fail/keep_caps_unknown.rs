@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(user = "nobody", keep_caps = ["net_bind"])]
+fn main() {}

@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(keep_caps = ["net_bind_service"])]
+fn main() {}

@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(nice = 20)]
+fn main() {}

@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(nofile = [65536, 4096])]
+fn main() {}
