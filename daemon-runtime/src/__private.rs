@@ -26,13 +26,19 @@ use crate::{Daemon, Running};
 /// one exception the caller must rule out is code run before `main` by the platform (an `.init_array`
 /// constructor, as the `ctor` crate makes) that leaves an fd owned by a live object.
 ///
-/// With any other arguments, only inherited fds (without close-on-exec) are closed, as
-/// [`Daemon::start`] does, and this function has no further precondition.
+/// In that same case, the process must run one thread, which is taken on trust where the system cannot
+/// count them (see [`Daemon::start_unchecked`]): at the program's entry no thread has been started yet,
+/// but by such a constructor.
+///
+/// With any other arguments, only inherited fds (without close-on-exec) are closed and the threads must be
+/// counted, as [`Daemon::start`] does, and this function has no further precondition.
 pub unsafe fn start(mut daemon: Daemon, module: &str, function: &str, binary: bool) -> Running {
     if program_entry(module, function, binary) {
         // SAFETY: the caller guarantees, for a binary's root main on its first call, that no object owns
         // an fd above 2 but the kept ones (this function's contract).
         daemon.scope = unsafe { crate::fds::Scope::all() };
+        // SAFETY: the same case is the program's entry, which runs one thread (this function's contract).
+        daemon.threads = unsafe { crate::threads::Policy::trust_caller() };
     }
     match daemon.start() {
         Ok(running) => running,

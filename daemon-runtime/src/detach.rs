@@ -13,7 +13,7 @@ use crate::handshake::{self, Report, Reporter};
 use crate::pidfile::{self, PidFile};
 use crate::privileges::{self, Identity};
 use crate::proc_status::{self, ProcStatus};
-use crate::{caps, fds, hardening, logs, notify, ready, signals, Daemon, Running};
+use crate::{caps, fds, hardening, logs, notify, ready, signals, threads, Daemon, Running};
 
 /// The program's privileged code, run as root before the drop (see `Daemon::privileged`).
 pub(crate) type Hook<'a> = Option<&'a mut dyn FnMut() -> Result<(), Error>>;
@@ -25,11 +25,7 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
     let status = ProcStatus::read();
     let threads = status.map(|s| s.threads).or_else(proc_status::count_tasks);
-    if let Some(threads) = threads.filter(|n| *n > 1) {
-        return Err(Error::new(Step::Threads, None, None).with_detail(format!(
-            "{threads} threads are running; daemonize at the start of main, before any thread or async runtime starts",
-        )));
-    }
+    threads::check(threads, config.threads)?;
     let _ = std::io::stdout().flush();
     fds::close_inherited(&config.keep_fds, config.scope, status.map(|s| s.fd_table))?;
     signals::reset(status.map(|s| s.ignored))?;
@@ -49,10 +45,9 @@ fn fork_daemon(
     privileged: Hook<'_>,
 ) -> Result<Running, Error> {
     let (read_end, write_end) = fds::pipe().map_err(|errno| Error::os(Step::Pipe, None, errno))?;
-    // SAFETY: the process is single-threaded (checked by `background` through /proc/self/status, else the
-    // /proc/self/task listing; where there is no procfs, `Daemon::start` documents it as the caller's
-    // precondition, and `#[daemon]` guarantees it by running first in main), so the child is a full copy
-    // of the only thread and may allocate.
+    // SAFETY: the process is single-threaded (checked by `background`: /proc, else what the OS tells, see
+    // threads.rs; where nothing can tell, only on the word of an `unsafe` caller, `Daemon::start_unchecked`
+    // or `#[daemon]`'s root main), so the child is a full copy of the only thread and may allocate.
     match unsafe { fork() } {
         Err(errno) => Err(Error::os(Step::Fork, None, errno)),
         Ok(ForkResult::Parent { child }) => {

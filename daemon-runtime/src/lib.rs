@@ -47,6 +47,7 @@ mod proc_status;
 mod ready;
 mod sigblock;
 mod signals;
+mod threads;
 
 #[doc(hidden)]
 pub mod __private;
@@ -173,6 +174,8 @@ pub struct Daemon {
     nofile: Option<(u64, u64)>,
     nice: Option<i32>,
     env: Env,
+    /// Whether an unknown thread count is taken on the caller's word (`start_unchecked`, `#[daemon]`).
+    pub(crate) threads: threads::Policy,
 }
 
 impl Default for Daemon {
@@ -213,6 +216,7 @@ impl Daemon {
             nofile: None,
             nice: None,
             env: Env::Inherit,
+            threads: threads::Policy::CHECK,
         }
     }
 
@@ -512,8 +516,9 @@ impl Daemon {
     /// for the daemon's life (dropping it removes the pid file). In foreground mode the process itself
     /// becomes the daemon and gets `Ok(Running)` or the error.
     ///
-    /// Call it at the start of `main`, before any thread starts: a multi-threaded process is refused (on
-    /// Linux, where /proc tells; elsewhere that is the caller's responsibility).
+    /// Call it at the start of `main`, before any thread starts: a multi-threaded process is refused, and so
+    /// is one whose threads cannot be counted (see below; [`start_unchecked`](Daemon::start_unchecked)
+    /// takes the caller's word there).
     ///
     /// Every inherited fd above 2 is closed, in the launcher too, except those in
     /// [`keep_fds`](Daemon::keep_fds): that is every fd without close-on-exec. Fds the program opened itself
@@ -527,7 +532,8 @@ impl Daemon {
     ///
     /// - [`Step::Config`]: an invalid value (a umask above 0o777, an empty path, a name with a NUL byte,
     ///   an fd of 0 to 2 to keep, a zero ready timeout) or an unknown [`FOREGROUND_ENV`] value.
-    /// - [`Step::Threads`]: the process runs more than one thread.
+    /// - [`Step::Threads`]: the process runs more than one thread, or (before forking) the system cannot
+    ///   tell how many it runs.
     /// - [`Step::CloseFds`], [`Step::Signals`], [`Step::Pipe`], [`Step::Fork`]: the launcher's own
     ///   preparation failed.
     /// - Any step of the daemon's setup, reported over the pipe and rebuilt with the same text:
@@ -543,12 +549,12 @@ impl Daemon {
     /// - Linux and Android: the thread count and the ignored signals come from procfs; inherited fds are
     ///   closed with `close_range(2)` (Linux 5.9 and later) or by listing `/proc/self/fd`; signals the C
     ///   library reserves for itself (glibc: 32 and 33) are reset with the raw `rt_sigaction` system call
-    ///   on `x86_64` and `aarch64`. Without a mounted `/proc` (a chroot) the thread count cannot be read
-    ///   and the single-thread precondition is the caller's.
+    ///   on `x86_64` and `aarch64`. Without a mounted `/proc` (a chroot), `unshare(CLONE_VM)` tells whether
+    ///   another thread runs (it fails with `EINVAL` if so, and changes nothing otherwise).
     /// - Other Unixes (macOS, the BSDs): inherited fds are found by listing `/dev/fd`, or closed by a loop
-    ///   up to the hard `RLIMIT_NOFILE`; every signal's disposition is queried with `sigaction(2)`; the
-    ///   thread count is not checked (the caller must call `start` before any thread exists). Only Linux
-    ///   is tested.
+    ///   up to the hard `RLIMIT_NOFILE`; every signal's disposition is queried with `sigaction(2)`. The
+    ///   threads are counted with `proc_pidinfo` on macOS and `sysctl(KERN_PROC_PID)` on FreeBSD; where
+    ///   they cannot be counted (the other BSDs, illumos), `start` refuses to fork. Only Linux is tested.
     /// - `NOTIFY_SOCKET` names in the abstract namespace (`@name`) work only on Linux and Android.
     ///
     /// ```no_run
@@ -586,6 +592,37 @@ impl Daemon {
         } else {
             detach::background(&self, privileged)
         }
+    }
+
+    /// [`start`](Daemon::start), for a process that the caller knows runs a single thread: where the system
+    /// cannot count the process's threads, it forks on the caller's word instead of refusing. Where it can,
+    /// a second thread is still refused.
+    ///
+    /// ```no_run
+    /// use daemon_runtime::Daemon;
+    ///
+    /// fn main() -> Result<(), daemon_runtime::Error> {
+    ///     // SAFETY: the first statement of main; this program starts no thread before it, and links no
+    ///     // library that starts one before main.
+    ///     let _running = unsafe { Daemon::new().start_unchecked() }?;
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Daemon::start), but for an unknown thread count.
+    ///
+    /// # Safety
+    ///
+    /// Unless it stays in the foreground, the process must run exactly one thread when this is called. The
+    /// child of a fork holds only the calling thread: memory and locks that other threads were using (the
+    /// allocator's, stdio's, a library's) stay as the fork found them, which the daemon's code can turn
+    /// into a deadlock or undefined behavior.
+    pub unsafe fn start_unchecked(mut self) -> Result<Running, Error> {
+        // SAFETY: the caller guarantees that the process runs one thread (this function's contract).
+        self.threads = unsafe { threads::Policy::trust_caller() };
+        self.start()
     }
 
     /// Foreground as PID 1 (forking would end the container when the launcher exits); else as

@@ -186,6 +186,54 @@ fn a_multi_threaded_process_is_refused() {
     );
 }
 
+/// Runs the command in a mount namespace of its own without /proc, as in a chroot that has none.
+fn without_proc(command: &mut std::process::Command) {
+    let child = || {
+        // SAFETY: unshare takes a flag and touches no memory of ours.
+        check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?;
+        let (none, root) = (std::ptr::null(), c"/".as_ptr());
+        let private = libc::MS_REC | libc::MS_PRIVATE;
+        // SAFETY: a propagation change reads only the NUL-terminated target; the others may be null.
+        check(unsafe { libc::mount(none, root, none, private, std::ptr::null()) })?;
+        // SAFETY: umount2 reads the NUL-terminated path.
+        check(unsafe { libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH) })
+    };
+    // SAFETY: `child` only makes async-signal-safe calls (unshare, mount, umount2) on static strings and
+    // allocates nothing.
+    unsafe { before_exec(command, child) };
+}
+
+#[test]
+fn without_proc_a_second_thread_is_still_refused() {
+    if !nix::unistd::Uid::effective().is_root() {
+        common::skip("unmounting /proc in a mount namespace needs root");
+        return;
+    }
+    // One thread: the daemon starts, and it really ran without /proc.
+    let (_dir, out) = scratch("noproc");
+    let mut command = fixture("fx_builder", &out);
+    without_proc(&mut command);
+    let daemon = start(command, &out);
+    let its_proc = std::fs::read_dir(daemon.proc("root/proc")).unwrap().count();
+    assert_eq!(its_proc, 0, "the daemon's /proc is an empty directory");
+    drop(daemon);
+    // Two threads: refused, though no /proc counts them (unshare(CLONE_VM) tells).
+    let (_dir, out) = scratch("noproc-thread");
+    let mut command = fixture("fx_builder", &out);
+    command.arg("--thread");
+    without_proc(&mut command);
+    let output = launch(command);
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "fx_builder: cannot daemonize a multi-threaded process: more than one thread is running"
+        ),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no daemon ran");
+}
+
 #[test]
 fn the_launcher_waits_for_manual_readiness() {
     let (_dir, out) = scratch("manual");
