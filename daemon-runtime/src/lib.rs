@@ -36,10 +36,12 @@ mod caps;
 mod control;
 mod detach;
 mod error;
+mod events;
 mod fds;
 mod handshake;
 mod hardening;
 mod logs;
+mod lifecycle;
 mod notify;
 mod pidfile;
 mod privileges;
@@ -60,6 +62,7 @@ pub use control::{args_os, Action, Outcome};
 pub use error::{Error, Step};
 pub use hardening::Env;
 pub use logs::reopen_logs;
+pub use events::{reload_failed, reloaded, signals, Signal, Signals, Term};
 pub use ready::{not_ready, ready, Ready};
 
 /// Turns `fn main` into a Unix daemon.
@@ -826,5 +829,12 @@ impl Running {
     /// ```
     pub fn is_foreground(&self) -> bool {
         self.foreground
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Before the fields go: the pid file is removed after the world has heard that we stop.
+        lifecycle::exiting();
     }
 }

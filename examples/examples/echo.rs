@@ -1,20 +1,36 @@
 //! A TCP echo server under tokio that daemonizes, keeps a pid file, and reports ready only once its socket
-//! is bound: if the port is taken, the launcher prints the error and exits 1. SIGTERM makes `main` return,
-//! which removes the pid file.
+//! is bound: if the port is taken, the launcher prints the error and exits 1. It subscribes to signals
+//! before reporting ready, so none is lost: SIGHUP reloads (here: re-reads the greeting each new client
+//! gets first, from `/tmp/daemon-runtime-echo.greeting` if it exists) and acknowledges; SIGTERM or SIGINT makes `main` return, which removes the pid file.
 //!
 //! ```text
 //! cargo run --example echo            # returns once 127.0.0.1:7007 accepts connections
 //! echo hello | nc -q1 127.0.0.1 7007  # hello
+//! echo welcome > /tmp/daemon-runtime-echo.greeting
+//! kill -HUP "$(cat /tmp/daemon-runtime-echo.pid)"; tail -1 /tmp/daemon-runtime-echo.log  # echo: reloaded
+//! echo hello | nc -q1 127.0.0.1 7007  # welcome, hello
 //! kill "$(cat /tmp/daemon-runtime-echo.pid)"
 //! ```
 
 use daemon_runtime::daemon;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, SignalKind};
+
+use daemon_runtime::Signal;
 
 /// Where the server listens; set `ECHO_ADDR` to change it.
 const DEFAULT_ADDR: &str = "127.0.0.1:7007";
+
+/// The configuration a reload re-reads: a line sent to every new client (none if the file is missing).
+const GREETING: &str = "/tmp/daemon-runtime-echo.greeting";
+
+fn read_greeting() -> std::io::Result<String> {
+    match std::fs::read_to_string(GREETING) {
+        Ok(text) => Ok(text.lines().next().unwrap_or_default().to_string()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(error) => Err(error),
+    }
+}
 
 #[daemon(
     ready = "manual",
@@ -26,18 +42,48 @@ async fn main() -> std::io::Result<()> {
     let addr = std::env::var("ECHO_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
     // An error here (address in use, permission denied) reaches the launcher's terminal.
     let listener = TcpListener::bind(&addr).await?;
-    let mut terminate = signal(SignalKind::terminate())?;
+    // Before ready(): from the moment the launcher returns, SIGTERM and SIGHUP are events, never fatal.
+    let mut signals = daemon_runtime::signals()?;
+    let mut greeting = read_greeting()?;
     daemon_runtime::ready()?;
     eprintln!("echo: listening on {addr}");
     loop {
         let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
-            _ = terminate.recv() => {
-                eprintln!("echo: SIGTERM, stopping");
-                return Ok(());
-            }
+            signal = signals.recv() => match signal? {
+                Signal::Reload => {
+                    // On error the old greeting stays, and whoever asked for the reload hears why.
+                    match read_greeting() {
+                        Ok(new) => {
+                            greeting = new;
+                            daemon_runtime::reloaded()?;
+                            eprintln!("echo: reloaded");
+                        }
+                        Err(error) => {
+                            eprintln!("echo: cannot reload {GREETING}: {error}");
+                            let reason = format!("cannot read {GREETING}: {error}");
+                            daemon_runtime::reload_failed(reason)?;
+                        }
+                    }
+                    continue;
+                }
+                Signal::Terminate(which) => {
+                    eprintln!("echo: {which:?}, stopping");
+                    return Ok(());
+                }
+                _ => continue,
+            },
         };
+        let greeting = greeting.clone();
         tokio::spawn(async move {
+            if !greeting.is_empty()
+                && stream
+                    .write_all(format!("{greeting}\n").as_bytes())
+                    .await
+                    .is_err()
+            {
+                return;
+            }
             let mut buffer = [0u8; 4096];
             loop {
                 match stream.read(&mut buffer).await {

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 /// The path of a fixture binary of this package.
 pub(crate) fn exe(name: &str) -> &'static str {
     match name {
+        "fx_signals" => env!("CARGO_BIN_EXE_fx_signals"),
+        "fx_signals_none" => env!("CARGO_BIN_EXE_fx_signals_none"),
+        "fx_signals_tokio" => env!("CARGO_BIN_EXE_fx_signals_tokio"),
         "fx_default" => env!("CARGO_BIN_EXE_fx_default"),
         "fx_configured" => env!("CARGO_BIN_EXE_fx_configured"),
         "fx_missing_workdir" => env!("CARGO_BIN_EXE_fx_missing_workdir"),

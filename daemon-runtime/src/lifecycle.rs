@@ -1,0 +1,145 @@
+//! The daemon's life after start, as the outside world may want to hear of it: the moments the signal API
+//! and the end of `main` pass through, in one place, so that each channel that reports them (the systemd
+//! notify socket, the record `myapp reload` waits on) adds its lines here and nowhere else.
+//!
+//! Every hook runs in the program's own thread (the one that reads the events or returns from `main`),
+//! never in a signal handler: they may lock, allocate and make any system call.
+//!
+//! The reload handshake: a Reload event gets the next number and is "pending" from the moment it is handed
+//! to the program until the program calls `reloaded()` or `reload_failed()`. The number is taken, and
+//! [`reload_delivered`] runs, before the program sees the event and so before it starts reloading: whoever
+//! changed the configuration, read the current number and then sent SIGHUP can wait for a finished record
+//! with a greater number, and that reload read the configuration after the change. SIGHUPs that arrive
+//! while a reload runs are merged into one more Reload event after it (a later number), never lost.
+
+use std::sync::{Mutex, MutexGuard};
+
+use crate::error::Error;
+
+/// What the runtime knows of the program's reloads.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reloads {
+    /// Reload events handed to the program so far (the number of the latest one).
+    pub(crate) delivered: u64,
+    /// The number of the reload the program has not acknowledged yet, if any.
+    pub(crate) pending: Option<u64>,
+    /// Whether the program receives Reload/Terminate as events (a [`crate::Signals`] was made).
+    pub(crate) subscribed: bool,
+}
+
+static RELOADS: Mutex<Reloads> = Mutex::new(Reloads {
+    delivered: 0,
+    pending: None,
+    subscribed: false,
+});
+
+fn state() -> MutexGuard<'static, Reloads> {
+    // A panic while the lock was held left plain integers behind: still consistent.
+    RELOADS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A snapshot of the reload state, for hooks and tests.
+#[allow(dead_code)]
+pub(crate) fn reloads() -> Reloads {
+    *state()
+}
+
+/// The program now receives SIGHUP, SIGTERM and SIGINT as events: sending SIGHUP no longer kills it.
+/// Runs once the signal handlers are installed.
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the record `myapp reload` reads is written here, and that can fail"
+)]
+pub(crate) fn subscribed() -> Result<(), Error> {
+    state().subscribed = true;
+    // systemd: nothing to say.
+    crate::control::record::subscribed();
+    Ok(())
+}
+
+/// A Reload event is about to be handed to the program: it gets the next number and is pending until
+/// acknowledged. Returns that number.
+pub(crate) fn reload_delivered() -> u64 {
+    let number = {
+        let mut state = state();
+        state.delivered += 1;
+        state.pending = Some(state.delivered);
+        state.delivered
+    };
+    // systemd: `RELOADING=1` + `MONOTONIC_USEC=` (taken now, after the signal).
+    crate::control::record::reload_delivered();
+    number
+}
+
+/// The program acknowledged the pending reload (`reloaded()`: `Ok`, `reload_failed(reason)`: `Err`).
+/// Without a pending reload this does nothing.
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the notify message and the reload record are sent here, and that can fail"
+)]
+pub(crate) fn reload_done(result: Result<(), &str>) -> Result<(), Error> {
+    let Some(number) = state().pending.take() else {
+        return Ok(());
+    };
+    // systemd: `READY=1` (with `STATUS=` on failure).
+    let _ = number;
+    crate::control::record::reload_done(result);
+    Ok(())
+}
+
+/// A Terminate event (SIGTERM or SIGINT) is about to be handed to the program.
+pub(crate) fn terminating() {
+    // systemd: `STOPPING=1`.
+}
+
+/// `main` returned (the [`crate::Running`] handle is being dropped; the pid file is still there).
+pub(crate) fn exiting() {
+    // systemd: `STOPPING=1` unless already sent.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state is process-wide: these steps run as one test so that no other test interleaves.
+    #[test]
+    fn reloads_are_numbered_and_acknowledged_once() {
+        *state() = Reloads::default();
+        assert_eq!(
+            reload_done(Ok(())).ok(),
+            Some(()),
+            "nothing pending: a no-op"
+        );
+        assert_eq!(reloads().pending, None);
+
+        subscribed().unwrap();
+        assert!(reloads().subscribed);
+
+        assert_eq!(reload_delivered(), 1);
+        assert_eq!(reloads().pending, Some(1));
+        reload_done(Ok(())).unwrap();
+        assert_eq!(reloads().pending, None);
+        reload_done(Err("twice")).unwrap();
+        assert_eq!(
+            reloads().delivered,
+            1,
+            "a second acknowledgement changes nothing"
+        );
+
+        // A reload delivered before the previous one was acknowledged supersedes it.
+        assert_eq!(reload_delivered(), 2);
+        assert_eq!(reload_delivered(), 3);
+        assert_eq!(reloads().pending, Some(3));
+        reload_done(Err("bad config")).unwrap();
+        assert_eq!(
+            reloads(),
+            Reloads {
+                delivered: 3,
+                pending: None,
+                subscribed: true
+            }
+        );
+    }
+}
