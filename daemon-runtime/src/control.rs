@@ -588,7 +588,6 @@ impl Daemon {
 /// The last line carries a checksum of the lines above it: the record is rewritten in place (`pwrite` at
 /// offset 0, then `ftruncate`), so a reader that catches it half-written sees a bad checksum and waits for
 /// the next change.
-#[allow(dead_code)] // The hooks are called from lifecycle.rs (the signal API), which lands separately.
 pub(crate) mod record {
     use std::fmt::Write as _;
     use std::os::fd::{BorrowedFd, RawFd};

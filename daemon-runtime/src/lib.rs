@@ -40,8 +40,8 @@ mod events;
 mod fds;
 mod handshake;
 mod hardening;
-mod logs;
 mod lifecycle;
+mod logs;
 mod notify;
 mod pidfile;
 mod privileges;
@@ -60,9 +60,9 @@ use std::time::Duration;
 
 pub use control::{args_os, Action, Outcome};
 pub use error::{Error, Step};
+pub use events::{reload_failed, reloaded, signals, Signal, Signals, Term};
 pub use hardening::Env;
 pub use logs::reopen_logs;
-pub use events::{reload_failed, reloaded, signals, Signal, Signals, Term};
 pub use ready::{not_ready, ready, Ready};
 
 /// Turns `fn main` into a Unix daemon.
