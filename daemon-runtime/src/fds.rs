@@ -1,7 +1,7 @@
 //! File descriptors: closing every inherited one (but those kept), and pointing stdio at /dev/null or files.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
@@ -269,60 +269,103 @@ fn null_number(_rdev: libc::dev_t) -> Result<(), String> {
 ///
 /// In a sticky world-writable directory (`/tmp`), a symlink is followed only when it belongs to this
 /// process's user or to the directory's owner: the kernel's `fs.protected_symlinks` rule, applied here
-/// because many hosts turn it off. Otherwise another user could plant `/tmp/app.log -> /etc/shadow` and
-/// have a root daemon append to it. Symlinks elsewhere are followed as usual.
+/// because many hosts turn it off. Otherwise another user could plant `/tmp/app.log -> /etc/shadow` (or
+/// `/tmp/app -> /etc/cron.d`) and have a root daemon write there. The path is walked one component at a
+/// time from a directory fd, each symlink read from its own inode and checked, so the rule holds for every
+/// link on the way (the last component's, the directories', and each link of a chain); symlinks elsewhere
+/// are followed as usual.
 fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::Component;
+
     let fail = |errno| Error::at(step, path, errno);
     let flags =
         OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
     let mode = Mode::from_bits_truncate(0o640);
     let euid = nix::unistd::Uid::effective().as_raw();
-    // Each symlink of a chain is followed here, one at a time, so that the rule applies to every link
-    // (a permitted link may point at a planted one); the kernel's own limit on a chain is 40.
-    let mut current = path.to_path_buf();
-    for hop in 0..40 {
-        let (Some(name), Some(parent)) = (current.file_name(), current.parent()) else {
-            // `/` or a path ending in `..`: no last component to check; the open fails or finds a directory.
-            return open(&current, flags, mode)
+    let names = |path: &Path| -> VecDeque<OsString> {
+        path.components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(name.to_os_string()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect()
+    };
+    let start = |absolute: bool| {
+        let at = if absolute { "/" } else { "." };
+        open(at, dir_flags(), Mode::empty())
+            .and_then(above_stdio)
+            .map(|fd| (fd, PathBuf::from(at)))
+    };
+    let (mut dir, mut dir_path) = start(path.has_root()).map_err(fail)?;
+    let mut rest = names(path);
+    let mut links = 0;
+    while let Some(name) = rest.pop_front() {
+        let last = rest.is_empty();
+        if name == ".." {
+            if last {
+                break; // a path ending in `..` names a directory: the open below fails with EISDIR
+            }
+            dir = nix::fcntl::openat(&dir, "..", dir_flags(), Mode::empty())
                 .and_then(above_stdio)
-                .map_err(fail);
-        };
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        let dir = open(parent, dir_flags(), Mode::empty())
+                .map_err(fail)?;
+            dir_path.push("..");
+            continue;
+        }
+        let Some((link_owner, target)) = read_link(&dir, &name).map_err(fail)? else {
+            if last {
+                // Not a symlink, or missing: opened without following one, so a link planted since fails.
+                return nix::fcntl::openat(&dir, name.as_os_str(), flags | OFlag::O_NOFOLLOW, mode)
+                    .and_then(above_stdio)
+                    .map_err(fail);
+            }
+            dir = nix::fcntl::openat(
+                &dir,
+                name.as_os_str(),
+                dir_flags() | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )
             .and_then(above_stdio)
             .map_err(fail)?;
-        let Some((link_owner, target)) = read_link(&dir, name).map_err(fail)? else {
-            // Not a symlink, or missing: opened without following one, so a link planted since is refused.
-            return nix::fcntl::openat(&dir, name, flags | OFlag::O_NOFOLLOW, mode)
-                .and_then(above_stdio)
-                .map_err(fail);
+            dir_path.push(&name);
+            continue;
         };
         let dir_stat = nix::sys::stat::fstat(&dir).map_err(fail)?;
         let sticky_world_writable =
             dir_stat.st_mode & libc::S_ISVTX != 0 && dir_stat.st_mode & libc::S_IWOTH != 0;
         if sticky_world_writable && link_owner != euid && link_owner != dir_stat.st_uid {
-            let it = if hop == 0 {
+            let it = if links == 0 && last {
                 "it is".to_string()
             } else {
-                format!("it leads to {}, which is", current.display())
+                format!("it leads to {}, which is", dir_path.join(&name).display())
             };
             return Err(Error::at(step, path, Errno::EACCES).with_detail(format!(
                 "{it} a symbolic link owned by uid {link_owner} in {}, a sticky world-writable directory owned \
                  by uid {}: following it would let that user choose the file written (the \
                  fs.protected_symlinks rule)",
-                parent.display(),
+                dir_path.display(),
                 dir_stat.st_uid
             )));
         }
+        // The kernel's own limit on the links of one lookup.
+        links += 1;
+        if links > 40 {
+            return Err(fail(Errno::ELOOP));
+        }
         // The target read from the very link checked (a symlink cannot be changed, only replaced),
-        // relative to the link's directory as the kernel resolves it.
-        current = parent.join(target);
+        // resolved from the link's directory, or from the root.
+        let target = Path::new(&target);
+        if target.has_root() {
+            (dir, dir_path) = start(true).map_err(fail)?;
+        }
+        for name in names(target).into_iter().rev() {
+            rest.push_front(name);
+        }
     }
-    Err(fail(Errno::ELOOP))
+    // Only `/`, `.` or a path ending in `..` get here: not files. Let the kernel say so.
+    open(path, flags, mode).and_then(above_stdio).map_err(fail)
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

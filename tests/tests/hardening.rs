@@ -395,6 +395,30 @@ fn item04_a_log_symlink_planted_in_a_sticky_directory_is_not_followed() {
         )
     );
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");
+    // So is a planted link to a directory on the way (`/tmp/app -> /etc/cron.d` for `/tmp/app/app.log`).
+    let elsewhere_dir = dir.join("elsewhere-dir");
+    std::fs::create_dir(&elsewhere_dir).unwrap();
+    let dir_link = public.join("app");
+    std::os::unix::fs::symlink(&elsewhere_dir, &dir_link).unwrap();
+    std::os::unix::fs::lchown(&dir_link, Some(NOBODY), Some(NOBODY)).unwrap();
+    let through = dir_link.join("app.log");
+    let output = launch(builder(&out, &["--stderr", through.to_str().unwrap()]));
+    assert_eq!(
+        stderr_text(&output),
+        format!(
+            "fx_builder: cannot open stderr file {}: it leads to {}, which is a symbolic link owned by uid \
+             {NOBODY} in {}, a sticky world-writable directory owned by uid 0: following it would let that \
+             user choose the file written (the fs.protected_symlinks rule): Permission denied (os error 13)\n",
+            through.display(),
+            dir_link.display(),
+            public.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(&elsewhere_dir).unwrap().count(),
+        0,
+        "a file was created through the link"
+    );
     // The directory owner's link is followed, and so is another user's link outside a sticky directory.
     let target = dir.join("target.log");
     let owned = public.join("owned.log");
@@ -402,14 +426,15 @@ fn item04_a_log_symlink_planted_in_a_sticky_directory_is_not_followed() {
     let elsewhere = dir.join("elsewhere.log");
     std::os::unix::fs::symlink(&target, &elsewhere).unwrap();
     std::os::unix::fs::lchown(&elsewhere, Some(NOBODY), Some(NOBODY)).unwrap();
-    for link in [&owned, &elsewhere] {
-        let daemon = start(
-            builder(
-                &out,
-                &["--stdout", link.to_str().unwrap(), "--then", "print"],
-            ),
+    // Also relative to the launcher's directory, through `..`.
+    let relative = PathBuf::from("pub/../pub/owned.log");
+    for link in [&owned, &elsewhere, &relative] {
+        let mut command = builder(
             &out,
+            &["--stdout", link.to_str().unwrap(), "--then", "print"],
         );
+        command.current_dir(dir.path());
+        let daemon = start(command, &out);
         let line = format!("stdout line from {}\n", daemon.pid);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while !std::fs::read_to_string(&target)
@@ -543,6 +568,17 @@ fn item06_the_workdir_is_entered_as_the_daemons_user() {
     let lock = std::fs::metadata(lock_of(&pid_file)).unwrap();
     assert_eq!((lock.uid(), lock.mode() & 0o777), (NOBODY, 0o600));
     assert_eq!(std::fs::metadata(&pid_file).unwrap().uid(), 0);
+    // Killed, it leaves both files (nobody's lock file among them): the next start takes them over.
+    let first = daemon.pid;
+    drop(daemon);
+    std::fs::remove_file(&out).unwrap();
+    assert!(lock_of(&pid_file).exists());
+    let daemon = start(builder(&out, &args), &out);
+    assert_ne!(daemon.pid, first);
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap(),
+        format!("{}\n", daemon.pid)
+    );
 }
 
 /// Item 7: a daemon whose program set SIGPIPE back to `SIG_DFL` survives reporting to a launcher that has
