@@ -12,7 +12,7 @@ use crate::error::{Error, Step};
 use crate::handshake::{self, Report, Reporter};
 use crate::pidfile::{self, PidFile};
 use crate::privileges::{self, Identity};
-use crate::proc_status::{self, ProcStatus};
+use crate::proc_status::ProcStatus;
 use crate::{caps, fds, hardening, logs, notify, ready, signals, threads, Daemon, Running};
 
 /// The program's privileged code, run as root before the drop (see `Daemon::privileged`).
@@ -23,9 +23,9 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready or returns why not.
 pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
+    // /proc/self/status, read only from procfs; without it threads.rs asks the kernel another way.
     let status = ProcStatus::read();
-    let threads = status.map(|s| s.threads).or_else(proc_status::count_tasks);
-    threads::check(threads, config.threads)?;
+    threads::check(status.map(|s| s.threads), config.threads)?;
     let _ = std::io::stdout().flush();
     fds::close_inherited(&config.keep_fds, config.scope, status.map(|s| s.fd_table))?;
     signals::reset(status.map(|s| s.ignored))?;
@@ -154,7 +154,7 @@ pub(crate) fn foreground(config: &Daemon, privileged: Hook<'_>) -> Result<Runnin
     let status = ProcStatus::read();
     fds::close_inherited(&keep, config.scope, status.map(|s| s.fd_table))?;
     signals::reset(status.map(|s| s.ignored))?;
-    let threads = status.map(|s| s.threads).or_else(proc_status::count_tasks);
+    let threads = status.map(|s| s.threads);
     let pid_file = setup(config, false, privileged, threads)?;
     ready::setup_done(config.ready, None, notify::socket().is_some())?;
     Ok(Running {

@@ -33,8 +33,9 @@ struct Pending {
     reporter: Option<Reporter>,
     notify: bool,
     /// The thread that runs main's body: only its panics fail the start (a panicking task that a runtime
-    /// catches on a worker thread does not).
-    main_thread: std::thread::ThreadId,
+    /// catches on a worker thread does not). Only `manual` needs it: asking for it costs the daemon a
+    /// `Thread` handle and a TLS key on its way to ready.
+    main_thread: Option<std::thread::ThreadId>,
 }
 
 static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
@@ -48,11 +49,15 @@ pub(crate) fn setup_done(
     let pending = Pending {
         reporter,
         notify,
-        main_thread: std::thread::current().id(),
+        main_thread: None,
     };
     match mode {
         Ready::Auto => pending.ready(),
         Ready::Manual => {
+            let pending = Pending {
+                main_thread: Some(std::thread::current().id()),
+                ..pending
+            };
             install_panic_hook();
             *PENDING
                 .lock()
@@ -163,7 +168,7 @@ fn install_panic_hook() {
     std::panic::set_hook(Box::new(move |info| {
         let on_main = |p: &Option<Pending>| {
             p.as_ref()
-                .is_some_and(|p| p.main_thread == std::thread::current().id())
+                .is_some_and(|p| p.main_thread == Some(std::thread::current().id()))
         };
         let pending = PENDING
             .try_lock()

@@ -19,8 +19,9 @@ pub(crate) struct SavedHup(libc::sigaction);
 /// Resets every inherited `SIG_IGN` disposition to `SIG_DFL` (SIGPIPE stays ignored, as Rust's runtime set
 /// it), leaves handlers this process installed alone, and empties the signal mask.
 ///
-/// `ignored` is the kernel's set of ignored signals (from `/proc/self/status`), so that only those need a
-/// system call; without it, every signal's disposition is queried.
+/// `ignored` is the kernel's set of ignored signals (`SigIgn` of `/proc/self/status`), so that only those
+/// need a system call; without it, every signal's disposition is queried (through the raw system call for
+/// the numbers the C library keeps for itself).
 pub(crate) fn reset(ignored: Option<u64>) -> Result<(), Error> {
     let fail = |errno| Error::os(Step::Signals, None, errno);
     for signal in 1..NSIG {
@@ -29,7 +30,7 @@ pub(crate) fn reset(ignored: Option<u64>) -> Result<(), Error> {
         }
         let is_ignored = match ignored {
             Some(mask) => mask & (1 << (signal - 1)) != 0,
-            None => query(signal).is_some_and(|action| action.sa_sigaction == libc::SIG_IGN),
+            None => is_ignored_now(signal),
         };
         if is_ignored {
             set_default(signal).map_err(fail)?;
@@ -45,7 +46,8 @@ pub(crate) fn reset(ignored: Option<u64>) -> Result<(), Error> {
 }
 
 /// Ignores SIGHUP until [`restore_hup`]: the first child's exit must not hang up the daemon. One call
-/// ignores it and returns what the daemon gets back: `SIG_DFL` (after [`reset`]), or the process's own handler.
+/// ignores it and returns what the daemon gets back: `SIG_DFL` (after [`reset`]), or the process's own
+/// handler.
 pub(crate) fn hold_hup() -> Result<SavedHup, Error> {
     let mut old = zeroed();
     // SAFETY: the new action is a valid sigaction whose handler is SIG_IGN (no code of ours runs), and
@@ -56,7 +58,8 @@ pub(crate) fn hold_hup() -> Result<SavedHup, Error> {
     Ok(SavedHup(old))
 }
 
-/// Gives the daemon the SIGHUP disposition it should have: `SIG_DFL`, or the handler the process installed.
+/// Gives the daemon the SIGHUP disposition it should have: `SIG_DFL` (after [`reset`]), or the handler
+/// the process installed.
 pub(crate) fn restore_hup(saved: &SavedHup) -> Result<(), Error> {
     // SAFETY: `saved.0` is the action the kernel returned for SIGHUP, restored unchanged.
     let result = unsafe { libc::sigaction(libc::SIGHUP, &raw const saved.0, std::ptr::null_mut()) };
@@ -65,13 +68,18 @@ pub(crate) fn restore_hup(saved: &SavedHup) -> Result<(), Error> {
         .map_err(|errno| Error::os(Step::Signals, None, errno))
 }
 
-/// The current action of `signal`; `None` for numbers the C library reserves (EINVAL).
-fn query(signal: libc::c_int) -> Option<libc::sigaction> {
+/// Whether `signal` is ignored now. The C library refuses the numbers it reserves (EINVAL): those are
+/// asked through the raw system call.
+fn is_ignored_now(signal: libc::c_int) -> bool {
     let mut old = zeroed();
     // SAFETY: a null new action makes sigaction(2) only read the current one into `old`, which is valid,
     // writable memory of the right type.
     let result = unsafe { libc::sigaction(signal, std::ptr::null(), &raw mut old) };
-    (result == 0).then_some(old)
+    if result == 0 {
+        old.sa_sigaction == libc::SIG_IGN
+    } else {
+        is_ignored_reserved(signal)
+    }
 }
 
 /// Sets `signal` to `SIG_DFL`.
@@ -93,15 +101,6 @@ fn set_default(signal: libc::c_int) -> Result<(), Errno> {
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 fn set_default_reserved(signal: libc::c_int) -> Result<(), Errno> {
-    /// The kernel's `struct sigaction` on `x86_64` and aarch64: handler, flags, restorer, mask.
-    #[repr(C)]
-    #[derive(Default)]
-    struct KernelSigaction {
-        handler: usize,
-        flags: u64,
-        restorer: usize,
-        mask: u64,
-    }
     // All zeroes: SIG_DFL, no flags, no restorer, an empty mask.
     let default = KernelSigaction::default();
     // SAFETY: rt_sigaction reads a kernel sigaction laid out as the kernel expects on these architectures,
@@ -111,12 +110,56 @@ fn set_default_reserved(signal: libc::c_int) -> Result<(), Errno> {
         libc::syscall(
             libc::SYS_rt_sigaction,
             signal,
-            &default,
+            &raw const default,
             std::ptr::null_mut::<KernelSigaction>(),
             std::mem::size_of::<u64>(),
         )
     };
     Errno::result(result).map(drop)
+}
+
+/// Whether a reserved signal is ignored, through the raw system call.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+fn is_ignored_reserved(signal: libc::c_int) -> bool {
+    let mut old = KernelSigaction::default();
+    // SAFETY: a null new action makes rt_sigaction only write the current one into `old`, a kernel
+    // sigaction laid out as the kernel expects on these architectures, with its 8-byte signal set.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            std::ptr::null::<KernelSigaction>(),
+            &raw mut old,
+            std::mem::size_of::<u64>(),
+        )
+    };
+    result == 0 && old.handler == libc::SIG_IGN
+}
+
+/// Elsewhere a reserved signal is taken as not ignored (the C library offers no way to ask).
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+fn is_ignored_reserved(_signal: libc::c_int) -> bool {
+    false
+}
+
+/// The kernel's `struct sigaction` on `x86_64` and aarch64: handler, flags, restorer, mask.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
 }
 
 /// Elsewhere a reserved signal is left as it is.
