@@ -125,8 +125,12 @@ mod linux {
         pub(crate) inheritable: CapSet,
     }
 
+    /// The kernel's two 32-bit words of a set, low first.
     fn split(set: CapSet) -> [u32; 2] {
-        [set.0 as u32, (set.0 >> 32) as u32]
+        let bytes = set.0.to_le_bytes();
+        let word =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        [word(0), word(4)]
     }
 
     fn error(what: &str, kept: CapSet, errno: Errno) -> Error {
@@ -140,13 +144,7 @@ mod linux {
         };
         let mut data = [Data::default(); 2];
         // SAFETY: capget(2) with a version-3 header writes two `Data` records, which `data` holds.
-        let result = unsafe {
-            libc::syscall(
-                libc::SYS_capget,
-                &mut header as *mut Header,
-                data.as_mut_ptr(),
-            )
-        };
+        let result = unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) };
         Errno::result(result)?;
         let join =
             |f: fn(&Data) -> u32| CapSet(u64::from(f(&data[0])) | u64::from(f(&data[1])) << 32);
@@ -180,8 +178,7 @@ mod linux {
             },
         ];
         // SAFETY: capset(2) with a version-3 header reads two `Data` records, which `data` holds.
-        let result =
-            unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
+        let result = unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) };
         Errno::result(result).map(drop)
     }
 

@@ -177,9 +177,13 @@ fn setup(
     privileged: Hook<'_>,
     threads: Option<u64>,
 ) -> Result<Option<PidFile>, Error> {
-    hardening::clean_env(&config.env, threads)?;
-    hardening::limits(config.core_dumps, config.nofile, config.nice)?;
-    let keep_caps = caps::CapSet::parse(&config.keep_caps)?;
+    hardening::clean_env(&config.privileges.env, threads)?;
+    hardening::limits(
+        config.privileges.core_dumps,
+        config.privileges.nofile,
+        config.privileges.nice,
+    )?;
+    let keep_caps = caps::CapSet::parse(&config.privileges.keep_caps)?;
     let absent = logs::absent(config.stdout.as_deref(), config.stderr.as_deref());
     if detached {
         let log_files = config.stdout.is_some() || config.stderr.is_some();
@@ -225,13 +229,13 @@ fn setup(
     }
     let switched = identity.switch()?;
     if !keep_caps.is_empty() {
-        caps::after_switch(keep_caps, config.ambient_caps)?;
+        caps::after_switch(keep_caps, config.privileges.ambient_caps)?;
         // With capabilities back in the effective set, root must still be out of reach.
         if let Some((uid, gid)) = switched {
             privileges::check_dropped(uid, gid)?;
         }
     }
-    hardening::after_switch(config.core_dumps, config.no_new_privs)?;
+    hardening::after_switch(config.privileges.core_dumps, config.privileges.no_new_privs)?;
     Ok(pid_file)
 }
 

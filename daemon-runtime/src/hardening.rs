@@ -6,6 +6,32 @@ use nix::sys::resource::{setrlimit, Resource};
 
 use crate::error::{Error, Step};
 
+/// The privilege and hardening keys of a [`Daemon`](crate::Daemon), as given.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    pub(crate) keep_caps: Vec<String>,
+    pub(crate) ambient_caps: bool,
+    pub(crate) core_dumps: bool,
+    pub(crate) no_new_privs: bool,
+    pub(crate) nofile: Option<(u64, u64)>,
+    pub(crate) nice: Option<i32>,
+    pub(crate) env: Env,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            keep_caps: Vec::new(),
+            ambient_caps: false,
+            core_dumps: true,
+            no_new_privs: false,
+            nofile: None,
+            nice: None,
+            env: Env::Inherit,
+        }
+    }
+}
+
 /// What the daemon's environment keeps (daemon(7) step 4).
 ///
 /// ```

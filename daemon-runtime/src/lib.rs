@@ -170,13 +170,8 @@ pub struct Daemon {
     stop_retry: Option<String>,
     /// How long `reload` waits for the daemon's acknowledgement.
     reload_timeout: Duration,
-    keep_caps: Vec<String>,
-    ambient_caps: bool,
-    core_dumps: bool,
-    no_new_privs: bool,
-    nofile: Option<(u64, u64)>,
-    nice: Option<i32>,
-    env: Env,
+    /// Kept capabilities and the hardening keys.
+    privileges: hardening::Options,
     /// Whether an unknown thread count is taken on the caller's word (`start_unchecked`, `#[daemon]`).
     pub(crate) threads: threads::Policy,
 }
@@ -212,13 +207,7 @@ impl Daemon {
             commands: false,
             stop_retry: None,
             reload_timeout: control::DEFAULT_RELOAD_TIMEOUT,
-            keep_caps: Vec::new(),
-            ambient_caps: false,
-            core_dumps: true,
-            no_new_privs: false,
-            nofile: None,
-            nice: None,
-            env: Env::Inherit,
+            privileges: hardening::Options::default(),
             threads: threads::Policy::CHECK,
         }
     }
@@ -400,7 +389,9 @@ impl Daemon {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.keep_caps.extend(names.into_iter().map(Into::into));
+        self.privileges
+            .keep_caps
+            .extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -415,7 +406,7 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     pub fn ambient_caps(mut self, ambient: bool) -> Daemon {
-        self.ambient_caps = ambient;
+        self.privileges.ambient_caps = ambient;
         self
     }
 
@@ -429,7 +420,7 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     pub fn core_dumps(mut self, allowed: bool) -> Daemon {
-        self.core_dumps = allowed;
+        self.privileges.core_dumps = allowed;
         self
     }
 
@@ -441,7 +432,7 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     pub fn no_new_privs(mut self, enabled: bool) -> Daemon {
-        self.no_new_privs = enabled;
+        self.privileges.no_new_privs = enabled;
         self
     }
 
@@ -453,7 +444,7 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     pub fn nofile(mut self, soft: u64, hard: u64) -> Daemon {
-        self.nofile = Some((soft, hard));
+        self.privileges.nofile = Some((soft, hard));
         self
     }
 
@@ -465,7 +456,7 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     pub fn nice(mut self, nice: i32) -> Daemon {
-        self.nice = Some(nice);
+        self.privileges.nice = Some(nice);
         self
     }
 
@@ -479,7 +470,7 @@ impl Daemon {
     /// # drop(daemon);
     /// ```
     pub fn env(mut self, env: Env) -> Daemon {
-        self.env = env;
+        self.privileges.env = env;
         self
     }
 
@@ -704,24 +695,24 @@ impl Daemon {
     fn check_privileges(&self) -> Result<(), Error> {
         let invalid =
             |detail: String| Err(Error::new(Step::Config, None, None).with_detail(detail));
-        caps::CapSet::parse(&self.keep_caps)?;
-        if !self.keep_caps.is_empty() && self.user.is_none() {
+        caps::CapSet::parse(&self.privileges.keep_caps)?;
+        if !self.privileges.keep_caps.is_empty() && self.user.is_none() {
             return invalid("keep_caps needs a user to switch to".into());
         }
-        if self.ambient_caps && self.keep_caps.is_empty() {
+        if self.privileges.ambient_caps && self.privileges.keep_caps.is_empty() {
             return invalid("ambient_caps needs keep_caps".into());
         }
-        if let Some((soft, hard)) = self.nofile {
+        if let Some((soft, hard)) = self.privileges.nofile {
             if soft > hard || soft == 0 {
                 return invalid(format!(
                     "nofile soft limit {soft} must be at least 1 and at most the hard limit {hard}"
                 ));
             }
         }
-        if let Some(nice) = self.nice.filter(|n| !(-20..=19).contains(n)) {
+        if let Some(nice) = self.privileges.nice.filter(|n| !(-20..=19).contains(n)) {
             return invalid(format!("nice {nice} is out of range (-20 to 19)"));
         }
-        if let Env::Keep(names) = &self.env {
+        if let Env::Keep(names) = &self.privileges.env {
             if let Some(name) = names
                 .iter()
                 .find(|n| n.is_empty() || n.contains(['=', '\0']))
@@ -758,6 +749,11 @@ where
 {
     /// Daemonizes as [`Daemon::start`] does, running the privileged code on the way; in the daemon,
     /// returns the [`Running`] handle and the code's value.
+    ///
+    /// # Errors
+    ///
+    /// As [`Daemon::start`]; also when the privileged code returns `Err` ([`Step::Privileged`], with the
+    /// error's text as the detail).
     ///
     /// ```no_run
     /// let (_running, secret) = daemon_runtime::Daemon::new()

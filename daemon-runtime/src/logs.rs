@@ -157,6 +157,11 @@ fn target(path: &Path, owner: u32) -> Result<Target, Errno> {
 ///
 /// Without log files (stdio on /dev/null, or in the foreground) it does nothing.
 ///
+/// # Errors
+///
+/// [`Step::ReopenLogs`] with the path: the file cannot be opened or created (the daemon's user may not
+/// write to the directory), or it is refused (see above). fd 1 and 2 then stay as they were.
+///
 /// ```no_run
 /// let _running = daemon_runtime::Daemon::new().stderr("/var/log/app/app.log").start()?;
 /// // ... after logrotate moved /var/log/app/app.log away:

@@ -1,5 +1,5 @@
 //! Privileges on live daemons: code run as root before the drop, kept capabilities, and the hardening keys
-//! (core dumps, no_new_privs, nofile, nice, env), each observed from outside through /proc.
+//! (`core_dumps`, `no_new_privs`, `nofile`, `nice`, `env`), each observed from outside through /proc.
 
 mod common;
 
@@ -252,9 +252,9 @@ fn hardening_keys_are_in_force_in_the_daemon() {
             rlim_max: 4096,
         };
         // SAFETY: setrlimit reads the structs; both calls are async-signal-safe.
-        check(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &core) })?;
+        check(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &raw const core) })?;
         // SAFETY: as above.
-        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &files) })
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const files) })
     };
     // SAFETY: `limits` only calls setrlimit (async-signal-safe) on its own stack values, allocating nothing.
     unsafe { before_exec(&mut command, limits) };
@@ -283,7 +283,7 @@ fn without_hardening_keys_the_inherited_settings_stay() {
             rlim_max: 900,
         };
         // SAFETY: setrlimit reads the struct; it is async-signal-safe.
-        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &files) })
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const files) })
     };
     // SAFETY: `limits` only calls setrlimit (async-signal-safe) on a stack value, allocating nothing.
     unsafe { before_exec(&mut command, limits) };
