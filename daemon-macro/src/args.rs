@@ -661,7 +661,8 @@ fn parse_crate(key: &Key, input: ParseStream) -> Result<syn::Path> {
             ),
         ));
     }
-    let mut path: syn::Path = lit.parse().map_err(|_| {
+    // Mod-style: no generic arguments, which an attribute's path (`#[krate::daemon]`) cannot carry.
+    let mut path: syn::Path = lit.parse_with(syn::Path::parse_mod_style).map_err(|_| {
         Error::new(
             lit.span(),
             format!("`{value}` is not a path: expected {}", key.expected),
@@ -791,6 +792,7 @@ mod tests {
         assert!(error(r#"ready = "manul""#).contains("Did you mean \"manual\""));
         assert!(error("ready_timeout = 0").contains("at least 1"));
         assert!(error(r#"crate = "not a path""#).contains("not a path"));
+        assert!(error(r#"crate = "a<b>::c""#).contains("not a path"));
     }
 
     #[test]

@@ -20,11 +20,12 @@
 //!         .umask(0o027)
 //!         .ready_timeout(::core::time::Duration::from_secs(30));
 //!     let __daemon_binary = ::core::option_env!("CARGO_BIN_NAME").is_some() && !::core::cfg!(test);
+//!     let __daemon_module = ::core::module_path!();
 //!     let __daemon_function = ::core::any::type_name_of_val(&main);
 //!     // (the SAFETY argument is in `expand` below)
 //!     let __daemon_running = unsafe {
 //!         ::daemon_runtime::__private::start(
-//!             __daemon_builder, ::core::module_path!(), __daemon_function, __daemon_binary,
+//!             __daemon_builder, __daemon_module, __daemon_function, __daemon_binary,
 //!         )
 //!     };
 //!     #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
@@ -36,6 +37,20 @@
 //!     });
 //!     __daemon_result
 //! }
+//! ```
+//!
+//! With `privileged = setup::bind` on `fn main(listener: TcpListener)`, the function's value becomes the
+//! parameter, which `main` no longer takes (the privileged function is evaluated outside the `unsafe`
+//! block too):
+//!
+//! ```text
+//!     let __daemon_privileged = setup::bind;
+//!     let (__daemon_running, __daemon_value) = unsafe {
+//!         ::daemon_runtime::__private::start_privileged(
+//!             __daemon_builder, __daemon_privileged, __daemon_module, __daemon_function, __daemon_binary,
+//!         )
+//!     };
+//!     let listener: TcpListener = __daemon_value;
 //! ```
 //!
 //! The body runs in a closure, so that its `return`s and `?`s land where the pid file is released after
@@ -192,6 +207,17 @@ pub(crate) fn plan(item: &MainFn, options: &Options) -> syn::Result<Plan> {
             "`fn main` takes no `where` clause",
         ));
     }
+    if let Some(again) = item.attrs.iter().find(|attr| {
+        attr.path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "daemon")
+    }) {
+        return Err(Error::new_spanned(
+            again,
+            "#[daemon] is given twice: the second would daemonize the daemon again",
+        ));
+    }
     match (sig.asyncness, runtime_attribute(&item.attrs)) {
         (None, _) => Ok(Plan::Wrap),
         (Some(_), Some(index)) => Ok(Plan::BelowRuntime(index)),
@@ -261,33 +287,41 @@ pub(crate) fn expand(
             let ident = &item.sig.ident;
             // Mixed-site hygiene: the body cannot see (or clash with) these locals.
             let local = |name: &str| syn::Ident::new(name, Span::mixed_site());
-            let (daemon, binary, function) = (
+            let (daemon, binary, module, function) = (
                 local("__daemon_builder"),
                 local("__daemon_binary"),
+                local("__daemon_module"),
                 local("__daemon_function"),
             );
             let (running, result) = (local("__daemon_running"), local("__daemon_result"));
             let privileged = options.get("privileged").map(|arg| arg.value.expr(&krate));
             let call = match &privileged {
-                Some(code) => quote!(
-                    let (#running, #value) = unsafe {
-                        #krate::__private::start_privileged(
-                            #daemon, #code, ::core::module_path!(), #function, #binary,
-                        )
-                    };
-                ),
+                Some(code) => {
+                    let function_value = local("__daemon_privileged");
+                    quote!(
+                        let #function_value = #code;
+                        let (#running, #value) = unsafe {
+                            #krate::__private::start_privileged(
+                                #daemon, #function_value, #module, #function, #binary,
+                            )
+                        };
+                    )
+                }
                 None => quote!(
                     let #running = unsafe {
-                        #krate::__private::start(#daemon, ::core::module_path!(), #function, #binary)
+                        #krate::__private::start(#daemon, #module, #function, #binary)
                     };
                 ),
             };
-            // Everything but the call is evaluated outside the `unsafe` block, which holds one operation.
-            // Its tokens come from this macro (call-site spans), not from the user's input, so the
+            // Everything but the call is evaluated outside the `unsafe` block, which holds one operation
+            // on locals: no token of the user's (a value such as `privileged`'s path, which could name a
+            // `static mut`) and no macro call (`module_path!`, which an `extern crate x as core` could
+            // replace) is inside. Its tokens come from this macro (call-site spans), so the
             // `unsafe_code` lint treats it as an external macro's and a user's `#![forbid(unsafe_code)]`
-            // still compiles (tests/ui/pass/forbid_unsafe_code.rs); no token of the user's is inside.
+            // still compiles (tests/ui/pass/forbid_unsafe_code.rs).
             let start = quote!(
                 let #daemon = #builder;
+                let #module = ::core::module_path!();
                 let #binary = ::core::option_env!("CARGO_BIN_NAME").is_some() && !::core::cfg!(test);
                 let #function = ::core::any::type_name_of_val(&#ident);
                 // SAFETY: `start`'s contract holds. This call is the first statement of the `fn main`

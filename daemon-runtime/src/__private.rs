@@ -70,6 +70,8 @@ where
         // SAFETY: as in `start`: the caller guarantees, for a binary's root main on its first call, that
         // no object owns an fd above 2 but the kept ones (this function's contract).
         daemon.scope = unsafe { crate::fds::Scope::all() };
+        // SAFETY: as in `start`: that case is the program's entry, which runs one thread.
+        daemon.threads = unsafe { crate::threads::Policy::trust_caller() };
     }
     match daemon.privileged(code).start() {
         Ok(started) => started,
