@@ -181,6 +181,19 @@ pub(crate) const KEYS: &[Key] = &[
             Err(_) => value,
         }
     })),
+    Key::new("commands", Kind::Bool, "`true` or `false`").rules(&[Rule::Requires {
+        key: "pid_file",
+        why: "the commands find the running daemon by its pid file's lock",
+    }]),
+    Key::new(
+        "stop_retry",
+        Kind::Text {
+            what: "schedule",
+            check: check_schedule,
+        },
+        "a stop schedule as start-stop-daemon's --retry: signals, seconds to wait and `forever`, separated \
+         by `/` (for example \"TERM/30/KILL/5\")",
+    ),
     Key::new(
         "crate",
         Kind::CratePath,
@@ -331,4 +344,96 @@ fn env(key: &'static Key, input: ParseStream) -> Result<Value> {
         },
         input,
     )
+}
+
+/// Signal names a stop schedule may use (without `SIG`), as Linux names them.
+const SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+    "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+    "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR", "SYS",
+];
+
+/// `stop_retry`: the grammar the runtime's schedule parser accepts (it checks again at run time): a lone
+/// timeout, or at least two `/`-separated items, each a signal (`TERM`, `SIGTERM`, `-15`), a timeout in
+/// seconds (`30`, `0.5`) or `forever` (once, with a timeout above 0 after it); at least one signal.
+fn check_schedule(text: &str) -> std::result::Result<(), String> {
+    let seconds = |item: &str| {
+        let digits = item.chars().filter(char::is_ascii_digit).count();
+        let dots = item.chars().filter(|c| *c == '.').count();
+        (digits > 0 && digits + dots == item.len() && dots <= 1)
+            .then(|| item.parse::<f64>().ok())?
+    };
+    let signal = |item: &str| {
+        let item = item.strip_prefix('-').unwrap_or(item);
+        if let Ok(number) = item.parse::<u8>() {
+            return (1..=31).contains(&number);
+        }
+        let upper = item.to_ascii_uppercase();
+        SIGNALS.contains(&upper.strip_prefix("SIG").unwrap_or(&upper))
+    };
+    let text = text.trim();
+    if seconds(text).is_some() {
+        return Ok(());
+    }
+    let items: Vec<&str> = text.split('/').collect();
+    if items.len() < 2 {
+        return Err(format!("`{text}` has fewer than two items"));
+    }
+    let mut forever = None;
+    let mut signals = 0;
+    for (index, item) in items.iter().enumerate() {
+        if *item == "forever" {
+            if forever.replace(index).is_some() {
+                return Err("`forever` may appear only once".into());
+            }
+        } else if seconds(item).is_some() {
+        } else if signal(item) {
+            signals += 1;
+        } else {
+            return Err(format!(
+                "`{item}` is neither a signal (TERM, SIGKILL, -9), a number of seconds nor `forever`"
+            ));
+        }
+    }
+    if signals == 0 {
+        return Err("it sends no signal".into());
+    }
+    if let Some(index) = forever {
+        if !items[index + 1..]
+            .iter()
+            .any(|i| seconds(i).is_some_and(|s| s > 0.0))
+        {
+            return Err("what follows `forever` must include a timeout above 0".into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_schedule;
+
+    #[test]
+    fn schedules_are_checked_as_the_runtime_parses_them() {
+        for good in [
+            "TERM/30/KILL/5",
+            "5",
+            "-SIGINT/0.5/-9/1",
+            "TERM/5/forever/KILL/1",
+            "hup/1",
+        ] {
+            assert_eq!(check_schedule(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "TERM",
+            "30/5",
+            "TERM/x",
+            "TERM/5/forever",
+            "TERM/1e3",
+            "NOSUCH/5",
+            "TERM/5/-99",
+        ] {
+            assert!(check_schedule(bad).is_err(), "{bad}");
+        }
+    }
 }

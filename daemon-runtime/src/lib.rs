@@ -102,6 +102,8 @@ pub use ready::{not_ready, ready, Ready};
 /// | `nofile` | integer literal, or `[SOFT, HARD]` | inherited | `RLIMIT_NOFILE` (one value: soft and hard) |
 /// | `nice` | integer literal, -20..=19 | inherited | the nice value, set while still root |
 /// | `env` | `"clean"`, `"inherit"` or list of names | `"inherit"` | the environment the daemon keeps ([`Env`]) |
+/// | `commands` | `true` or `false` (needs `pid_file`) | `false` | first argument `start`/`stop`/`status`/`restart`/`reload` acts on the daemon: see [`Daemon::commands`] |
+/// | `stop_retry` | string literal schedule | `"TERM/30/KILL/5"` | how `stop` escalates, as start-stop-daemon's `--retry`: see [`Daemon::stop_retry`] |
 /// | `crate` | string literal path | `"::daemon_runtime"` | where this crate is, when renamed |
 ///
 /// `async fn main` works under a runtime's attribute, placed above or below `#[daemon]`: the process forks

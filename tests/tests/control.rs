@@ -432,3 +432,41 @@ fn reload_of_a_daemon_that_does_not_acknowledge_says_it_only_signalled() {
     }
     assert!(daemon.alive());
 }
+
+/// The attribute: `#[daemon(pid_file = ..., commands = true)]` maps the first argument to the actions.
+#[test]
+fn the_attribute_maps_the_first_argument_to_actions() {
+    let (_dir, out) = scratch("ctl-attribute");
+    let fixture = |args: &[&str]| {
+        let mut command = common::fixture("fx_commands", &out);
+        command.args(args);
+        command
+    };
+    // A previous run that crashed may have left its daemon: stop it first (the lock says whether it runs).
+    let _ = launch(fixture(&["stop"]));
+    assert_eq!(result(&launch(fixture(&["status"]))).0, 3);
+    let daemon = start(fixture(&["start", "--port", "7"]), &out);
+    let report = std::fs::read_to_string(&out).unwrap();
+    assert!(report.ends_with(" args=--port|7\n"), "{report}");
+    assert_eq!(
+        result(&launch(fixture(&["status"]))),
+        (0, format!("running (pid {})", daemon.pid))
+    );
+    let output = launch(fixture(&["reload"]));
+    assert_eq!(
+        code(&output),
+        3,
+        "SIGHUP would kill it: {}",
+        stderr_text(&output)
+    );
+    assert!(daemon.alive());
+    assert_eq!(
+        result(&launch(fixture(&["stop"]))),
+        (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
+    );
+    assert!(!daemon.alive());
+    // Killed by SIGTERM's default action: its pid file is left behind (the lock went with the process).
+    assert_eq!(result(&launch(fixture(&["status"]))).0, 1);
+    let _ = std::fs::remove_file("/tmp/daemon-rt-fx-commands.pid");
+    let _ = std::fs::remove_file("/tmp/daemon-rt-fx-commands.pid.lock");
+}

@@ -24,6 +24,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_nested" => env!("CARGO_BIN_EXE_fx_nested"),
         "fx_reserved_signals" => env!("CARGO_BIN_EXE_fx_reserved_signals"),
         "fx_control" => env!("CARGO_BIN_EXE_fx_control"),
+        "fx_commands" => env!("CARGO_BIN_EXE_fx_commands"),
         "fx_shared_lock" => env!("CARGO_BIN_EXE_fx_shared_lock"),
         "fx_privlogs" => env!("CARGO_BIN_EXE_fx_privlogs"),
         "fx_privileged" => env!("CARGO_BIN_EXE_fx_privileged"),

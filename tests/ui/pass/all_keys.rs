@@ -25,6 +25,8 @@ mod daemonized {
         nofile = [4096, 65536],
         nice = -5,
         env = ["RUST_LOG", "APP_*"],
+        commands = true,
+        stop_retry = "TERM/10/forever/KILL/5",
         crate = "::daemon_runtime",
     )]
     pub fn main(listener: std::net::TcpListener) -> std::io::Result<()> {
