@@ -1,72 +1,94 @@
-//! Daemonizing with the builder, configured at run time from the command line:
+//! A daemon with its own command line (clap subcommands) and the builder's control actions:
 //!
 //! ```text
-//! cargo run --example cli -- --pid-file /tmp/cli.pid --log /tmp/cli.log [--foreground]
-//! tail /tmp/cli.log; kill "$(cat /tmp/cli.pid)"
+//! cargo run --example cli -- start            # returns once the daemon is ready
+//! cargo run --example cli -- status           # running (pid N), exit 0; --json for a JSON line
+//! cargo run --example cli -- reload           # SIGHUP; waits for the daemon's answer
+//! cargo run --example cli -- restart          # stop, then start
+//! cargo run --example cli -- stop             # SIGTERM, then SIGKILL after 10 s (--retry to change)
+//! cargo run --example cli -- run              # in the foreground, for debugging (Ctrl-C stops it)
 //! ```
 //!
-//! The daemon writes a heartbeat line to its log every second. `--foreground` (or `DAEMON_FOREGROUND=1`)
-//! keeps it attached to the terminal, for debugging.
+//! Options (before the subcommand): `--pid-file PATH` (default `/tmp/daemon-runtime-cli.pid`) and `--log
+//! PATH` (default `/tmp/daemon-runtime-cli.log`). The daemon writes a heartbeat line to its log every
+//! second. Exit codes are the LSB init-script ones (see `daemon_runtime::Outcome`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{Parser, Subcommand};
 use daemon_runtime::Daemon;
 
-const USAGE: &str = "usage: cli [--pid-file PATH] [--log PATH] [--foreground]";
-
-struct Args {
-    pid_file: Option<PathBuf>,
-    log: Option<PathBuf>,
-    foreground: bool,
+#[derive(Parser)]
+#[command(
+    name = "cli",
+    about = "A heartbeat daemon, controlled from its own command line"
+)]
+struct Cli {
+    /// The pid file (its lock, `PATH.lock`, is what the actions find the daemon by).
+    #[arg(long, default_value = "/tmp/daemon-runtime-cli.pid")]
+    pid_file: PathBuf,
+    /// Where the daemon's stdout and stderr go.
+    #[arg(long, default_value = "/tmp/daemon-runtime-cli.log")]
+    log: PathBuf,
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut parsed = Args {
-        pid_file: None,
-        log: None,
-        foreground: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--pid-file" => {
-                parsed.pid_file = Some(args.next().ok_or("--pid-file needs a path")?.into());
-            }
-            "--log" => parsed.log = Some(args.next().ok_or("--log needs a path")?.into()),
-            "--foreground" => parsed.foreground = true,
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    Ok(parsed)
+#[derive(Subcommand)]
+enum Command {
+    /// Start the daemon; returns once it is ready.
+    Start,
+    /// Stop the running daemon.
+    Stop {
+        /// The stop schedule, as start-stop-daemon's --retry.
+        #[arg(long, default_value = "TERM/10/KILL/5")]
+        retry: String,
+    },
+    /// Say whether the daemon runs (exit 0 running, 1 dead with a pid file, 3 not running, 4 unknown).
+    Status {
+        /// One line of JSON: pid, uptime, user.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the daemon to reload, and wait for its answer.
+    Reload,
+    /// Stop the running daemon, then start a new one.
+    Restart,
+    /// Run in the foreground (no fork, stdio kept), for debugging.
+    Run,
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("cli: {message}");
-            return ExitCode::from(2);
+    let cli = Cli::parse();
+    let daemon = Daemon::new()
+        .umask(0o027)
+        .pid_file(&cli.pid_file)
+        .stdout(&cli.log)
+        .stderr(&cli.log);
+    let running = match cli.command {
+        Command::Status { json } => {
+            let outcome = daemon.status();
+            if json {
+                println!("{}", outcome.to_json());
+                return ExitCode::from(outcome.code());
+            }
+            outcome.exit()
         }
-    };
-    let mut daemon = Daemon::new().umask(0o027).foreground(args.foreground);
-    if let Some(path) = &args.pid_file {
-        daemon = daemon.pid_file(path);
-    }
-    if let Some(path) = &args.log {
-        daemon = daemon.stdout(path).stderr(path);
-    }
-    // In the launcher, start() exits 0 once the daemon is ready, or returns the error.
-    let running = match daemon.start() {
-        Ok(running) => running,
-        Err(error) => {
-            eprintln!("cli: {error}");
-            return ExitCode::FAILURE;
+        Command::Stop { retry } => daemon.stop_retry(retry).stop().exit(),
+        Command::Reload => daemon.reload().exit(),
+        Command::Restart => daemon.restart().unwrap_or_else(|outcome| outcome.exit()),
+        Command::Start | Command::Run => {
+            let daemon = daemon.foreground(matches!(cli.command, Command::Run));
+            // In the launcher, start() exits 0 once the daemon is ready, or returns the error.
+            match daemon.start() {
+                Ok(running) => running,
+                Err(error) => {
+                    eprintln!("cli: {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
         }
     };
     println!(
