@@ -54,7 +54,11 @@ fn report(hups: u32) {
 
 fn main() {
     let pid_file = env("FX_PID_FILE").expect("FX_PID_FILE");
-    let mut daemon = Daemon::new().pid_file(pid_file).commands(true);
+    // Ready only once the handlers are in place: a SIGTERM right after the launcher exits is handled.
+    let mut daemon = Daemon::new()
+        .pid_file(pid_file)
+        .commands(true)
+        .ready(daemon_runtime::Ready::Manual);
     if let Some(retry) = env("FX_RETRY") {
         daemon = daemon.stop_retry(retry);
     }
@@ -82,6 +86,7 @@ fn main() {
         _ => {}
     }
     report(0);
+    daemon_runtime::ready().expect("ready");
     let mut hups = 0;
     let mut pipe = std::fs::File::from(read_end);
     // A test that crashed leaves nothing behind for long: SIGALRM's default action ends the daemon.
