@@ -45,7 +45,7 @@ impl Subject {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock the daemon stamps its exit with.
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock the daemon stamps its exit with.
 fn now_ns() -> i128 {
     let mut now = nix::libc::timespec {
         tv_sec: 0,
