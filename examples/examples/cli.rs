@@ -11,14 +11,15 @@
 //!
 //! Options (before the subcommand): `--pid-file PATH` (default `/tmp/daemon-runtime-cli.pid`) and `--log
 //! PATH` (default `/tmp/daemon-runtime-cli.log`). The daemon writes a heartbeat line to its log every
-//! second. Exit codes are the LSB init-script ones (see `daemon_runtime::Outcome`).
+//! second, answers `reload` through the signal API (`reloaded()`), and returns from `main` on SIGTERM
+//! (which removes its pid file). Exit codes are the LSB init-script ones (see `daemon_runtime::Outcome`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use daemon_runtime::Daemon;
+use daemon_runtime::{Daemon, Ready, Signal};
 
 #[derive(Parser)]
 #[command(
@@ -62,8 +63,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ready only once subscribed to signals: a `stop` or `reload` right after `start` is an event, never a
+    // default action.
     let daemon = Daemon::new()
         .umask(0o027)
+        .ready(Ready::Manual)
         .pid_file(&cli.pid_file)
         .stdout(&cli.log)
         .stderr(&cli.log);
@@ -91,14 +95,42 @@ fn main() -> ExitCode {
             }
         }
     };
+    match serve(&running) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cli: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The daemon's life: a heartbeat every second; reloads answered; SIGTERM or SIGINT ends it.
+fn serve(running: &daemon_runtime::Running) -> std::io::Result<()> {
+    let mut signals = daemon_runtime::signals()?;
+    daemon_runtime::ready()?;
     println!(
         "cli: running as pid {} (pid file: {:?})",
         std::process::id(),
         running.pid_file()
     );
-    for beat in 1.. {
-        std::thread::sleep(Duration::from_secs(1));
-        println!("cli: heartbeat {beat}");
+    let mut beat = 0;
+    loop {
+        match signals.recv_timeout(Duration::from_secs(1)) {
+            None => {
+                beat += 1;
+                println!("cli: heartbeat {beat}");
+            }
+            Some(Signal::Reload) => {
+                // A real daemon rereads its configuration here, and answers `reload_failed(why)` if it
+                // cannot: `cli reload` then exits 1 with that message.
+                println!("cli: reloaded");
+                daemon_runtime::reloaded()?;
+            }
+            Some(Signal::Terminate(_)) => {
+                println!("cli: stopping");
+                return Ok(());
+            }
+            Some(_) => {}
+        }
     }
-    ExitCode::SUCCESS
 }

@@ -470,3 +470,62 @@ fn the_attribute_maps_the_first_argument_to_actions() {
     let _ = std::fs::remove_file("/tmp/daemon-rt-fx-commands.pid");
     let _ = std::fs::remove_file("/tmp/daemon-rt-fx-commands.pid.lock");
 }
+
+/// `reload` waits for the daemon's own answer through the signal API's acknowledgement.
+#[test]
+fn reload_waits_for_the_daemons_answer() {
+    let setup = Setup::new("ctl-ack-ok").with("FX_HUP", "ack-ok");
+    let daemon = setup.start(&[]);
+    for n in 1..=3 {
+        assert_eq!(
+            result(&setup.run(&["reload"])),
+            (0, format!("reloaded (pid {})", daemon.pid))
+        );
+        // The answer came after the daemon took the event: it has counted it by now.
+        let report = std::fs::read_to_string(&setup.out).unwrap();
+        assert!(report.contains(&format!(" hups={n} ")), "{report}");
+    }
+    // A daemon on the signal API ends main on SIGTERM, which removes its pid file.
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
+    );
+    assert_eq!(code(&setup.run(&["status"])), 3);
+}
+
+#[test]
+fn reload_fails_with_the_daemons_message() {
+    let setup = Setup::new("ctl-ack-fail").with("FX_HUP", "ack-fail");
+    let daemon = setup.start(&[]);
+    assert_eq!(
+        result(&setup.run(&["reload"])),
+        (
+            1,
+            format!(
+                "fx_control: reload failed (pid {}): bad config: line 3",
+                daemon.pid
+            )
+        )
+    );
+    assert!(daemon.alive());
+}
+
+#[test]
+fn reload_gives_up_on_a_daemon_that_never_answers() {
+    let setup = Setup::new("ctl-ack-never")
+        .with("FX_HUP", "ack-never")
+        .with("FX_RELOAD_TIMEOUT_MS", "500");
+    let daemon = setup.start(&[]);
+    let begun = Instant::now();
+    let (code, message) = result(&setup.run(&["reload"]));
+    assert_eq!(code, 1, "{message}");
+    assert!(
+        message.contains(&format!(
+            "pid {} took the reload but did not say how it went",
+            daemon.pid
+        )),
+        "{message}"
+    );
+    assert!(begun.elapsed() >= Duration::from_millis(500));
+    assert!(daemon.alive());
+}

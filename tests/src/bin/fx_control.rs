@@ -5,7 +5,10 @@
 //! - `FX_RETRY`: the stop schedule (`stop_retry`); `FX_RELOAD_TIMEOUT_MS`: `reload_timeout`.
 //! - `FX_TERM`: `handle` (default: SIGTERM ends main, which returns normally and removes the pid file),
 //!   `ignore` (`SIG_IGN`: only SIGKILL stops it), `default` (dies by the signal, leaving its pid file).
-//! - `FX_HUP`: `default`, `ignore`, `catch` (a plain handler that counts, without acknowledging).
+//! - `FX_HUP`: `default`, `ignore`, `catch` (a plain handler that counts, without acknowledging), or
+//!   through the signal API (`daemon_runtime::signals()`, which also turns SIGTERM into an event that ends
+//!   main): `ack-ok` (answers `reloaded()`), `ack-fail` (answers `reload_failed("bad config: line 3")`),
+//!   `ack-never` (takes the event, never answers).
 //! - `FX_STAMP`: a file to which the daemon writes `CLOCK_MONOTONIC` (ns) right before it exits (benchmark).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
@@ -72,6 +75,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let hup = env("FX_HUP").unwrap_or_else(|| "default".into());
+    if let Some(answer) = hup.strip_prefix("ack-") {
+        return acknowledging(running, answer);
+    }
     let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
     PIPE.store(write_end.as_raw_fd(), Ordering::Relaxed);
     let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
@@ -80,7 +87,7 @@ fn main() {
         "ignore" => set(libc::SIGTERM, libc::SIG_IGN),
         _ => {}
     }
-    match env("FX_HUP").as_deref().unwrap_or("default") {
+    match hup.as_str() {
         "catch" => set(libc::SIGHUP, handler),
         "ignore" => set(libc::SIGHUP, libc::SIG_IGN),
         _ => {}
@@ -105,6 +112,39 @@ fn main() {
         }
     }
     drop(running);
+    stamp();
+    drop(write_end);
+}
+
+/// The daemon's life through the signal API: Reload events answered as `answer` says, Terminate ends it.
+fn acknowledging(running: daemon_runtime::Running, answer: &str) {
+    let signals = daemon_runtime::signals().expect("signals");
+    // SAFETY: alarm(2) has no preconditions (see the same in main).
+    unsafe { libc::alarm(120) };
+    report(0);
+    daemon_runtime::ready().expect("ready");
+    let mut hups = 0;
+    for signal in signals {
+        match signal {
+            daemon_runtime::Signal::Reload => {
+                hups += 1;
+                report(hups);
+                match answer {
+                    "ok" => daemon_runtime::reloaded().expect("reloaded"),
+                    "fail" => daemon_runtime::reload_failed("bad config: line 3").expect("failed"),
+                    _ => {}
+                }
+            }
+            daemon_runtime::Signal::Terminate(_) => break,
+            _ => {}
+        }
+    }
+    drop(running);
+    stamp();
+}
+
+/// Writes `CLOCK_MONOTONIC` to `$FX_STAMP`, if set: the daemon's last act.
+fn stamp() {
     if let Some(stamp) = env("FX_STAMP") {
         let mut now = libc::timespec {
             tv_sec: 0,
@@ -115,5 +155,4 @@ fn main() {
         let ns = i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec);
         let _ = std::fs::write(stamp, format!("{ns}\n"));
     }
-    drop(write_end);
 }
