@@ -251,6 +251,8 @@ impl Report<'_> {
              above the floor's in the same column.\n\n",
         );
         md.push_str(&self.breakdown_markdown());
+        md.push('\n');
+        md.push_str(include_str!("analysis.md"));
         md.push_str("\n## Targets\n\nShown by the tables, not asserted by the bench.\n\n");
         for (target, met, detail) in self.targets() {
             let verdict = if met { "met" } else { "**missed**" };
