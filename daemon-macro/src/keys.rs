@@ -195,6 +195,18 @@ pub(crate) const KEYS: &[Key] = &[
          by `/` (for example \"TERM/30/KILL/5\")",
     ),
     Key::new(
+        "reopen_logs_on",
+        Kind::OneOf {
+            ty: "Signal",
+            choices: &[
+                ("SIGUSR1", "User1"),
+                ("SIGUSR2", "User2"),
+                ("SIGHUP", "Reload"),
+            ],
+        },
+        "the signal on which the log files are reopened: \"SIGUSR1\", \"SIGUSR2\" or \"SIGHUP\"",
+    ),
+    Key::new(
         "crate",
         Kind::CratePath,
         "a string literal path to the runtime crate (for example \"::daemon_runtime\")",

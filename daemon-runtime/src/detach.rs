@@ -133,8 +133,10 @@ fn daemon(
     privileged: Hook<'_>,
 ) -> Running {
     // Single-threaded: the launcher checked before forking.
+    // The reopen handler goes in after SIGHUP's disposition is restored, which would undo it.
     let pid_file = match setup(config, true, privileged, Some(1))
         .and_then(|p| signals::restore_hup(hup).map(|()| p))
+        .and_then(|p| reopen_logs_on(config).map(|()| p))
     {
         Ok(pid_file) => pid_file,
         Err(error) => fail(reporter, &error),
@@ -156,6 +158,7 @@ pub(crate) fn foreground(config: &Daemon, privileged: Hook<'_>) -> Result<Runnin
     signals::reset(status.map(|s| s.ignored))?;
     let threads = status.map(|s| s.threads);
     let pid_file = setup(config, false, privileged, threads)?;
+    reopen_logs_on(config)?;
     ready::setup_done(config.ready, None, notify::socket().is_some())?;
     Ok(Running {
         pid_file,
@@ -237,6 +240,11 @@ fn setup(
     }
     hardening::after_switch(config.privileges.core_dumps, config.privileges.no_new_privs)?;
     Ok(pid_file)
+}
+
+/// Installs the `reopen_logs_on` handler, if asked.
+fn reopen_logs_on(config: &Daemon) -> Result<(), Error> {
+    config.reopen_logs_on.map_or(Ok(()), logs::reopen_on)
 }
 
 /// Reports `error` to the launcher and ends this process without running destructors or atexit handlers.

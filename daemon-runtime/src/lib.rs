@@ -104,6 +104,7 @@ pub use ready::{not_ready, ready, Ready};
 /// | `env` | `"clean"`, `"inherit"` or list of names | `"inherit"` | the environment the daemon keeps ([`Env`]) |
 /// | `commands` | `true` or `false` (needs `pid_file`) | `false` | first argument `start`/`stop`/`status`/`restart`/`reload` acts on the daemon: see [`Daemon::commands`] |
 /// | `stop_retry` | string literal schedule | `"TERM/30/KILL/5"` | how `stop` escalates, as start-stop-daemon's `--retry`: see [`Daemon::stop_retry`] |
+/// | `reopen_logs_on` | `"SIGUSR1"`, `"SIGUSR2"` or `"SIGHUP"` | none | [`reopen_logs`] on this signal |
 /// | `crate` | string literal path | `"::daemon_runtime"` | where this crate is, when renamed |
 ///
 /// `async fn main` works under a runtime's attribute, placed above or below `#[daemon]`: the process forks
@@ -174,6 +175,8 @@ pub struct Daemon {
     reload_timeout: Duration,
     /// Kept capabilities and the hardening keys.
     privileges: hardening::Options,
+    /// The signal on which the log files are reopened.
+    reopen_logs_on: Option<Signal>,
     /// Whether an unknown thread count is taken on the caller's word (`start_unchecked`, `#[daemon]`).
     pub(crate) threads: threads::Policy,
 }
@@ -210,6 +213,7 @@ impl Daemon {
             stop_retry: None,
             reload_timeout: control::DEFAULT_RELOAD_TIMEOUT,
             privileges: hardening::Options::default(),
+            reopen_logs_on: None,
             threads: threads::Policy::CHECK,
         }
     }
@@ -476,6 +480,23 @@ impl Daemon {
         self
     }
 
+    /// Reopens the log files ([`reopen_logs`]) whenever this signal arrives: [`Signal::User1`] (SIGUSR1),
+    /// [`Signal::User2`] or [`Signal::Reload`] (SIGHUP, what logrotate's `postrotate` usually sends). The
+    /// handler is installed before the daemon reports ready, through signal-hook-registry, so the
+    /// program's own subscription to the same signal ([`signals()`], `tokio::signal`) still receives it;
+    /// the signal no longer ends the process. A failed reopen writes one line to stderr (the old file).
+    ///
+    /// ```
+    /// use daemon_runtime::{Daemon, Signal};
+    ///
+    /// let daemon = Daemon::new().stderr("/var/log/app/app.log").reopen_logs_on(Signal::User1);
+    /// # drop(daemon);
+    /// ```
+    pub fn reopen_logs_on(mut self, signal: Signal) -> Daemon {
+        self.reopen_logs_on = Some(signal);
+        self
+    }
+
     /// Code to run as root before the drop: after stdio and the pid file, before chroot and the user
     /// switch, in the daemon. Its `Ok` value is handed to the program with the [`Running`] handle (for
     /// example a socket bound to port 80 by a daemon that then runs as `nobody`); its `Err` fails the start
@@ -710,6 +731,11 @@ impl Daemon {
                     "nofile soft limit {soft} must be at least 1 and at most the hard limit {hard}"
                 ));
             }
+        }
+        if let Some(signal @ Signal::Terminate(_)) = self.reopen_logs_on {
+            return invalid(format!(
+                "reopen_logs_on takes SIGHUP, SIGUSR1 or SIGUSR2, not {signal:?}"
+            ));
         }
         if let Some(nice) = self.privileges.nice.filter(|n| !(-20..=19).contains(n)) {
             return invalid(format!("nice {nice} is out of range (-20 to 19)"));

@@ -169,42 +169,71 @@ fn target(path: &Path, owner: u32) -> Result<Target, Errno> {
 /// # Ok::<(), daemon_runtime::Error>(())
 /// ```
 pub fn reopen_logs() -> Result<(), Error> {
+    reopen_all().map_err(|(target, why)| why.error(target))
+}
+
+/// Why a log file was not reopened. No allocation: [`reopen_all`] also runs in a signal handler.
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    Os(Errno),
+    Symlink,
+    Fifo,
+    NotRegular,
+    Owner(u32),
+}
+
+impl Refusal {
+    fn error(self, target: &Target) -> Error {
+        let refuse = |why: String| {
+            Error::new(
+                Step::ReopenLogs,
+                Some(target.path.display().to_string()),
+                None,
+            )
+            .with_detail(why)
+        };
+        match self {
+            Refusal::Os(errno) => Error::at(Step::ReopenLogs, &target.path, errno),
+            Refusal::Symlink => {
+                refuse("it is a symbolic link, which a reopen never follows".into())
+            }
+            Refusal::Fifo => refuse("it is a FIFO without a reader".into()),
+            Refusal::NotRegular => refuse("it is not a regular file".into()),
+            Refusal::Owner(uid) => refuse(format!(
+                "it belongs to uid {uid}, neither the daemon's user nor root"
+            )),
+        }
+    }
+}
+
+/// The work of [`reopen_logs`], async-signal-safe: system calls on fds and C strings made at start, no
+/// allocation, no lock (`OnceLock::get` is an atomic load).
+fn reopen_all() -> Result<(), (&'static Target, Refusal)> {
     let Some(logs) = LOGS.get() else {
         return Ok(());
     };
     if let Some(target) = &logs.stdout {
-        let file = reopen(target)?;
-        swap(&file, 1, target)?;
+        let file = reopen(target).map_err(|why| (target, why))?;
+        swap(&file, 1).map_err(|why| (target, why))?;
         if logs.shared {
-            swap(&file, 2, target)?;
+            swap(&file, 2).map_err(|why| (target, why))?;
         }
     }
     if let Some(target) = &logs.stderr {
-        let file = reopen(target)?;
-        swap(&file, 2, target)?;
+        let file = reopen(target).map_err(|why| (target, why))?;
+        swap(&file, 2).map_err(|why| (target, why))?;
     }
     Ok(())
 }
 
-fn swap(file: &OwnedFd, onto: RawFd, target: &Target) -> Result<(), Error> {
+fn swap(file: &OwnedFd, onto: RawFd) -> Result<(), Refusal> {
     // SAFETY: `file` is open; `onto` is 1 or 2, which dup2 replaces atomically. No Rust object owns 1 or 2
     // (std's handles borrow them by number), so replacing them is sound.
     let result = unsafe { libc::dup2(file.as_raw_fd(), onto) };
-    Errno::result(result)
-        .map(drop)
-        .map_err(|errno| Error::at(Step::ReopenLogs, &target.path, errno))
+    Errno::result(result).map(drop).map_err(Refusal::Os)
 }
 
-fn reopen(target: &Target) -> Result<OwnedFd, Error> {
-    let fail = |errno: Errno| Error::at(Step::ReopenLogs, &target.path, errno);
-    let refuse = |why: String| {
-        Error::new(
-            Step::ReopenLogs,
-            Some(target.path.display().to_string()),
-            None,
-        )
-        .with_detail(why)
-    };
+fn reopen(target: &Target) -> Result<OwnedFd, Refusal> {
     // O_NONBLOCK: a FIFO planted at the path fails instead of blocking the caller.
     let flags = OFlag::O_WRONLY
         | OFlag::O_APPEND
@@ -223,34 +252,106 @@ fn reopen(target: &Target) -> Result<OwnedFd, Error> {
         Err(Errno::EEXIST) => {
             let fd = openat(&target.dir, target.name.as_c_str(), flags, mode).map_err(|errno| {
                 match errno {
-                    Errno::ELOOP => {
-                        refuse("it is a symbolic link, which a reopen never follows".into())
-                    }
-                    Errno::ENXIO => refuse("it is a FIFO without a reader".into()),
-                    errno => fail(errno),
+                    Errno::ELOOP => Refusal::Symlink,
+                    Errno::ENXIO => Refusal::Fifo,
+                    errno => Refusal::Os(errno),
                 }
             })?;
             (fd, false)
         }
-        Err(errno) => return Err(fail(errno)),
+        Err(errno) => return Err(Refusal::Os(errno)),
     };
-    let file = crate::fds::above_stdio(file).map_err(fail)?;
-    let stat = fstat(&file).map_err(fail)?;
+    let file = crate::fds::above_stdio(file).map_err(Refusal::Os)?;
+    let stat = fstat(&file).map_err(Refusal::Os)?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return Err(refuse("it is not a regular file".into()));
+        return Err(Refusal::NotRegular);
     }
     let euid = Uid::effective().as_raw();
     if ![euid, 0, target.owner].contains(&stat.st_uid) {
-        return Err(refuse(format!(
-            "it belongs to uid {}, neither the daemon's user nor root",
-            stat.st_uid
-        )));
+        return Err(Refusal::Owner(stat.st_uid));
     }
     if created {
         // The umask may have taken bits off.
-        fchmod(&file, mode).map_err(fail)?;
+        fchmod(&file, mode).map_err(Refusal::Os)?;
     }
     // The file status flags are shared with fd 1 or 2: leave them as a log file's (blocking, append).
-    fcntl(&file, FcntlArg::F_SETFL(OFlag::O_WRONLY | OFlag::O_APPEND)).map_err(fail)?;
+    fcntl(&file, FcntlArg::F_SETFL(OFlag::O_WRONLY | OFlag::O_APPEND)).map_err(Refusal::Os)?;
     Ok(file)
+}
+
+/// Reopens the log files on `signal` (`SIGHUP`, `SIGUSR1` or `SIGUSR2`) from now on, in the signal handler
+/// itself, through signal-hook-registry: the program's own subscriptions ([`signals()`](crate::signals),
+/// `tokio::signal`, `signal-hook`) to the same signal still get it. A failure is one line on stderr.
+pub(crate) fn reopen_on(signal: crate::Signal) -> Result<(), Error> {
+    let number = signal.number();
+    // SAFETY: the action is async-signal-safe: `reopen_all` makes system calls on fds and C strings
+    // prepared at start and allocates nothing, and the failure path is one write(2) of a static message.
+    // It takes no lock, so it cannot deadlock with the code it interrupts.
+    let registered = unsafe { signal_hook_registry::register(number, on_signal) };
+    registered.map(drop).map_err(|error| {
+        Error::new(Step::ReopenLogs, None, error.raw_os_error()).with_detail(format!(
+            "cannot handle signal {number} to reopen the log files"
+        ))
+    })
+}
+
+/// The handler of `reopen_logs_on`: on failure, `cannot reopen log file PATH: WHY` on stderr (still the
+/// old file), written piece by piece without allocating.
+fn on_signal() {
+    let Err((target, why)) = reopen_all() else {
+        return;
+    };
+    let mut number = [0u8; 32];
+    let why: &[u8] = match why {
+        Refusal::Os(errno) => digits(&mut number, b"os error ", errno as u32),
+        Refusal::Symlink => b"it is a symbolic link, which a reopen never follows",
+        Refusal::Fifo => b"it is a FIFO without a reader",
+        Refusal::NotRegular => b"it is not a regular file",
+        Refusal::Owner(uid) => digits(&mut number, b"it belongs to uid ", uid),
+    };
+    for piece in [
+        b"daemon-runtime: cannot reopen log file ".as_slice(),
+        target.path.as_os_str().as_bytes(),
+        b": ",
+        why,
+        b"\n",
+    ] {
+        // SAFETY: write(2) of a live buffer to fd 2: async-signal-safe. Nothing to do if it fails.
+        unsafe { libc::write(2, piece.as_ptr().cast(), piece.len()) };
+    }
+}
+
+/// `prefix` then `n` in decimal, in `buffer` (which must hold `prefix.len()` + 10 bytes); no allocation.
+fn digits<'a>(buffer: &'a mut [u8; 32], prefix: &[u8], n: u32) -> &'a [u8] {
+    let mut text = [0u8; 10];
+    let mut start = text.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        text[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let length = prefix.len() + text.len() - start;
+    buffer[..prefix.len()].copy_from_slice(prefix);
+    buffer[prefix.len()..length].copy_from_slice(&text[start..]);
+    &buffer[..length]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_formats_without_allocating() {
+        let mut buffer = [0u8; 32];
+        assert_eq!(digits(&mut buffer, b"os error ", 13), b"os error 13");
+        assert_eq!(digits(&mut buffer, b"uid ", 0), b"uid 0");
+        assert_eq!(
+            digits(&mut buffer, b"it belongs to uid ", u32::MAX),
+            b"it belongs to uid 4294967295"
+        );
+    }
 }

@@ -4,9 +4,10 @@
 //! `bind_port` runs as root before the drop (`privileged`); `main` gets its listener and runs as
 //! `nobody` with no capability, no core dumps, `no_new_privs`, and only `RUST_LOG` and `HELLO_ADDR` from
 //! the environment. It logs with `log` and `env_logger` to stderr, which is
-//! `/tmp/daemon-runtime-hello.log` (`tail -f` it); `kill "$(cat /tmp/daemon-runtime-hello.pid)"` stops it.
-//! After `mv /tmp/daemon-runtime-hello.log{,.1}`, `daemon_runtime::reopen_logs()` (here on each
-//! request to `/reopen`, as logrotate would send a signal) makes it write to a new file.
+//! `/tmp/daemon-runtime-hello.log` (`tail -f` it); `kill "$(cat /tmp/daemon-runtime-hello.pid)"` stops it
+//! and removes the pid file. After `mv /tmp/daemon-runtime-hello.log{,.1}`,
+//! `kill -USR1 "$(cat /tmp/daemon-runtime-hello.pid)"` (`reopen_logs_on`, what logrotate's `postrotate`
+//! would send) makes it write to a new file; so does a request to `/reopen` (`reopen_logs()`).
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 
@@ -26,19 +27,36 @@ fn bind_port() -> std::io::Result<TcpListener> {
     privileged = bind_port,
     core_dumps = false,
     no_new_privs = true,
-    env = ["RUST_LOG", "HELLO_ADDR"]
+    env = ["RUST_LOG", "HELLO_ADDR"],
+    reopen_logs_on = "SIGUSR1",
+    ready = "manual"
 )]
 fn main(listener: TcpListener) -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Subscribed before ready(): a SIGTERM sent as soon as the launcher returns is an event too.
+    let signals = daemon_runtime::signals()?;
+    daemon_runtime::ready()?;
     log::info!(
         "serving http://{} as uid {}",
         listener.local_addr()?,
         effective_uid()
     );
-    for stream in listener.incoming() {
-        match stream.and_then(answer) {
-            Ok(path) => log::info!("answered GET {path}"),
-            Err(error) => log::warn!("a connection failed: {error}"),
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            match stream.and_then(answer) {
+                Ok(path) => log::info!("answered GET {path}"),
+                Err(error) => log::warn!("a connection failed: {error}"),
+            }
+        }
+    });
+    for signal in signals {
+        match signal {
+            daemon_runtime::Signal::Terminate(term) => {
+                log::info!("{term:?}: stopping");
+                break;
+            }
+            daemon_runtime::Signal::Reload => daemon_runtime::reloaded()?,
+            _ => {}
         }
     }
     Ok(())

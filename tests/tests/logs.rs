@@ -287,7 +287,7 @@ fn check_lines(files: &[&Path], stream: &str, expect_none_lost: bool) -> Vec<Vec
 
 /// Starts the writer as nobody with stdout in `out.log` and stderr in `err.log`, waits until it has
 /// logged some lines, and returns it with the paths.
-fn start_writer(dir: &TempDir) -> (LiveDaemon, PathBuf, PathBuf, PathBuf) {
+fn start_writer(dir: &TempDir, signal: &str) -> (LiveDaemon, PathBuf, PathBuf, PathBuf) {
     let out = dir.join("report");
     let logs = dir.join("logs");
     let (stdout, stderr) = (logs.join("out.log"), logs.join("err.log"));
@@ -298,6 +298,8 @@ fn start_writer(dir: &TempDir) -> (LiveDaemon, PathBuf, PathBuf, PathBuf) {
         stdout.to_str().unwrap(),
         "--stderr",
         stderr.to_str().unwrap(),
+        "--reopen-on",
+        signal,
         "--then",
         "log",
         &LINES.to_string(),
@@ -329,10 +331,11 @@ fn logrotate_create_mode_with_a_continuous_writer_loses_and_tears_nothing() {
         return skip("logrotate is not installed (.ci/run installs it)");
     }
     let dir = log_dir("logrotate-create");
-    let (daemon, out, stdout, stderr) = start_writer(&dir);
+    // The runtime reopens the files itself: `reopen_logs_on`, here SIGHUP as logrotate configs often send.
+    let (daemon, out, stdout, stderr) = start_writer(&dir, "SIGHUP");
     let config = format!(
         "{} {} {{\n    rotate 1\n    create 0640 nobody nogroup\n    sharedscripts\n    postrotate\n        \
-         kill -USR1 {}\n    endscript\n}}\n",
+         kill -HUP {}\n    endscript\n}}\n",
         stdout.display(),
         stderr.display(),
         daemon.pid
@@ -363,7 +366,7 @@ fn logrotate_copytruncate_paused_loses_and_tears_nothing() {
         return skip("logrotate is not installed (.ci/run installs it)");
     }
     let dir = log_dir("logrotate-copytruncate");
-    let (daemon, out, stdout, stderr) = start_writer(&dir);
+    let (daemon, out, stdout, stderr) = start_writer(&dir, "SIGUSR1");
     // The recipe the README gives: the daemon is stopped between logrotate's copy and its truncate.
     let config = format!(
         "{} {} {{\n    rotate 1\n    copytruncate\n    sharedscripts\n    prerotate\n        kill -STOP {pid}\n    \
@@ -394,7 +397,7 @@ fn logrotate_copytruncate_unpaused_tears_and_duplicates_nothing() {
         return skip("logrotate is not installed (.ci/run installs it)");
     }
     let dir = log_dir("logrotate-copytruncate-plain");
-    let (_daemon, out, stdout, stderr) = start_writer(&dir);
+    let (_daemon, out, stdout, stderr) = start_writer(&dir, "SIGUSR1");
     let config = format!(
         "{} {} {{\n    rotate 1\n    copytruncate\n}}\n",
         stdout.display(),
@@ -408,4 +411,55 @@ fn logrotate_copytruncate_unpaused_tears_and_duplicates_nothing() {
         let per_file = check_lines(&[&rotated, path], stream, false);
         assert!(!per_file[1].is_empty());
     }
+}
+
+#[test]
+fn reopen_logs_on_reports_a_refusal_on_stderr_and_keeps_the_old_file() {
+    if !is_root() {
+        return skip("the switch to nobody needs root");
+    }
+    let (dir, logs, _root) = jail("reopen-on-symlink", NOBODY);
+    let out = dir.join("report");
+    let log = logs.join("app.log");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "root's file\n").unwrap();
+    let args = [
+        "--user",
+        "nobody",
+        "--stderr",
+        log.to_str().unwrap(),
+        "--reopen-on",
+        "SIGUSR1",
+    ];
+    let daemon = start(privlogs(&out, &args), &out);
+    let rotated = logs.join("app.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    std::os::unix::fs::symlink(&victim, &log).unwrap();
+    usr1(&daemon);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !read(&rotated).ends_with('\n') {
+        assert!(Instant::now() < deadline, "no line in the old file");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        read(&rotated),
+        format!(
+            "daemon-runtime: cannot reopen log file {}: it is a symbolic link, which a reopen never follows\n",
+            log.display()
+        )
+    );
+    assert_eq!(read(&victim), "root's file\n");
+    assert!(daemon.alive(), "SIGUSR1 no longer ends the daemon");
+}
+
+#[test]
+fn reopen_logs_on_refuses_a_terminating_signal() {
+    let (_dir, out) = scratch("reopen-on-term");
+    let output = common::launch(privlogs(&out, &["--reopen-on", "SIGTERM"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        common::stderr_text(&output),
+        "fx_privlogs: invalid daemon configuration: reopen_logs_on takes SIGHUP, SIGUSR1 or SIGUSR2, not \
+         Terminate(Sigterm)\n"
+    );
 }

@@ -2,12 +2,13 @@
 //! tests/tests/privileges.rs and tests/tests/logs.rs:
 //! `fx_privlogs [--user U] [--group G] [--chroot D] [--workdir D] [--stdout P] [--stderr P] [--pid-file P]
 //! [--keep-cap NAME]... [--ambient] [--no-core-dumps] [--no-new-privs] [--nofile SOFT:HARD] [--nice N]
-//! [--env clean|NAME,NAME] [--privileged-bind ADDR | --privileged-fail MESSAGE] [--then ACTION]`.
+//! [--env clean|NAME,NAME] [--reopen-on SIGUSR1|SIGHUP|SIGTERM] [--privileged-bind ADDR |
+//! --privileged-fail MESSAGE] [--then ACTION]`.
 //!
 //! ACTION: `wait` (report `PID` and stay), `serve` (report, then answer each connection to the privileged
 //! listener with `uid=N`), `bind ADDR` (bind ADDR in the body, report `PID bound=ok` or `PID bound=ERROR`),
-//! `log COUNT` (write COUNT numbered lines, one a millisecond, alternately to stdout and stderr, reopening
-//! the log files on SIGUSR1, then report `PID done`), `reopen` (report, then on each SIGUSR1 reopen and
+//! `log COUNT` (write COUNT numbered lines, one a millisecond, alternately to stdout and stderr, then
+//! report `PID done`; with `--reopen-on SIGNAL` the runtime reopens the log files on that signal), `reopen` (report, then on each SIGUSR1 reopen and
 //! report `PID reopened N ok` or `PID reopened N error: MESSAGE`).
 use std::io::Write;
 use std::net::TcpListener;
@@ -49,6 +50,14 @@ fn main() {
                 "clean" => daemon.env(Env::Clean),
                 names => daemon.env(Env::keep(names.split(','))),
             },
+            "--reopen-on" => match value().as_str() {
+                "SIGUSR1" => daemon.reopen_logs_on(daemon_runtime::Signal::User1),
+                "SIGHUP" => daemon.reopen_logs_on(daemon_runtime::Signal::Reload),
+                "SIGTERM" => daemon.reopen_logs_on(daemon_runtime::Signal::Terminate(
+                    daemon_runtime::Term::Sigterm,
+                )),
+                _ => usage(&flag),
+            },
             "--privileged-bind" => {
                 bind = Some(value());
                 daemon
@@ -67,10 +76,6 @@ fn main() {
             _ => usage(&flag),
         };
     }
-    // SIGUSR1 is blocked before any thread starts (every thread inherits the mask), so that only the
-    // thread waiting for it in `on_sigusr1` receives it.
-    let mut usr1 = SigSet::empty();
-    usr1.add(Signal::SIGUSR1);
     let (running, listener) = if let Some(addr) = bind {
         match daemon.privileged(|| TcpListener::bind(&addr)).start() {
             Ok((running, listener)) => (running, Some(listener)),
@@ -87,7 +92,6 @@ fn main() {
             Err(error) => exit(&error),
         }
     };
-    usr1.thread_block().expect("block SIGUSR1");
     let pid = std::process::id();
     match then[0].as_str() {
         "serve" => {
@@ -117,10 +121,8 @@ fn main() {
             tests::linger();
         }
         "log" => {
+            // The runtime reopens the files itself (`--reopen-on`).
             let count: usize = then[1].parse().unwrap_or_else(|_| usage("--then log"));
-            on_sigusr1(usr1, |_| {
-                let _ = daemon_runtime::reopen_logs();
-            });
             tests::report(&format!("{pid}\n"));
             write_lines(count);
             tests::report(&format!("{pid} done\n"));
@@ -128,7 +130,7 @@ fn main() {
         }
         "reopen" => {
             tests::report(&format!("{pid}\n"));
-            on_sigusr1(usr1, move |n| {
+            on_sigusr1(move |n| {
                 let outcome = match daemon_runtime::reopen_logs() {
                     Ok(()) => "ok".to_string(),
                     Err(error) => format!("error: {error}"),
@@ -161,8 +163,12 @@ fn write_lines(count: usize) {
     }
 }
 
-/// Runs `action` (with the count so far) on a thread for each SIGUSR1 (blocked in every thread).
-fn on_sigusr1(set: SigSet, action: impl Fn(u32) + Send + 'static) {
+/// Runs `action` (with the count so far) on a thread for each SIGUSR1. SIGUSR1 is blocked in this thread
+/// before the other starts (it inherits the mask), so only `sigwait` receives it.
+fn on_sigusr1(action: impl Fn(u32) + Send + 'static) {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGUSR1);
+    set.thread_block().expect("block SIGUSR1");
     std::thread::spawn(move || {
         let mut n = 0;
         while set.wait().is_ok() {

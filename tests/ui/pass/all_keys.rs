@@ -27,6 +27,7 @@ mod daemonized {
         env = ["RUST_LOG", "APP_*"],
         commands = true,
         stop_retry = "TERM/10/forever/KILL/5",
+        reopen_logs_on = "SIGHUP",
         crate = "::daemon_runtime",
     )]
     pub fn main(listener: std::net::TcpListener) -> std::io::Result<()> {
