@@ -437,7 +437,7 @@ impl Daemon {
     /// ```
     pub fn status(&self) -> Outcome {
         match self.control_pid_file(Action::Status) {
-            Ok(path) => imp::status(&path),
+            Ok(target) => imp::status(&target),
             Err(outcome) => outcome,
         }
     }
@@ -462,7 +462,7 @@ impl Daemon {
             Err(message) => return Outcome::new(Action::Stop, 2, message),
         };
         match self.control_pid_file(Action::Stop) {
-            Ok(path) => imp::stop(&path, &schedule),
+            Ok(target) => imp::stop(&target, &schedule),
             Err(outcome) => outcome,
         }
     }
@@ -481,7 +481,7 @@ impl Daemon {
     /// ```
     pub fn reload(&self) -> Outcome {
         match self.control_pid_file(Action::Reload) {
-            Ok(path) => imp::reload(&path, self.reload_timeout),
+            Ok(target) => imp::reload(&target, self.reload_timeout),
             Err(outcome) => outcome,
         }
     }
@@ -554,8 +554,9 @@ impl Daemon {
         Schedule::parse(self.stop_retry.as_deref().unwrap_or(DEFAULT_STOP_RETRY))
     }
 
-    /// The configured pid file, made absolute, or the outcome that says there is none.
-    fn control_pid_file(&self, action: Action) -> Result<PathBuf, Outcome> {
+    /// What the actions act on: the configured pid file, made absolute, and the configured user's uid (who
+    /// may own the files besides root and the caller); or the outcome that says there is no pid file.
+    fn control_pid_file(&self, action: Action) -> Result<Target, Outcome> {
         let Some(path) = &self.pid_file else {
             return Err(Outcome::new(
                 action,
@@ -563,14 +564,32 @@ impl Daemon {
                 format!("cannot {action}: no pid file is configured"),
             ));
         };
-        std::path::absolute(path).map_err(|e| {
+        let pid_file = std::path::absolute(path).map_err(|e| {
             Outcome::new(
                 action,
                 4,
                 format!("cannot use pid file {}: {e}", path.display()),
             )
-        })
+        })?;
+        let user = self
+            .user
+            .as_deref()
+            .and_then(|user| match user.parse::<u32>() {
+                Ok(uid) => Some(uid),
+                Err(_) => nix::unistd::User::from_name(user)
+                    .ok()
+                    .flatten()
+                    .map(|u| u.uid.as_raw()),
+            });
+        Ok(Target { pid_file, user })
     }
+}
+
+/// The files an action looks at, and who besides root and the caller may own them.
+pub(crate) struct Target {
+    pid_file: PathBuf,
+    /// The uid of the configured `user` (the daemon gives it the lock file), if any.
+    user: Option<u32>,
 }
 
 /// The daemon's side of reload acknowledgement: a small text record in its lock file, written from the
@@ -819,7 +838,7 @@ mod imp {
     use nix::sys::stat::{fstat, Mode, SFlag};
 
     use super::record::{self, Reload};
-    use super::{Action, Item, Outcome, Schedule};
+    use super::{Action, Item, Outcome, Schedule, Target};
     use crate::pidfile::lock_path;
 
     /// Why an action cannot go on: the message, and whether it is a matter of permission (LSB code 4).
@@ -874,9 +893,9 @@ mod imp {
     }
 
     /// Opens `path` with `O_PATH|O_NOFOLLOW` (no read permission needed) and checks it: a regular file, not
-    /// group- or world-writable, owned by root or the caller (or, for a lock file looked at by root, by
-    /// anyone: its holder must then run as that owner). `None` when it does not exist.
-    fn pin(path: &Path, what: &str, any_owner: bool) -> Result<Option<Lock>, Refusal> {
+    /// group- or world-writable, owned by root, the caller or `user` (the configured daemon user, to whom
+    /// the daemon gives its lock file). `None` when it does not exist.
+    fn pin(path: &Path, what: &str, user: Option<u32>) -> Result<Option<Lock>, Refusal> {
         let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = match nix::fcntl::open(path, flags, Mode::empty()) {
             Ok(fd) => fd,
@@ -904,10 +923,13 @@ mod imp {
             ));
         }
         let euid = nix::unistd::geteuid().as_raw();
-        let owner_ok = stat.st_uid == 0 || stat.st_uid == euid || (any_owner && euid == 0);
+        let owner_ok = stat.st_uid == 0 || stat.st_uid == euid || Some(stat.st_uid) == user;
         if !owner_ok {
+            let daemon_user = user.map_or(String::new(), |uid| {
+                format!(" nor the daemon's user (uid {uid})")
+            });
             return refuse(&format!(
-                "it is owned by uid {}, neither root nor the caller (uid {euid})",
+                "it is owned by uid {}, neither root, the caller (uid {euid}){daemon_user}",
                 stat.st_uid
             ));
         }
@@ -954,10 +976,10 @@ mod imp {
     }
 
     /// Finds the lock's holder, as far as the files and the kernel say.
-    fn inspect(pid_file: &Path) -> Result<Found, Refusal> {
-        let pid_file_exists = pin(pid_file, "pid file", false)?.is_some();
-        let lock_file = lock_path(pid_file);
-        let Some(lock) = pin(&lock_file, "lock file", true)? else {
+    fn inspect(target: &Target) -> Result<Found, Refusal> {
+        let pid_file_exists = pin(&target.pid_file, "pid file", target.user)?.is_some();
+        let lock_file = lock_path(&target.pid_file);
+        let Some(lock) = pin(&lock_file, "lock file", target.user)? else {
             return Ok(Found::Stopped {
                 pid_file: pid_file_exists,
             });
@@ -1056,9 +1078,12 @@ mod imp {
 
     /// Waits up to `timeout` for the process to exit; whether it did.
     fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool, Errno> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            // A timeout too large to represent waits for ever.
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, poll_timeout(left)) {
                 Ok(0) if left.is_zero() => return Ok(false),
@@ -1079,11 +1104,11 @@ mod imp {
     /// exited and been recycled between that read and `pidfd_open`, so the lock must still name it once the
     /// pidfd pins the process. `Ok(None)` when nobody holds the lock (any more).
     fn pin_holder(
-        pid_file: &Path,
+        target: &Target,
         action: Action,
     ) -> Result<Option<(i32, OwnedFd, Lock)>, Outcome> {
         for _ in 0..5 {
-            let (pid, lock) = match inspect(pid_file).map_err(|r| r.outcome(action))? {
+            let (pid, lock) = match inspect(target).map_err(|r| r.outcome(action))? {
                 Found::Stopped { .. } => return Ok(None),
                 Found::Running { pid, lock } => (pid, lock),
             };
@@ -1116,13 +1141,14 @@ mod imp {
             1,
             format!(
                 "the holder of {} kept changing; try again",
-                lock_path(pid_file).display()
+                lock_path(&target.pid_file).display()
             ),
         ))
     }
 
-    pub(super) fn status(pid_file: &Path) -> Outcome {
-        match inspect(pid_file) {
+    pub(super) fn status(target: &Target) -> Outcome {
+        let pid_file = &target.pid_file;
+        match inspect(target) {
             Err(refusal) => {
                 let mut outcome = refusal.outcome(Action::Status);
                 outcome.message = format!("cannot tell whether it runs: {}", outcome.message);
@@ -1186,8 +1212,8 @@ mod imp {
         .with_pid(pid)
     }
 
-    pub(super) fn stop(pid_file: &Path, schedule: &Schedule) -> Outcome {
-        let (pid, pidfd, lock) = match pin_holder(pid_file, Action::Stop) {
+    pub(super) fn stop(target: &Target, schedule: &Schedule) -> Outcome {
+        let (pid, pidfd, lock) = match pin_holder(target, Action::Stop) {
             Err(outcome) => return outcome,
             Ok(None) => return Outcome::new(Action::Stop, 0, "not running (already stopped)"),
             Ok(Some(pinned)) => pinned,
@@ -1310,8 +1336,8 @@ mod imp {
         }
     }
 
-    pub(super) fn reload(pid_file: &Path, timeout: Duration) -> Outcome {
-        let (pid, pidfd, lock) = match pin_holder(pid_file, Action::Reload) {
+    pub(super) fn reload(target: &Target, timeout: Duration) -> Outcome {
+        let (pid, pidfd, lock) = match pin_holder(target, Action::Reload) {
             Err(outcome) => return outcome,
             Ok(None) => return Outcome::new(Action::Reload, 7, "not running"),
             Ok(Some(pinned)) => pinned,
@@ -1403,7 +1429,7 @@ mod imp {
 
         /// Waits for an answer to a reload newer than `seq`.
         fn wait(&self, pidfd: &OwnedFd, pid: i32, seq: u64, timeout: Duration) -> Outcome {
-            let deadline = Instant::now() + timeout;
+            let deadline = Instant::now().checked_add(timeout);
             let mut delivered = false;
             loop {
                 if let Some(record) = self.read() {
@@ -1419,18 +1445,25 @@ mod imp {
                                 .with_pid(pid)
                             }
                             Reload::Failed(message) => {
+                                // The daemon wrote this; never pass its control characters to a terminal.
+                                let message: String = message
+                                    .chars()
+                                    .map(|c| if c.is_control() { ' ' } else { c })
+                                    .collect();
                                 return Outcome::new(
                                     Action::Reload,
                                     1,
                                     format!("reload failed (pid {pid}): {message}"),
                                 )
-                                .with_pid(pid)
+                                .with_pid(pid);
                             }
                             Reload::Pending | Reload::None => {}
                         }
                     }
                 }
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left = deadline.map_or(Duration::MAX, |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
                 if left.is_zero() {
                     let what = if delivered {
                         "took the reload but did not say how it went (reloaded() or reload_failed())"
@@ -1489,7 +1522,7 @@ mod imp {
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("x.lock");
             let file = std::fs::File::create(&path).unwrap();
-            let lock = pin(&path, "lock file", true).unwrap().unwrap();
+            let lock = pin(&path, "lock file", None).unwrap().unwrap();
             assert_eq!(holder(&lock).ok().flatten(), None);
             // SAFETY: flock(2) on an fd `file` owns.
             assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
@@ -1510,7 +1543,7 @@ mod imp {
     use std::path::Path;
     use std::time::Duration;
 
-    use super::{Action, Outcome, Schedule};
+    use super::{Action, Outcome, Schedule, Target};
 
     fn unsupported(action: Action) -> Outcome {
         let code = if action == Action::Status { 4 } else { 3 };
@@ -1521,15 +1554,15 @@ mod imp {
         )
     }
 
-    pub(super) fn status(_: &Path) -> Outcome {
+    pub(super) fn status(_: &Target) -> Outcome {
         unsupported(Action::Status)
     }
 
-    pub(super) fn stop(_: &Path, _: &Schedule) -> Outcome {
+    pub(super) fn stop(_: &Target, _: &Schedule) -> Outcome {
         unsupported(Action::Stop)
     }
 
-    pub(super) fn reload(_: &Path, _: Duration) -> Outcome {
+    pub(super) fn reload(_: &Target, _: Duration) -> Outcome {
         unsupported(Action::Reload)
     }
 }

@@ -302,6 +302,56 @@ fn pid_files_others_could_write_are_refused() {
     assert_eq!(code, 1, "{message}");
     assert!(message.contains("owned by uid 65534"), "{message}");
     assert!(daemon.alive(), "nothing was signalled");
+    // A lock file given to a user the daemon is not configured to run as.
+    std::os::unix::fs::chown(&setup.pid_file, Some(0), None).unwrap();
+    std::os::unix::fs::chown(&lock, Some(NOBODY), None).unwrap();
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 1, "{message}");
+    assert!(
+        message.contains("lock file") && message.contains("owned by uid 65534"),
+        "{message}"
+    );
+    assert!(daemon.alive(), "nothing was signalled");
+}
+
+/// A daemon that dropped to `nobody` owns its lock file: root and `nobody` itself may stop it.
+#[test]
+fn the_daemons_own_user_may_control_it() {
+    if !nix::unistd::geteuid().is_root() {
+        return skip("a daemon running as nobody needs root to start");
+    }
+    let mut setup = Setup::new("ctl-own-user")
+        .with("FX_USER", "nobody")
+        .with("FX_HUP", "ack-ok");
+    // The daemon reports as nobody: into a directory of nobody's.
+    let reports = setup.dir.join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    std::os::unix::fs::chown(&reports, Some(NOBODY), Some(NOBODY)).unwrap();
+    setup.out = reports.join("report");
+    let daemon = setup.start(&[]);
+    assert_eq!(daemon.status("Uid")[1], NOBODY.to_string());
+    let as_nobody = |action: &str| {
+        let mut command = setup.command(&[action]);
+        command.uid(NOBODY).gid(NOBODY);
+        launch(command)
+    };
+    assert_eq!(
+        result(&as_nobody("status")),
+        (0, format!("running (pid {})", daemon.pid))
+    );
+    assert_eq!(
+        result(&setup.run(&["reload"])),
+        (0, format!("reloaded (pid {})", daemon.pid))
+    );
+    assert_eq!(
+        result(&as_nobody("reload")),
+        (0, format!("reloaded (pid {})", daemon.pid))
+    );
+    assert_eq!(
+        result(&as_nobody("stop")),
+        (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
+    );
+    assert!(!daemon.alive());
 }
 
 /// Two `stop`s at once: both succeed, the daemon is gone.

@@ -2,6 +2,7 @@
 //! first argument stays free for the action word: `fx_control [start|stop|status|restart|reload] ...`.
 //!
 //! - `FX_PID_FILE` (required): the pid file.
+//! - `FX_USER`: the user to run as (`user`).
 //! - `FX_RETRY`: the stop schedule (`stop_retry`); `FX_RELOAD_TIMEOUT_MS`: `reload_timeout`.
 //! - `FX_TERM`: `handle` (default: SIGTERM ends main, which returns normally and removes the pid file),
 //!   `ignore` (`SIG_IGN`: only SIGKILL stops it), `default` (dies by the signal, leaving its pid file).
@@ -62,6 +63,9 @@ fn main() {
         .pid_file(pid_file)
         .commands(true)
         .ready(daemon_runtime::Ready::Manual);
+    if let Some(user) = env("FX_USER") {
+        daemon = daemon.user(user);
+    }
     if let Some(retry) = env("FX_RETRY") {
         daemon = daemon.stop_retry(retry);
     }
