@@ -13,7 +13,9 @@ use crate::handshake::{self, Report, Reporter};
 use crate::pidfile::{self, PidFile};
 use crate::privileges::{self, Identity};
 use crate::proc_status::ProcStatus;
-use crate::{caps, fds, hardening, logs, notify, ready, signals, threads, Daemon, Running};
+use crate::{
+    caps, fds, hardening, listen, logs, notify, ready, signals, threads, watchdog, Daemon, Running,
+};
 
 /// The program's privileged code, run as root before the drop (see `Daemon::privileged`).
 pub(crate) type Hook<'a> = Option<&'a mut dyn FnMut() -> Result<(), Error>>;
@@ -28,6 +30,11 @@ pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Runnin
     threads::check(status.map(|s| s.threads), config.threads)?;
     let _ = std::io::stdout().flush();
     fds::close_inherited(&config.keep_fds, config.scope, status.map(|s| s.fd_table))?;
+    // Still single-threaded: the systemd variables can leave the environment. Socket activation is for
+    // the foreground; a forking daemon binds its own sockets (the passed fds were closed just above).
+    listen::discard_env();
+    notify::open()?;
+    watchdog::take_env();
     signals::reset(status.map(|s| s.ignored))?;
     let hup = signals::hold_hup()?;
     let result = fork_daemon(config, &hup, privileged);
@@ -132,6 +139,7 @@ fn daemon(
     hup: &signals::SavedHup,
     privileged: Hook<'_>,
 ) -> Running {
+    let parent = nix::unistd::getppid();
     // Single-threaded: the launcher checked before forking.
     // The reopen handler goes in after SIGHUP's disposition is restored, which would undo it.
     let pid_file = match setup(config, true, privileged, Some(1))
@@ -141,25 +149,45 @@ fn daemon(
         Ok(pid_file) => pid_file,
         Err(error) => fail(reporter, &error),
     };
-    // Without systemd there is no socket to notify, so reporting cannot fail.
-    let _ = ready::setup_done(config.ready, Some(reporter), false);
+    let notify = notify::active();
+    if notify {
+        wait_for_parent_exit(parent);
+    }
+    // A failure to notify systemd reaches the launcher, which prints it.
+    if ready::setup_done(config.ready, Some(reporter), notify).is_err() {
+        exit_now(1);
+    }
+    watchdog::start(config.watchdog);
     Running {
         pid_file,
         foreground: false,
     }
 }
 
+/// Waits (a few milliseconds at most: it `_exit`s right after forking) until the intermediate process
+/// `parent` has exited: systemd refuses a `MAINPID=` whose parent is alive and not systemd.
+fn wait_for_parent_exit(parent: Pid) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while nix::unistd::getppid() == parent && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Foreground (systemd `Type=notify`, PID 1, or forced): no fork and stdio kept, the rest as a daemon.
 pub(crate) fn foreground(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
     let mut keep = config.keep_fds.clone();
-    keep.extend(notify::listen_fds());
+    // Socket activation: the fds systemd passed, if they are for this process (the variables go).
+    keep.extend(listen::take_env());
     let status = ProcStatus::read();
     fds::close_inherited(&keep, config.scope, status.map(|s| s.fd_table))?;
+    notify::open()?;
+    watchdog::take_env();
     signals::reset(status.map(|s| s.ignored))?;
     let threads = status.map(|s| s.threads);
     let pid_file = setup(config, false, privileged, threads)?;
     reopen_logs_on(config)?;
-    ready::setup_done(config.ready, None, notify::socket().is_some())?;
+    ready::setup_done(config.ready, None, notify::active())?;
+    watchdog::start(config.watchdog);
     Ok(Running {
         pid_file,
         foreground: true,

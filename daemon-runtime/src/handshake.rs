@@ -16,6 +16,8 @@ use crate::sigblock;
 
 const TAG_READY: u8 = b'R';
 const TAG_ERROR: u8 = b'E';
+/// More time before the deadline: the payload is the extension in microseconds (u64, little-endian).
+const TAG_EXTEND: u8 = b'T';
 /// The longest subject or detail sent; longer text is cut at a character boundary and marked as cut.
 const MAX_TEXT: usize = 1500;
 /// The longest mark put after a cut text: ` [… 18446744073709551615 more bytes cut]`.
@@ -42,6 +44,12 @@ impl Reporter {
     /// Tells the launcher why the daemon failed; closes the pipe.
     pub(crate) fn fail(self, error: &Error) {
         self.send(TAG_ERROR, &encode_error(error));
+    }
+
+    /// Asks the launcher to wait at least `extra` from now (`EXTEND_TIMEOUT_USEC=` of the fork mode).
+    pub(crate) fn extend(&self, extra: Duration) {
+        let micros = u64::try_from(extra.as_micros()).unwrap_or(u64::MAX);
+        self.send(TAG_EXTEND, &micros.to_le_bytes());
     }
 
     fn send(&self, tag: u8, payload: &[u8]) {
@@ -140,9 +148,17 @@ pub(crate) enum Report {
 /// The launcher's end: reads records until "ready", an error, end of file or the timeout (a timeout too
 /// large to represent waits forever).
 pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Report, Error> {
-    let deadline = Instant::now().checked_add(timeout);
+    let mut deadline = Instant::now().checked_add(timeout);
     let mut buffer = Vec::with_capacity(64);
     loop {
+        if let Some((TAG_EXTEND, payload)) = split_record(&buffer) {
+            let micros = payload.try_into().map_or(0, u64::from_le_bytes);
+            let wanted = Instant::now().checked_add(Duration::from_micros(micros));
+            // Like systemd: the deadline moves to at least now + the extension, never earlier.
+            deadline = deadline.and_then(|d| wanted.map(|w| d.max(w)));
+            buffer.drain(..3 + payload.len());
+            continue;
+        }
         if let Some((tag, payload)) = split_record(&buffer) {
             return Ok(match tag {
                 TAG_READY => Report::Ready,
@@ -186,8 +202,8 @@ pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Report, Error> {
     }
 }
 
-/// One whole record at the front of `buffer`: (tag, payload). Only "ready" and error records exist, and
-/// each ends the handshake, so nothing after the first record matters.
+/// One whole record at the front of `buffer`: (tag, payload). A "ready" or error record ends the
+/// handshake, so nothing after it matters; an extension record is consumed and reading goes on.
 fn split_record(buffer: &[u8]) -> Option<(u8, &[u8])> {
     let (&tag, rest) = buffer.split_first()?;
     let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
@@ -269,5 +285,30 @@ mod tests {
         assert!(subject.starts_with(&path[..MAX_TEXT]));
         assert!(subject.ends_with(&format!(" [… {} more bytes cut]", path.len() - MAX_TEXT)));
         assert!(subject.len() <= MAX_TEXT + MAX_MARK);
+    }
+
+    #[test]
+    fn an_extension_moves_the_deadline() {
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let reporter = Reporter::new(wr);
+        reporter.extend(Duration::from_secs(30));
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(600));
+            reporter.ready();
+        });
+        // Without the extension the 200 ms timeout would have passed long before "ready".
+        assert_eq!(
+            wait(&rd, Duration::from_millis(200)).unwrap(),
+            Report::Ready
+        );
+        writer.join().unwrap();
+        let (rd, wr) = nix::unistd::pipe().unwrap();
+        let reporter = Reporter::new(wr);
+        reporter.extend(Duration::from_millis(100));
+        assert_eq!(
+            wait(&rd, Duration::from_millis(100)).unwrap(),
+            Report::TimedOut
+        );
+        drop(reporter);
     }
 }

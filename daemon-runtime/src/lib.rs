@@ -41,8 +41,9 @@ mod fds;
 mod handshake;
 mod hardening;
 mod lifecycle;
+pub mod listen;
 mod logs;
-mod notify;
+pub mod notify;
 mod pidfile;
 mod privileges;
 mod proc_status;
@@ -50,6 +51,7 @@ mod ready;
 mod sigblock;
 mod signals;
 mod threads;
+mod watchdog;
 
 #[doc(hidden)]
 pub mod __private;
@@ -64,6 +66,7 @@ pub use events::{reload_failed, reloaded, signals, Signal, Signals, Term};
 pub use hardening::Env;
 pub use logs::reopen_logs;
 pub use ready::{not_ready, ready, Ready};
+pub use watchdog::Watchdog;
 
 /// Turns `fn main` into a Unix daemon.
 ///
@@ -163,6 +166,7 @@ pub struct Daemon {
     keep_fds: Vec<RawFd>,
     ready: Ready,
     ready_timeout: Duration,
+    watchdog: Watchdog,
     /// `Some` when the program chose; `None` to decide at run time.
     foreground: Option<bool>,
     /// Which inherited fds may be closed: `#[daemon]` closes every one, the builder spares owned ones.
@@ -207,6 +211,7 @@ impl Daemon {
             keep_fds: Vec::new(),
             ready: Ready::Auto,
             ready_timeout: DEFAULT_READY_TIMEOUT,
+            watchdog: Watchdog::Manual,
             foreground: None,
             scope: fds::Scope::INHERITED,
             commands: false,
@@ -346,6 +351,19 @@ impl Daemon {
     /// ```
     pub fn ready_timeout(mut self, timeout: Duration) -> Daemon {
         self.ready_timeout = timeout;
+        self
+    }
+
+    /// Who pings systemd's watchdog when the unit sets `WatchdogSec=`: [`Watchdog::Manual`] (default: the
+    /// program calls [`notify::watchdog()`]) or [`Watchdog::Auto`] (a runtime thread, started in the daemon
+    /// after the forks, pings at half the interval). Without `WatchdogSec=` neither sends anything.
+    ///
+    /// ```
+    /// let daemon = daemon_runtime::Daemon::new().watchdog(daemon_runtime::Watchdog::Auto);
+    /// # drop(daemon);
+    /// ```
+    pub fn watchdog(mut self, mode: Watchdog) -> Daemon {
+        self.watchdog = mode;
         self
     }
 
@@ -589,7 +607,16 @@ impl Daemon {
         self.start_with(None)
     }
 
-    fn start_with(mut self, privileged: detach::Hook<'_>) -> Result<Running, Error> {
+    fn start_with(self, privileged: detach::Hook<'_>) -> Result<Running, Error> {
+        let result = self.daemonize(privileged);
+        if let Err(error) = &result {
+            // Under systemd, the journal and `systemctl status` say why, in the launcher's words.
+            notify::failed(error);
+        }
+        result
+    }
+
+    fn daemonize(mut self, privileged: detach::Hook<'_>) -> Result<Running, Error> {
         self.check()?;
         if self.commands {
             self.run_command();

@@ -68,7 +68,10 @@ pub(crate) fn reload_delivered() -> u64 {
         state.pending = Some(state.delivered);
         state.delivered
     };
-    // systemd: `RELOADING=1` + `MONOTONIC_USEC=` (taken now, after the signal).
+    // systemd (`Type=notify-reload`, or `ExecReload=kill -HUP $MAINPID` under `Type=notify`): reloading
+    // since now, a time taken after the signal arrived, which is how systemd tells this reload from an
+    // earlier one.
+    crate::notify::reloading();
     crate::control::record::reload_delivered();
     number
 }
@@ -83,20 +86,22 @@ pub(crate) fn reload_done(result: Result<(), &str>) -> Result<(), Error> {
     let Some(number) = state().pending.take() else {
         return Ok(());
     };
-    // systemd: `READY=1` (with `STATUS=` on failure).
+    // systemd: `READY=1` ends the reload either way (the daemon keeps running on the old configuration
+    // after a failure), with `STATUS=` saying why it failed.
     let _ = number;
+    crate::notify::reload_done(result);
     crate::control::record::reload_done(result);
     Ok(())
 }
 
 /// A Terminate event (SIGTERM or SIGINT) is about to be handed to the program.
 pub(crate) fn terminating() {
-    // systemd: `STOPPING=1`.
+    crate::notify::stopping_once();
 }
 
 /// `main` returned (the [`crate::Running`] handle is being dropped; the pid file is still there).
 pub(crate) fn exiting() {
-    // systemd: `STOPPING=1` unless already sent.
+    crate::notify::stopping_once();
 }
 
 #[cfg(test)]

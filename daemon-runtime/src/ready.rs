@@ -69,21 +69,30 @@ pub(crate) fn setup_done(
 
 impl Pending {
     fn ready(self) -> Result<(), Error> {
+        // systemd first, while the launcher still waits: in fork mode it must learn the daemon's pid
+        // (MAINPID=) before the launcher, the process it started, exits.
+        if self.notify {
+            let main_pid = self.reporter.is_some().then(std::process::id);
+            if let Err(error) = notify::ready(main_pid) {
+                if let Some(reporter) = self.reporter {
+                    reporter.fail(&error);
+                }
+                return Err(error);
+            }
+        }
         if let Some(reporter) = self.reporter {
             reporter.ready();
-        }
-        if self.notify {
-            notify::send("READY=1")?;
         }
         Ok(())
     }
 
     fn fail(self, detail: &str) {
-        if let Some(reporter) = self.reporter {
-            reporter.fail(&Error::new(Step::NotReady, None, None).with_detail(detail));
-        }
-        if self.notify {
-            let _ = notify::send(&format!("STATUS=failed before ready: {detail}"));
+        let error = Error::new(Step::NotReady, None, None).with_detail(detail);
+        match self.reporter {
+            // The launcher tells systemd (it is the process systemd started).
+            Some(reporter) => reporter.fail(&error),
+            None if self.notify => notify::failed(&error),
+            None => {}
         }
     }
 }
@@ -158,6 +167,16 @@ pub fn not_ready(reason: impl std::fmt::Display) {
         .take();
     if let Some(pending) = pending {
         pending.fail(&reason.to_string());
+    }
+}
+
+/// Asks the launcher, while it still waits for readiness, to wait at least `extra` from now.
+pub(crate) fn extend(extra: std::time::Duration) {
+    let pending = PENDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(reporter) = pending.as_ref().and_then(|p| p.reporter.as_ref()) {
+        reporter.extend(extra);
     }
 }
 

@@ -2,6 +2,8 @@
 //! is bound: if the port is taken, the launcher prints the error and exits 1. It subscribes to signals
 //! before reporting ready, so none is lost: SIGHUP reloads (here: re-reads the greeting each new client
 //! gets first, from `/tmp/daemon-runtime-echo.greeting` if it exists) and acknowledges; SIGTERM or SIGINT makes `main` return, which removes the pid file.
+//! Under systemd it runs as `Type=forking`, `Type=notify` or socket-activated (examples/systemd/:
+//! echo-forking.service, echo-notify.service, echo.socket + echo.service).
 //!
 //! ```text
 //! cargo run --example echo            # returns once 127.0.0.1:7007 accepts connections
@@ -39,13 +41,22 @@ fn read_greeting() -> std::io::Result<String> {
 )]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::var("ECHO_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
-    // An error here (address in use, permission denied) reaches the launcher's terminal.
-    let listener = TcpListener::bind(&addr).await?;
+    // Socket-activated (examples/systemd/echo.socket), or bind the address ourselves. An error here
+    // (address in use, permission denied) reaches the launcher's terminal.
+    let listener = if let Some(listener) = daemon_runtime::listen::tcp_listener("echo")? {
+        listener.set_nonblocking(true)?;
+        TcpListener::from_std(listener)?
+    } else {
+        let addr = std::env::var("ECHO_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
+        TcpListener::bind(&addr).await?
+    };
+    let addr = listener.local_addr()?;
     // Before ready(): from the moment the launcher returns, SIGTERM and SIGHUP are events, never fatal.
     let mut signals = daemon_runtime::signals()?;
     let mut greeting = read_greeting()?;
     daemon_runtime::ready()?;
+    // Shown by `systemctl status` (a no-op outside systemd).
+    daemon_runtime::notify::status(format_args!("listening on {addr}"))?;
     eprintln!("echo: listening on {addr}");
     loop {
         let (mut stream, peer) = tokio::select! {

@@ -1,0 +1,311 @@
+//! The runtime under a real systemd (252 here), booted as PID 1 of a container (see nspawn/mod.rs), with
+//! the project's unit files from examples/systemd and the echo example, and `fx_systemd` for the failures.
+//! Each test boots its own container and leaves nothing behind; where no container can boot, each skips
+//! with the reason.
+
+mod common;
+mod nspawn;
+
+use std::path::Path;
+use std::time::Duration;
+
+use nspawn::Container;
+
+/// A booted container with systemd's debug log on (it logs every notification it accepts), or `None`
+/// after reporting why the test is skipped.
+fn container() -> Option<Container> {
+    match nspawn::boot() {
+        Ok(container) => {
+            container.ok("systemd-analyze log-level debug");
+            Some(container)
+        }
+        Err(why) => {
+            common::skip(&why);
+            None
+        }
+    }
+}
+
+/// Installs the project's unit file `examples/systemd/FILE` in the container, with its `ExecStart=`
+/// pointed at the binary built here (the units name an installed path, /usr/local/bin/...).
+fn install_example_unit(container: &Container, file: &str, exec: Option<&str>) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/systemd")
+        .join(file);
+    let text = std::fs::read_to_string(&source).expect("unit file");
+    container.write(&format!("/run/systemd/system/{file}"), &text);
+    if let Some(exec) = exec {
+        container.write(
+            &format!("/run/systemd/system/{file}.d/binary.conf"),
+            &format!("[Service]\nExecStart=\nExecStart={exec}\n"),
+        );
+    }
+}
+
+/// Installs a unit written here.
+fn install_unit(container: &Container, name: &str, text: &str) {
+    container.write(&format!("/run/systemd/system/{name}"), text);
+}
+
+fn echo_binary() -> String {
+    let path = nspawn::example("echo");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test --workspace` builds it (or `cargo build -p examples --example echo`)",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+fn fixture() -> &'static str {
+    common::exe("fx_systemd")
+}
+
+/// Whether a TCP connection to the echo example inside the container gets its line back.
+fn echoes(container: &Container) -> bool {
+    let output = container.sh(
+        "exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/7007 && echo ping >&3 && timeout 5 head -n1 <&3'",
+    );
+    String::from_utf8_lossy(&output.stdout).trim() == "ping"
+}
+
+/// The notifications systemd accepted from `unit`, from its debug log.
+fn notifications(container: &Container, unit: &str) -> Vec<String> {
+    container
+        .journal(unit)
+        .lines()
+        .filter_map(|l| {
+            l.split_once("Got notification message from PID ")
+                .map(|(_, m)| m.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_container_helper_leaves_nothing_behind() {
+    let Some(container) = container() else { return };
+    let traces = container.traces();
+    assert!(!traces.left().is_empty(), "the running container is seen");
+    assert_eq!(container.ok("cat /proc/1/comm").trim(), "systemd");
+    assert!(
+        container
+            .ok(&format!("test -x {} && echo yes", fixture()))
+            .contains("yes"),
+        "binaries visible"
+    );
+    drop(container);
+    assert_eq!(traces.left(), Vec::<String>::new());
+}
+
+#[test]
+fn type_notify_runs_in_place_reports_status_and_stopping() {
+    let Some(c) = container() else { return };
+    install_example_unit(&c, "echo-notify.service", Some(&echo_binary()));
+    c.ok("systemctl daemon-reload && systemctl start echo-notify.service");
+    // `start` returned: READY=1 came after the bind, so the port answers now.
+    assert!(echoes(&c), "served as soon as start returned");
+    let main = c.show("echo-notify.service", "MainPID");
+    assert_eq!(
+        c.ok(&format!("readlink /proc/{main}/exe")).trim(),
+        echo_binary(),
+        "MainPID is the binary itself: not forked"
+    );
+    assert_eq!(
+        c.show("echo-notify.service", "StatusText"),
+        "listening on 127.0.0.1:7007"
+    );
+    let status = c.ok("systemctl status --no-pager echo-notify.service");
+    assert!(
+        status.contains("Status: \"listening on 127.0.0.1:7007\""),
+        "{status}"
+    );
+    c.ok("systemctl stop echo-notify.service");
+    let seen = notifications(&c, "echo-notify.service");
+    assert!(
+        seen.iter().any(|m| m == &format!("{main} (READY=1)")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m == &format!("{main} (STOPPING=1)")),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn type_forking_starts_once_ready_with_its_pid_file() {
+    let Some(c) = container() else { return };
+    install_example_unit(&c, "echo-forking.service", Some(&echo_binary()));
+    c.ok("systemctl daemon-reload && systemctl start echo-forking.service");
+    assert!(echoes(&c), "served as soon as start returned");
+    let main = c.show("echo-forking.service", "MainPID");
+    assert_eq!(c.ok("cat /tmp/daemon-runtime-echo.pid").trim(), main);
+    c.ok("systemctl stop echo-forking.service");
+    assert_eq!(c.show("echo-forking.service", "ActiveState"), "inactive");
+    assert!(
+        c.ok("test -e /tmp/daemon-runtime-echo.pid || echo gone")
+            .contains("gone"),
+        "stop removes the pid file"
+    );
+}
+
+#[test]
+fn failing_starts_fail_with_the_launchers_sentence_in_the_journal() {
+    let Some(c) = container() else { return };
+    let unit = |name: &str, ty: &str, pid_file: &str, args: &str| {
+        install_unit(
+            &c,
+            name,
+            &format!(
+                "[Service]\nType={ty}\nPIDFile={pid_file}\nExecStart={} --pid-file {pid_file} {args}\n",
+                fixture()
+            ),
+        );
+    };
+    unit("running.service", "forking", "/run/fx.pid", "");
+    unit("second.service", "forking", "/run/fx.pid", "");
+    unit(
+        "bad-workdir.service",
+        "forking",
+        "/run/bad.pid",
+        "--workdir /nonexistent",
+    );
+    unit(
+        "main-err.service",
+        "forking",
+        "/run/err.pid",
+        "--manual --then fail",
+    );
+    unit(
+        "notify-bad-workdir.service",
+        "notify",
+        "/run/notify.pid",
+        "--workdir /nonexistent-notify",
+    );
+    c.ok("systemctl daemon-reload && systemctl start running.service");
+    let running = c.show("running.service", "MainPID");
+    let cases = [
+        ("bad-workdir.service", "fx_systemd: cannot change directory to /nonexistent: No such file or directory (os error 2)".to_string()),
+        ("second.service", format!("fx_systemd: already running (pid {running})")),
+        ("main-err.service", "fx_systemd: the daemon exited before it was ready: cannot bind 127.0.0.1:1: address in use".to_string()),
+        ("notify-bad-workdir.service", "fx_systemd: cannot change directory to /nonexistent-notify: No such file or directory (os error 2)".to_string()),
+    ];
+    for (unit, sentence) in cases {
+        let output = c.sh(&format!("systemctl start {unit}"));
+        assert!(!output.status.success(), "{unit} started");
+        // By the program's name: journald cannot tell the unit of a line whose process exited before it
+        // looked (the launcher exits at once), so `journalctl --unit` may miss it; the name is always there.
+        let journal = |c: &Container| {
+            c.ok("journalctl --no-pager --boot --output=cat --identifier=fx_systemd")
+        };
+        let logged = |c: &Container| journal(c).lines().any(|l| l.starts_with(&sentence));
+        assert!(
+            c.eventually(Duration::from_secs(10), logged),
+            "{unit}: no {sentence:?} in\n{}",
+            journal(&c)
+        );
+    }
+    // Under Type=notify systemd also got the sentence itself, as STATUS=, with ERRNO=.
+    let seen = notifications(&c, "notify-bad-workdir.service");
+    assert!(
+        seen.iter().any(|m| m.ends_with("(STATUS=cannot change directory to /nonexistent-notify: No such file or directory (os error 2), ERRNO=2)")),
+        "{seen:?}"
+    );
+    // The failed starts left no pid file of their own, and the running daemon alone. (systemd itself
+    // removed /run/fx.pid when second.service, which names it too, failed: the lock file still holds.)
+    assert_eq!(
+        c.ok("ls /run/bad.pid* /run/err.pid* /run/notify.pid* 2>/dev/null; true"),
+        ""
+    );
+    assert_eq!(c.show("running.service", "ActiveState"), "active");
+    assert_eq!(c.show("running.service", "MainPID"), running);
+    assert!(c
+        .ok("test -e /run/fx.pid.lock && echo locked")
+        .contains("locked"));
+}
+
+#[test]
+fn forked_under_type_notify_the_daemon_names_itself_main_pid() {
+    let Some(c) = container() else { return };
+    install_unit(
+        &c,
+        "forked-notify.service",
+        &format!(
+            "[Service]\nType=notify\nNotifyAccess=all\nEnvironment=DAEMON_FOREGROUND=0\nExecStart={} --then env\nEnvironment=FIXTURE_OUT=/run/fx.report\n",
+            fixture()
+        ),
+    );
+    c.ok("systemctl daemon-reload && systemctl start forked-notify.service");
+    let main = c.show("forked-notify.service", "MainPID");
+    let report = c.ok("cat /run/fx.report");
+    assert_eq!(
+        report.trim(),
+        main,
+        "the daemon (not the launcher) is the main pid; no systemd variable left"
+    );
+    c.ok("systemctl stop forked-notify.service");
+    assert_eq!(c.show("forked-notify.service", "Result"), "success");
+}
+
+#[test]
+fn the_watchdog_keeps_an_automatic_daemon_alive_and_kills_a_hung_one() {
+    let Some(c) = container() else { return };
+    let unit = |name: &str, args: &str| {
+        install_unit(
+            &c,
+            name,
+            &format!(
+                "[Service]\nType=notify\nWatchdogSec=2\nExecStart={} {args}\n",
+                fixture()
+            ),
+        );
+    };
+    unit("alive.service", "--watchdog-auto");
+    unit("hung.service", "--then hang");
+    c.ok("systemctl daemon-reload && systemctl start alive.service hung.service");
+    let alive = c.show("alive.service", "MainPID");
+    assert!(
+        c.eventually(Duration::from_secs(30), |c| c
+            .show("hung.service", "Result")
+            == "watchdog"),
+        "WatchdogSec= killed the daemon that does not ping: {}",
+        c.journal("hung.service")
+    );
+    // Several watchdog periods later, the pinging one is the same process, still running.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(c.show("alive.service", "ActiveState"), "active");
+    assert_eq!(c.show("alive.service", "MainPID"), alive);
+    let pings = notifications(&c, "alive.service")
+        .iter()
+        .filter(|m| m.ends_with("(WATCHDOG=1)"))
+        .count();
+    assert!(pings >= 5, "{pings} pings");
+}
+
+#[test]
+fn socket_activation_starts_the_echo_service_on_the_first_connection() {
+    let Some(c) = container() else { return };
+    install_example_unit(&c, "echo.socket", None);
+    install_example_unit(&c, "echo.service", Some(&echo_binary()));
+    c.ok("systemctl daemon-reload && systemctl start echo.socket");
+    assert_eq!(c.show("echo.service", "ActiveState"), "inactive");
+    assert!(echoes(&c), "the first connection is served");
+    assert_eq!(c.show("echo.service", "ActiveState"), "active");
+    // The daemon serves on the socket systemd passed (its fd 3), not one it bound itself.
+    let main = c.show("echo.service", "MainPID");
+    let fd3 = c.ok(&format!("readlink /proc/{main}/fd/3"));
+    let inode = fd3
+        .trim()
+        .trim_start_matches("socket:[")
+        .trim_end_matches(']')
+        .to_string();
+    let listening = c.ok("cat /proc/net/tcp");
+    let line = listening
+        .lines()
+        .find(|l| l.contains(":1B5F "))
+        .expect("a socket on port 7007");
+    assert!(
+        line.split_whitespace().any(|f| f == inode),
+        "fd 3 ({fd3}) is the listener: {line}"
+    );
+    assert!(echoes(&c), "and the next");
+}
