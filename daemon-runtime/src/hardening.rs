@@ -125,7 +125,9 @@ pub(crate) fn limits(
         set_dumpable_off()?;
     }
     if let Some((soft, hard)) = nofile {
-        setrlimit(Resource::RLIMIT_NOFILE, soft, hard).map_err(|errno| {
+        // rlim_t is signed on FreeBSD: a limit that does not fit is "infinity" there.
+        let limit = |n: u64| nix::libc::rlim_t::try_from(n).unwrap_or(nix::libc::RLIM_INFINITY);
+        setrlimit(Resource::RLIMIT_NOFILE, limit(soft), limit(hard)).map_err(|errno| {
             Error::os(
                 Step::Limit,
                 Some(format!("RLIMIT_NOFILE soft {soft} hard {hard}")),

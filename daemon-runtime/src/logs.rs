@@ -20,7 +20,7 @@ use nix::unistd::{Gid, Uid};
 use crate::error::{Error, Step};
 
 /// The mode of a log file the runtime creates, whatever the umask.
-const LOG_MODE: u32 = 0o640;
+const LOG_MODE: libc::mode_t = 0o640;
 
 /// One log file, as it can be reopened.
 #[derive(Debug)]

@@ -11,11 +11,6 @@
 //! checks the file is procfs: a directory made to look like `/proc` (in a chroot) cannot fake a
 //! single-threaded process. (`/proc/self/stat` costs as much and shows only signals 1 to 31.)
 
-use std::os::fd::AsFd;
-
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
-
 /// The parts of `/proc/self/status` the launch needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ProcStatus {
@@ -33,6 +28,11 @@ impl ProcStatus {
     pub(crate) fn read() -> Option<ProcStatus> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
+            use std::os::fd::AsFd;
+
+            use nix::fcntl::OFlag;
+            use nix::sys::stat::Mode;
+
             let file = nix::fcntl::open(
                 "/proc/self/status",
                 OFlag::O_RDONLY | OFlag::O_CLOEXEC,
