@@ -3,7 +3,7 @@
 //! Whether a daemon runs, and which process it is, is decided by the kernel, never by a pid read from a file:
 //! the daemon holds an exclusive `flock` on its lock file for its whole life, and `/proc/locks` names the
 //! process that holds it. Before any signal, the holder is pinned with a pidfd and checked again (the lock
-//! still names it, it has the lock file open, it runs as the lock file's owner), so neither a stale pid file,
+//! still names it, one of its own descriptors holds the lock, it runs as the lock file's owner), so neither a stale pid file,
 //! a recycled pid nor a planted file can turn a `stop` against an unrelated process. Waiting is
 //! event-driven: poll(2) on the pidfd for the exit, inotify on the lock file for a reload's acknowledgement.
 //!
@@ -826,7 +826,6 @@ mod imp {
 
     use std::io::{self, Read};
     use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-    use std::os::unix::fs::MetadataExt;
     use std::path::Path;
     use std::time::{Duration, Instant};
 
@@ -950,12 +949,7 @@ mod imp {
         std::fs::File::open("/proc/locks")
             .and_then(|mut f| f.read_to_string(&mut text))
             .map_err(|e| Refusal::io("read", Path::new("/proc/locks"), &e))?;
-        let id = format!(
-            "{:02x}:{:02x}:{}",
-            libc::major(lock.dev),
-            libc::minor(lock.dev),
-            lock.ino
-        );
+        let id = lock_id(lock);
         // `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`; waiters have `->` after the number.
         for line in text.lines() {
             let mut fields = line.split_whitespace().skip(1);
@@ -1000,7 +994,7 @@ mod imp {
     }
 
     /// Checks that `pid`, which `/proc/locks` names as the lock's holder, is a plausible holder: where this
-    /// user can list its fds, it has the lock file open (a lock outlives its taker when another process
+    /// user can list its fds, one of its descriptors holds the lock (a lock outlives its taker when another process
     /// shares the descriptor, and the taker's pid may then have been recycled); and it runs as the lock
     /// file's owner (unless root owns the lock file).
     fn check_holder(lock: &Lock, pid: i32) -> Result<(), Refusal> {
@@ -1012,7 +1006,7 @@ mod imp {
         };
         if has_open(pid, lock) == Some(false) {
             return Err(not_holder(
-                "it does not have the lock file open (the lock is held through a descriptor another process shares)".into(),
+                "none of its descriptors holds the lock (it is held through a descriptor another process shares)".into(),
             ));
         }
         if lock.uid != 0 {
@@ -1027,18 +1021,55 @@ mod imp {
         Ok(())
     }
 
-    /// Whether `pid` has the lock file open; `None` when this user may not look at its fds.
+    /// Whether one of `pid`'s descriptors holds the lock: its `/proc/PID/fdinfo/N` lists the exclusive
+    /// `flock` on the lock file's device and inode. `None` when this user may not look at its fds.
+    ///
+    /// fdinfo is read, not the files the fds name: a `stat` through `/proc/PID/fd/N` would reach the file
+    /// system, and a descriptor on a hung FUSE mount could hang `stop`.
     fn has_open(pid: i32, lock: &Lock) -> Option<bool> {
-        let dir = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        let dir = match std::fs::read_dir(format!("/proc/{pid}/fdinfo")) {
             Ok(dir) => dir,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Some(false),
             Err(_) => return None,
         };
-        let found = dir.filter_map(Result::ok).any(|entry| {
-            std::fs::metadata(entry.path())
-                .is_ok_and(|m| m.dev() == lock.dev && m.ino() == lock.ino)
-        });
-        Some(found)
+        let id = lock_id(lock);
+        let mut denied = false;
+        for entry in dir.filter_map(Result::ok) {
+            match std::fs::read_to_string(entry.path()) {
+                Ok(info) => {
+                    // `lock:	1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`
+                    let holds = info.lines().any(|line| {
+                        line.strip_prefix("lock:").is_some_and(|rest| {
+                            let fields: Vec<&str> = rest.split_whitespace().collect();
+                            fields.get(1) == Some(&"FLOCK")
+                                && fields.get(3) == Some(&"WRITE")
+                                && fields.get(5) == Some(&id.as_str())
+                        })
+                    });
+                    if holds {
+                        return Some(true);
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EACCES) => denied = true,
+                // Closed since the listing.
+                Err(_) => {}
+            }
+        }
+        if denied {
+            None
+        } else {
+            Some(false)
+        }
+    }
+
+    /// How `/proc/locks` and fdinfo name the lock file: `MAJOR:MINOR:INODE`, device numbers in hex.
+    fn lock_id(lock: &Lock) -> String {
+        format!(
+            "{:02x}:{:02x}:{}",
+            libc::major(lock.dev),
+            libc::minor(lock.dev),
+            lock.ino
+        )
     }
 
     /// The real, effective, saved and filesystem uids of `pid`.

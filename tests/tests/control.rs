@@ -256,7 +256,7 @@ fn a_lock_holder_without_the_lock_file_open_is_never_signalled() {
     let (code, message) = result(&setup.run(&["status"]));
     assert_eq!(code, 4, "{message}");
     assert!(
-        message.contains("does not have the lock file open"),
+        message.contains("none of its descriptors holds the lock"),
         "{message}"
     );
     let (code, message) = result(&setup.run(&["stop"]));
