@@ -3,8 +3,9 @@
 //! Whether a daemon runs, and which process it is, is decided by the kernel, never by a pid read from a file:
 //! the daemon holds an exclusive `flock` on its lock file for its whole life, and `/proc/locks` names the
 //! process that holds it. Before any signal, the holder is pinned with a pidfd and checked again (the lock
-//! still names it, one of its own descriptors holds the lock, it runs as the lock file's owner), so neither a stale pid file,
-//! a recycled pid nor a planted file can turn a `stop` against an unrelated process. Waiting is
+//! still names it, one of its own descriptors holds the lock, it runs as the lock file's owner), so
+//! neither a stale pid file, a recycled pid nor a planted file can turn a `stop` against an unrelated
+//! process. Waiting is
 //! event-driven: poll(2) on the pidfd for the exit, inotify on the lock file for a reload's acknowledgement.
 //!
 //! Exit codes follow the LSB init-script conventions (see [`Outcome::code`]).
@@ -136,6 +137,7 @@ impl Outcome {
         }
     }
 
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn with_pid(mut self, pid: i32) -> Outcome {
         self.pid = u32::try_from(pid).ok();
         self
@@ -336,6 +338,7 @@ impl Schedule {
     }
 
     /// The time the schedule waits in one pass.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn total_wait(&self) -> Duration {
         self.items
             .iter()
@@ -586,6 +589,7 @@ impl Daemon {
 }
 
 /// The files an action looks at, and who besides root and the caller may own them.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) struct Target {
     pid_file: PathBuf,
     /// The uid of the configured `user` (the daemon gives it the lock file), if any.
@@ -749,7 +753,8 @@ pub(crate) mod record {
         })
     }
 
-    /// A whole record, as `reload` reads it.
+    /// A whole record, as `reload` reads it (on Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub(crate) struct Parsed {
         pub(crate) subscribed: bool,
@@ -758,6 +763,7 @@ pub(crate) mod record {
     }
 
     /// Parses a record; `None` for a torn, empty or foreign one.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn parse(bytes: &[u8]) -> Option<Parsed> {
         let text = std::str::from_utf8(bytes).ok()?;
         let end = text.find("\nend ")? + 1;
@@ -994,9 +1000,9 @@ mod imp {
     }
 
     /// Checks that `pid`, which `/proc/locks` names as the lock's holder, is a plausible holder: where this
-    /// user can list its fds, one of its descriptors holds the lock (a lock outlives its taker when another process
-    /// shares the descriptor, and the taker's pid may then have been recycled); and it runs as the lock
-    /// file's owner (unless root owns the lock file).
+    /// user can list its fds, one of its descriptors holds the lock (a lock outlives its taker when
+    /// another process shares the descriptor, and the taker's pid may then have been recycled); and it runs
+    /// as the lock file's owner (unless root owns the lock file).
     fn check_holder(lock: &Lock, pid: i32) -> Result<(), Refusal> {
         let not_holder = |why: String| {
             Refusal::new(format!(
@@ -1571,7 +1577,6 @@ mod imp {
 mod imp {
     //! Elsewhere there is no `/proc/locks` to ask who holds the lock, nor pidfds: the actions say so.
 
-    use std::path::Path;
     use std::time::Duration;
 
     use super::{Action, Outcome, Schedule, Target};
