@@ -570,11 +570,13 @@ impl Daemon {
     /// - [`Step::Threads`]: the process runs more than one thread, or (before forking) the system cannot
     ///   tell how many it runs.
     /// - [`Step::CloseFds`], [`Step::Signals`], [`Step::Pipe`], [`Step::Fork`]: the launcher's own
-    ///   preparation failed.
+    ///   preparation failed; [`Step::Handshake`]: it could not read the daemon's report.
     /// - Any step of the daemon's setup, reported over the pipe and rebuilt with the same text:
     ///   [`Step::Setsid`], [`Step::DevNull`], [`Step::Stdout`], [`Step::Stderr`], [`Step::Stdio`],
-    ///   [`Step::PidFile`], [`Step::AlreadyRunning`], [`Step::User`], [`Step::Group`], [`Step::Groups`],
-    ///   [`Step::Chroot`], [`Step::Chdir`], [`Step::Setgid`], [`Step::Setuid`], [`Step::RegainRoot`].
+    ///   [`Step::Limit`], [`Step::Nice`], [`Step::Environment`], [`Step::User`], [`Step::Group`],
+    ///   [`Step::PidFile`], [`Step::LockFile`], [`Step::AlreadyRunning`], [`Step::Privileged`],
+    ///   [`Step::Groups`], [`Step::Chroot`], [`Step::Chdir`], [`Step::Capabilities`], [`Step::Setgid`],
+    ///   [`Step::Setuid`], [`Step::RegainRoot`], [`Step::Harden`].
     /// - [`Step::NotReady`]: the daemon exited, or its body failed or panicked, before it was ready;
     ///   [`Step::Timeout`]: it was not ready within [`ready_timeout`](Daemon::ready_timeout) and was stopped.
     /// - [`Step::Notify`] (foreground only): `READY=1` could not be sent to `NOTIFY_SOCKET`.
