@@ -316,10 +316,7 @@ fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
         }
         let Some((link_owner, target)) = read_link(&dir, &name).map_err(fail)? else {
             if last {
-                // Not a symlink, or missing: opened without following one, so a link planted since fails.
-                return nix::fcntl::openat(&dir, name.as_os_str(), flags | OFlag::O_NOFOLLOW, mode)
-                    .and_then(above_stdio)
-                    .map_err(fail);
+                return open_log_file(&dir, &dir_path, &name, path, step);
             }
             dir = nix::fcntl::openat(
                 &dir,
@@ -366,6 +363,53 @@ fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
     }
     // Only `/`, `.` or a path ending in `..` get here: not files. Let the kernel say so.
     open(path, flags, mode).and_then(above_stdio).map_err(fail)
+}
+
+/// The last step of [`open_log`]: `name` in `dir` is not a symlink (or is missing). Opened without
+/// following one (a link planted since fails) and without blocking (a FIFO nobody reads fails at once
+/// instead of hanging the start; a FIFO with a reader works, in blocking mode as usual). In a sticky
+/// world-writable directory, a file owned by another user than this process's or the directory's is
+/// refused (the kernel's `fs.protected_regular` and `fs.protected_fifos` rules): its owner could read the
+/// log, or hold the start on a FIFO.
+fn open_log_file(
+    dir: &OwnedFd,
+    dir_path: &Path,
+    name: &std::ffi::OsStr,
+    path: &Path,
+    step: Step,
+) -> Result<OwnedFd, Error> {
+    let fail = |errno| Error::at(step, path, errno);
+    let flags = OFlag::O_WRONLY
+        | OFlag::O_APPEND
+        | OFlag::O_CREAT
+        | OFlag::O_CLOEXEC
+        | OFlag::O_NOCTTY
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NONBLOCK;
+    let file = match nix::fcntl::openat(dir, name, flags, Mode::from_bits_truncate(0o640)) {
+        Ok(file) => above_stdio(file).map_err(fail)?,
+        Err(Errno::ENXIO) => {
+            return Err(fail(Errno::ENXIO).with_detail("it is a FIFO that nobody reads"));
+        }
+        Err(errno) => return Err(fail(errno)),
+    };
+    let dir_stat = nix::sys::stat::fstat(dir).map_err(fail)?;
+    let sticky_world_writable =
+        dir_stat.st_mode & libc::S_ISVTX != 0 && dir_stat.st_mode & libc::S_IWOTH != 0;
+    let file_stat = nix::sys::stat::fstat(&file).map_err(fail)?;
+    let euid = nix::unistd::Uid::effective().as_raw();
+    if sticky_world_writable && file_stat.st_uid != euid && file_stat.st_uid != dir_stat.st_uid {
+        return Err(Error::at(step, path, Errno::EACCES).with_detail(format!(
+            "it belongs to uid {} in {}, a sticky world-writable directory owned by uid {}: that user \
+             could read the log or hold the start (the fs.protected_regular rule)",
+            file_stat.st_uid,
+            dir_path.display(),
+            dir_stat.st_uid
+        )));
+    }
+    let status = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL).map_err(fail)?);
+    fcntl(&file, FcntlArg::F_SETFL(status - OFlag::O_NONBLOCK)).map_err(fail)?;
+    Ok(file)
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -419,6 +419,38 @@ fn item04_a_log_symlink_planted_in_a_sticky_directory_is_not_followed() {
         0,
         "a file was created through the link"
     );
+    // Another user's file there (not a link) is refused too: a FIFO would hold the start, a regular file
+    // would let that user read the log. Neither is changed.
+    let fifo = public.join("fifo.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).unwrap();
+    std::os::unix::fs::lchown(&fifo, Some(NOBODY), Some(NOBODY)).unwrap();
+    let theirs = public.join("theirs.log");
+    std::fs::write(&theirs, "theirs\n").unwrap();
+    std::os::unix::fs::lchown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    let cases = [
+        (&fifo, "it is a FIFO that nobody reads: No such device or address (os error 6)".to_string()),
+        (
+            &theirs,
+            format!(
+                "it belongs to uid {NOBODY} in {}, a sticky world-writable directory owned by uid 0: that \
+                 user could read the log or hold the start (the fs.protected_regular rule): Permission \
+                 denied (os error 13)",
+                public.display()
+            ),
+        ),
+    ];
+    for (file, why) in cases {
+        let output = launch(builder(&out, &["--stdout", file.to_str().unwrap()]));
+        assert_eq!(
+            stderr_text(&output),
+            format!(
+                "fx_builder: cannot open stdout file {}: {why}\n",
+                file.display()
+            )
+        );
+        assert_eq!(output.status.code(), Some(1));
+    }
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs\n");
     // The directory owner's link is followed, and so is another user's link outside a sticky directory.
     let target = dir.join("target.log");
     let owned = public.join("owned.log");
