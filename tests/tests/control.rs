@@ -579,3 +579,46 @@ fn reload_gives_up_on_a_daemon_that_never_answers() {
     assert!(begun.elapsed() >= Duration::from_millis(500));
     assert!(daemon.alive());
 }
+
+/// The daemon exits, but a child it forked shares its lock file's descriptor: `stop` waits for the lock
+/// too, within the schedule's time, and says so when the lock outlives it.
+#[test]
+fn stop_waits_for_the_lock_a_child_shares() {
+    let setup = Setup::new("ctl-child")
+        .with("FX_CHILD_MS", "1500")
+        .with("FX_RETRY", "TERM/5/KILL/5");
+    let daemon = setup.start(&[]);
+    let child: i32 = std::fs::read_to_string(setup.out.with_extension("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _child = LiveDaemon::new(child);
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 0, "{message}");
+    assert!(!daemon.alive());
+    // The lock went only when the child exited: by the time stop returned, it had.
+    assert!(
+        !is_alive(child),
+        "stop returned while the child still held the lock"
+    );
+
+    let setup = Setup::new("ctl-child-long")
+        .with("FX_CHILD_MS", "30000")
+        .with("FX_RETRY", "TERM/0.5/KILL/0.5");
+    let daemon = setup.start(&[]);
+    let child: i32 = std::fs::read_to_string(setup.out.with_extension("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _child = LiveDaemon::new(child);
+    let (code, message) = result(&setup.run(&["stop"]));
+    assert_eq!(code, 1, "{message}");
+    assert!(
+        message.contains(&format!("pid {} exited, but its lock", daemon.pid))
+            && message.contains("shares its descriptor"),
+        "{message}"
+    );
+    assert!(is_alive(child), "the child was not signalled");
+}

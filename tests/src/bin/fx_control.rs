@@ -10,6 +10,8 @@
 //!   through the signal API (`daemon_runtime::signals()`, which also turns SIGTERM into an event that ends
 //!   main): `ack-ok` (answers `reloaded()`), `ack-fail` (answers `reload_failed("bad config: line 3")`),
 //!   `ack-never` (takes the event, never answers).
+//! - `FX_CHILD_MS`: fork a child that shares the daemon's descriptors (so holds its lock too), sleeps this
+//!   long and exits; its pid goes to `$FIXTURE_OUT.child`.
 //! - `FX_STAMP`: a file to which the daemon writes `CLOCK_MONOTONIC` (ns) right before it exits (benchmark).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
@@ -96,6 +98,9 @@ fn main() {
         "ignore" => set(libc::SIGHUP, libc::SIG_IGN),
         _ => {}
     }
+    if let Some(ms) = env("FX_CHILD_MS").and_then(|v| v.parse().ok()) {
+        spawn_lock_sharer(ms);
+    }
     report(0);
     daemon_runtime::ready().expect("ready");
     let mut hups = 0;
@@ -145,6 +150,23 @@ fn acknowledging(running: daemon_runtime::Running, answer: &str) {
     }
     drop(running);
     stamp();
+}
+
+/// A child that keeps every descriptor of the daemon's (the lock file's too) for `ms`, then exits.
+fn spawn_lock_sharer(ms: u64) {
+    // SAFETY: the daemon runs one thread here (no thread was started, and the runtime starts none).
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            // SAFETY: _exit(2) ends the child at once: no destructor removes the daemon's pid file.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            if let Some(out) = tests::out_path() {
+                let _ = std::fs::write(out.with_extension("child"), format!("{child}\n"));
+            }
+        }
+    }
 }
 
 /// Writes `CLOCK_MONOTONIC` to `$FX_STAMP`, if set: the daemon's last act.
