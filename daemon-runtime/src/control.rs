@@ -1010,7 +1010,9 @@ mod imp {
                 lock.path.display()
             ))
         };
-        if has_open(pid, lock) == Some(false) {
+        // A process that is exiting has closed its descriptors before the kernel drops its lock: it is the
+        // holder, on its way out.
+        if has_open(pid, lock) == Some(false) && !exiting(pid) {
             return Err(not_holder(
                 "none of its descriptors holds the lock (it is held through a descriptor another process shares)".into(),
             ));
@@ -1066,6 +1068,22 @@ mod imp {
         } else {
             Some(false)
         }
+    }
+
+    /// Whether `pid` is exiting: `PF_EXITING` in the flags of /proc/PID/stat, or already a zombie. Between
+    /// closing its descriptors and releasing their locks, an exiting process is still named by /proc/locks.
+    fn exiting(pid: i32) -> bool {
+        const PF_EXITING: u64 = 0x4;
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some((_, after_comm)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = after_comm.split_whitespace();
+        let state = fields.next();
+        let flags = fields.nth(5).and_then(|f| f.parse::<u64>().ok());
+        matches!(state, Some("Z" | "X")) || flags.is_some_and(|f| f & PF_EXITING != 0)
     }
 
     /// How `/proc/locks` and fdinfo name the lock file: `MAJOR:MINOR:INODE`, device numbers in hex.
