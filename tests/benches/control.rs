@@ -271,6 +271,9 @@ fn main() {
                 Ok(_) => {}
                 Err(why) => {
                     eprintln!("round {n}, {}: {why}", subjects[i].name());
+                    // exit() runs no destructor: remove the scratch directory first. (A daemon left
+                    // running by a failed stop ends within 120 s: the fixture sets an alarm.)
+                    drop(scratch);
                     std::process::exit(1);
                 }
             }
