@@ -111,6 +111,15 @@ pub(crate) const KEYS: &[Key] = &[
         quote!(::core::time::Duration::from_secs(#secs))
     })),
     Key::new(
+        "watchdog",
+        Kind::OneOf {
+            ty: "Watchdog",
+            choices: &[("auto", "Auto"), ("manual", "Manual")],
+        },
+        "\"auto\" (a runtime thread pings systemd's watchdog) or \"manual\" (the body calls \
+         `notify::watchdog()`)",
+    ),
+    Key::new(
         "privileged",
         Kind::FnPath,
         "the path of a function run as root before the drop, `fn() -> Result<T, E>` (for example \

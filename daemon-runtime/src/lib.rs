@@ -97,6 +97,7 @@ pub use watchdog::Watchdog;
 /// | `keep_fds` | list of integer literals above 2 | `[]` | fds the daemon inherits; all others are closed |
 /// | `ready` | `"auto"` or `"manual"` | `"auto"` | `"manual"`: the launcher waits for [`ready()`] |
 /// | `ready_timeout` | integer literal, seconds, at least 1 | `90` | the launcher gives up after this |
+/// | `watchdog` | `"auto"` or `"manual"` | `"manual"` | who pings systemd's `WatchdogSec=`: a runtime thread, or the body ([`notify::watchdog()`]) |
 /// | `privileged` | path of a `fn() -> Result<T, E>` | none | run as root before chroot and the drop; `main` takes its `T` |
 /// | `keep_caps` | list of capability names | `[]` | kept after the switch to `user` (permitted, effective) |
 /// | `ambient_caps` | `true` or `false` | `false` | the kept capabilities are also ambient (kept across exec) |

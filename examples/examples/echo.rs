@@ -36,6 +36,7 @@ fn read_greeting() -> std::io::Result<String> {
 
 #[daemon(
     ready = "manual",
+    watchdog = "auto",
     pid_file = "/tmp/daemon-runtime-echo.pid",
     stderr = "/tmp/daemon-runtime-echo.log"
 )]

@@ -119,8 +119,25 @@ fn type_notify_runs_in_place_reports_status_and_stopping() {
         status.contains("Status: \"listening on 127.0.0.1:7007\""),
         "{status}"
     );
+    // The unit's ExecReload= sends SIGHUP; the example acknowledges through the signal API.
+    c.ok("systemctl reload echo-notify.service");
+    assert!(echoes(&c), "still serving after the reload");
     c.ok("systemctl stop echo-notify.service");
     let seen = notifications(&c, "echo-notify.service");
+    let reloading = seen
+        .iter()
+        .position(|m| m.starts_with(&format!("{main} (RELOADING=1, MONOTONIC_USEC=")))
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert!(
+        seen[reloading..]
+            .iter()
+            .any(|m| m == &format!("{main} (READY=1)")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m == &format!("{main} (WATCHDOG=1)")),
+        "watchdog = \"auto\": {seen:?}"
+    );
     assert!(
         seen.iter().any(|m| m == &format!("{main} (READY=1)")),
         "{seen:?}"
@@ -308,4 +325,74 @@ fn socket_activation_starts_the_echo_service_on_the_first_connection() {
         "fd 3 ({fd3}) is the listener: {line}"
     );
     assert!(echoes(&c), "and the next");
+}
+
+#[test]
+fn reload_under_type_notify_reports_reloading_then_ready() {
+    let Some(c) = container() else { return };
+    install_unit(
+        &c,
+        "reload.service",
+        &format!(
+            "[Service]\nType=notify\nExecStart={} --then reload\nExecReload=/bin/kill -HUP $MAINPID\n",
+            fixture()
+        ),
+    );
+    c.ok("systemctl daemon-reload && systemctl start reload.service");
+    let main = c.show("reload.service", "MainPID");
+    // The journal's monotonic clock is CLOCK_MONOTONIC, as MONOTONIC_USEC= is: systemd logged that it
+    // runs the kill before the daemon took its time, once the signal had arrived.
+    c.ok("systemctl reload reload.service");
+    let seen = notifications(&c, "reload.service");
+    let reloading = seen
+        .iter()
+        .position(|m| m.starts_with(&format!("{main} (RELOADING=1, MONOTONIC_USEC=")))
+        .unwrap_or_else(|| panic!("no RELOADING=1: {seen:?}"));
+    assert_eq!(
+        seen.get(reloading + 1).map(String::as_str),
+        Some(&*format!("{main} (READY=1)")),
+        "{seen:?}"
+    );
+    let taken: u64 = seen[reloading]
+        .rsplit_once('=')
+        .and_then(|(_, usec)| usec.trim_end_matches(')').parse().ok())
+        .expect("MONOTONIC_USEC value");
+    let control: u64 = c
+        .ok(
+            "journalctl --no-pager --boot --unit=reload.service --output=json \
+             | grep 'About to execute /bin/kill -HUP' | tail -n1 \
+             | sed 's/.*\"__MONOTONIC_TIMESTAMP\":\"\\([0-9]*\\)\".*/\\1/'",
+        )
+        .trim()
+        .parse()
+        .expect("the reload's kill in the journal");
+    assert!(
+        taken > control,
+        "MONOTONIC_USEC={taken} not after systemd ran the kill ({control})"
+    );
+    assert_eq!(c.show("reload.service", "ActiveState"), "active");
+
+    // A failed reload: STATUS= says why, and the daemon keeps running.
+    c.ok("touch /run/fx.fail && systemctl reload reload.service");
+    let seen = notifications(&c, "reload.service");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some(&*format!(
+            "{main} (STATUS=reload failed: bad config, READY=1)"
+        )),
+        "{seen:?}"
+    );
+    assert_eq!(
+        c.show("reload.service", "StatusText"),
+        "reload failed: bad config"
+    );
+    assert_eq!(c.show("reload.service", "ActiveState"), "active");
+    assert_eq!(c.show("reload.service", "MainPID"), main);
+    c.ok("systemctl stop reload.service");
+    let seen = notifications(&c, "reload.service");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some(&*format!("{main} (STOPPING=1)")),
+        "once, on the Terminate event"
+    );
 }

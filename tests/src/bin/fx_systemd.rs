@@ -7,6 +7,8 @@
 //! - `hang`: ready, then never pings the watchdog and ignores SIGTERM-less life (sleeps);
 //! - `fail`: (with `--manual`) fails before ready, as a `main` returning `Err` does;
 //! - `extend`: (with `--manual`) asks for 20 s more, takes 3 s, then reports ready;
+//! - `reload`: subscribes to the signal API before ready; each Reload is acknowledged with `reloaded()`,
+//!   or `reload_failed("bad config")` while the file `/run/fx.fail` exists; Terminate returns from main;
 //! - `listen:NAME`: takes the socket-activated TCP listener `NAME`; reports `PID ok` and serves one
 //!   connection with `served by PID`, or reports `PID none` / `PID error: MESSAGE`.
 //!
@@ -40,7 +42,6 @@ fn main() {
             _ => usage(&flag),
         };
     }
-    // SIGTERM is waited for below (sigwait), so it must be blocked before any thread starts.
     let mut term = SigSet::empty();
     term.add(Signal::SIGTERM);
     let running = match daemon.start() {
@@ -50,7 +51,6 @@ fn main() {
             std::process::exit(1);
         }
     };
-    term.thread_block().expect("block SIGTERM");
     let pid = std::process::id();
     match then.as_str() {
         "fail" => {
@@ -84,6 +84,26 @@ fn main() {
             tests::linger();
             return;
         }
+        "reload" => {
+            let signals = daemon_runtime::signals().expect("subscribe");
+            daemon_runtime::ready().expect("ready");
+            tests::report(&format!("{pid}\n"));
+            for signal in signals {
+                match signal {
+                    daemon_runtime::Signal::Reload => {
+                        if std::path::Path::new("/run/fx.fail").exists() {
+                            daemon_runtime::reload_failed("bad config").expect("ack");
+                        } else {
+                            daemon_runtime::reloaded().expect("ack");
+                        }
+                    }
+                    daemon_runtime::Signal::Terminate(_) => break,
+                    _ => {}
+                }
+            }
+            drop(running);
+            return;
+        }
         "extend" => {
             notify::extend_timeout(Duration::from_secs(20)).expect("extend");
             std::thread::sleep(Duration::from_secs(3));
@@ -107,6 +127,8 @@ fn main() {
             }
         }
     }
+    // SIGTERM is waited for, not fatal (the runtime's watchdog thread blocks every signal).
+    term.thread_block().expect("block SIGTERM");
     tests::report(&format!("{report}\n"));
     let _ = term.wait();
     drop(running);

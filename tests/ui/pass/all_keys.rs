@@ -17,6 +17,7 @@ mod daemonized {
         keep_fds = [3, 4],
         ready = "auto",
         ready_timeout = 30,
+        watchdog = "auto",
         privileged = bind,
         keep_caps = ["net_bind_service", "cap_net_raw"],
         ambient_caps = false,
