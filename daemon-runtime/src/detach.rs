@@ -184,6 +184,13 @@ pub(crate) fn foreground(config: &Daemon, privileged: Hook<'_>) -> Result<Runnin
     watchdog::take_env();
     signals::reset(status.map(|s| s.ignored))?;
     let threads = status.map(|s| s.threads);
+    // As PID 1 (a container's entry point) a minimal init stays PID 1 and the program becomes its child,
+    // so that SIGTERM and SIGINT act on it as on any process; this needs a single thread to fork.
+    #[cfg(target_os = "linux")]
+    if std::process::id() == 1 && threads::check(threads, config.threads).is_ok() {
+        // SAFETY: threads::check just established that this process runs one thread.
+        unsafe { crate::init::become_init(config) }?;
+    }
     let pid_file = setup(config, false, privileged, threads)?;
     reopen_logs_on(config)?;
     ready::setup_done(config.ready, None, notify::active())?;

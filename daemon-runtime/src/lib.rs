@@ -40,6 +40,8 @@ mod events;
 mod fds;
 mod handshake;
 mod hardening;
+#[cfg(target_os = "linux")]
+mod init;
 mod lifecycle;
 pub mod listen;
 mod logs;

@@ -3,7 +3,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{fixture, gone_within, launch_with_pid, stderr_text, LiveDaemon, TempDir};
@@ -231,4 +231,206 @@ fn the_async_form_coexists_with_tokio_signal_and_signal_hook() {
         Some(format!("{pid} main returns").as_str())
     );
     assert!(!started.pid_file().exists());
+}
+
+/// Where a fixture runs as PID 1 of a new pid namespace (`unshare --pid --fork`): the runtime's init is
+/// PID 1, the program its child.
+struct AsPid1 {
+    unshare: common::ChildGuard,
+    /// The init's pid, as the test sees it.
+    init: i32,
+}
+
+impl AsPid1 {
+    fn start(mut command: Command, out: &Path) -> AsPid1 {
+        let child = command.spawn().expect("spawn unshare");
+        let unshare = common::ChildGuard(child);
+        let report = common::wait_for_report(out);
+        assert!(
+            report.starts_with('2'),
+            "the program is not PID 2: {report}"
+        );
+        let init = children(unshare.0.id() as i32);
+        assert_eq!(init.len(), 1, "unshare has one child, the init");
+        AsPid1 {
+            unshare,
+            init: init[0],
+        }
+    }
+
+    /// `kill -SIGNAL 1`, from inside the namespace.
+    fn kill_pid_1(&self, signal: &str) {
+        let status = Command::new(which("nsenter").unwrap())
+            .args(["--target", &self.init.to_string(), "--pid", "--", "kill"])
+            .arg(format!("-{signal}"))
+            .arg("1")
+            .status()
+            .expect("nsenter");
+        assert!(status.success(), "kill -{signal} 1: {status}");
+    }
+
+    /// Waits (boundedly) for unshare, whose status is the init's.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.unshare.0.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "PID 1 did not exit");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Root, unshare(1) and nsenter(1) (util-linux): else the test says why it skips.
+fn can_run_pid_namespaces() -> bool {
+    if !nix::unistd::Uid::effective().is_root() {
+        common::skip("needs root for a new pid namespace");
+        return false;
+    }
+    if which("unshare").is_none() || which("nsenter").is_none() {
+        common::skip("needs unshare(1) and nsenter(1) (util-linux)");
+        return false;
+    }
+    true
+}
+
+fn under_unshare(name: &str, dir: &TempDir) -> Command {
+    let mut command = Command::new(which("unshare").unwrap());
+    command
+        .args(["--pid", "--fork", "--kill-child", common::exe(name)])
+        .current_dir(dir.path())
+        .env("FIXTURE_OUT", dir.join("report"))
+        .env("FIXTURE_LIFE", "30")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("DAEMON_FOREGROUND")
+        .stdin(Stdio::null());
+    command
+}
+
+#[test]
+fn as_pid_1_a_program_that_handles_nothing_stops_on_sigterm_and_sigint() {
+    if !can_run_pid_namespaces() {
+        return;
+    }
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let dir = TempDir::new("pid1-none");
+        let mut pid1 = AsPid1::start(under_unshare("fx_signals_none", &dir), &dir.join("report"));
+        let program = children(pid1.init);
+        assert_eq!(program.len(), 1, "the init has one child, the program");
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{}/exe", pid1.init)).unwrap(),
+            std::fs::read_link(format!("/proc/{}/exe", program[0])).unwrap(),
+            "PID 1 is the program's own binary (the runtime's init)"
+        );
+        let pid_file = dir.join("fx_signals_none.pid");
+        assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), "2\n");
+        let sent = Instant::now();
+        pid1.kill_pid_1(signal);
+        let status = pid1.wait();
+        let took = sent.elapsed();
+        println!("as PID 1, SIG{signal} ended a program that handles nothing in {took:?}");
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {status}");
+        assert!(
+            !pid_file.exists(),
+            "SIG{signal}: the pid file is left behind"
+        );
+        assert!(
+            !dir.join("fx_signals_none.pid.lock").exists(),
+            "SIG{signal}: the lock file is left behind"
+        );
+    }
+}
+
+#[test]
+fn as_pid_1_a_program_that_handles_sigterm_runs_its_shutdown_and_exits_0() {
+    if !can_run_pid_namespaces() {
+        return;
+    }
+    let dir = TempDir::new("pid1-handles");
+    let mut command = under_unshare("fx_signals", &dir);
+    // In the foreground stdout stays where it was: here, a pipe the test reads.
+    command.stdout(Stdio::piped());
+    let child = command.spawn().expect("spawn unshare");
+    let mut unshare = common::ChildGuard(child);
+    let stdout = unshare.0.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = seen
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no output");
+    assert_eq!(first, "2 subscribed");
+    let init = children(unshare.0.id() as i32)[0];
+    let mut pid1 = AsPid1 { unshare, init };
+    pid1.kill_pid_1("TERM");
+    let status = pid1.wait();
+    let rest: Vec<String> = seen.iter().collect();
+    assert_eq!(rest, ["2 terminate Sigterm", "2 main returns"]);
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(
+        !dir.join("fx_signals.pid").exists(),
+        "the pid file is left behind"
+    );
+}
+
+#[test]
+fn as_pid_1_orphans_are_reaped_without_stealing_the_programs_own_waits() {
+    if !can_run_pid_namespaces() {
+        return;
+    }
+    let dir = TempDir::new("pid1-orphans");
+    let mut command = under_unshare("fx_signals_none", &dir);
+    command.env("FIXTURE_MODE", "orphan");
+    let pid1 = AsPid1::start(command, &dir.join("report"));
+    let report = std::fs::read_to_string(dir.join("report")).unwrap();
+    assert!(
+        report.starts_with("2 orphan="),
+        "the program's own wait for its shell failed: {report}"
+    );
+    let both = children(pid1.init);
+    assert_eq!(
+        both.len(),
+        2,
+        "the orphaned sleep is the init's child: {both:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children(pid1.init).len() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the orphan was not reaped: the init's children are {:?}",
+            children(pid1.init)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = children(pid1.init);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{}/exe", left[0])).unwrap(),
+        Path::new(common::exe("fx_signals_none")),
+        "the program is still there"
+    );
+    drop(pid1);
 }
