@@ -29,6 +29,34 @@
 //! Under systemd `Type=notify` (`NOTIFY_SOCKET` set), as PID 1 in a container, or with
 //! `DAEMON_FOREGROUND=1` in the environment, it does not fork and keeps stdio; the other steps still apply
 //! and readiness goes to systemd as `READY=1`.
+//! As PID 1 (a container's entry point) the process stays PID 1 as a minimal init that forwards signals,
+//! reaps orphans and exits with the program's status, and the program runs as its child: so SIGTERM and
+//! SIGINT act on it as on any process (see [`signals()`]).
+//!
+//! # Stopping and reloading
+//!
+//! [`signals()`] turns SIGTERM and SIGINT ([`Signal::Terminate`]), SIGHUP ([`Signal::Reload`]) and, on
+//! request, SIGUSR1 and SIGUSR2 into events the program reads, blocking or (feature `tokio`) with
+//! [`Signals::recv`]; [`reloaded()`] and [`reload_failed()`] acknowledge a reload. Subscribed before a
+//! manual [`ready()`], no signal sent after the launcher's exit can be lost.
+//!
+//! ```no_run
+//! use daemon_runtime::{daemon, Signal};
+//!
+//! #[daemon(pid_file = "/run/app.pid", ready = "manual")]
+//! fn main() -> std::io::Result<()> {
+//!     let signals = daemon_runtime::signals()?;
+//!     daemon_runtime::ready()?;
+//!     for signal in signals {
+//!         match signal {
+//!             Signal::Reload => daemon_runtime::reloaded()?,
+//!             Signal::Terminate(_) => break,
+//!             _ => {}
+//!         }
+//!     }
+//!     Ok(()) // the pid file is removed
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -133,8 +161,9 @@ pub use daemon_macro::daemon;
 /// what the program and the environment say: `DAEMON_FOREGROUND=1` (or `true`, `yes`, `on`) keeps the
 /// process attached to the terminal with stdio untouched, for debugging; `DAEMON_FOREGROUND=0` (or
 /// `false`, `no`, `off`) forks even when `NOTIFY_SOCKET` is set (a `Type=forking` unit with
-/// `NotifyAccess=` or `WatchdogSec=`). Another value is a launch error. As PID 1 the process never forks:
-/// its exit would end the container.
+/// `NotifyAccess=` or `WatchdogSec=`). Another value is a launch error. As PID 1 the process never
+/// daemonizes (the launcher's exit would end the container): it stays PID 1 as a minimal init and the
+/// program runs as its child, in the foreground.
 ///
 /// ```
 /// assert_eq!(daemon_runtime::FOREGROUND_ENV, "DAEMON_FOREGROUND");
