@@ -149,7 +149,7 @@ const SEND_FLAGS: c_int = libc::MSG_DONTWAIT;
 /// SIGHUP end the process, leaving the pid file behind). With `ready = "auto"` the launcher exits before
 /// the body runs, so such a gap exists.
 ///
-/// The iterator blocks until the next event; with the `tokio` feature, [`Signals::recv`] awaits it.
+/// The iterator blocks until the next event; with the `tokio` feature, `Signals::recv` awaits it.
 ///
 /// ```no_run
 /// use daemon_runtime::{daemon, Signal};
@@ -203,7 +203,7 @@ pub fn signals() -> io::Result<Signals> {
 
 /// A subscription to signals, read as [`Signal`] events: a blocking iterator, [`Signals::try_recv`],
 /// [`Signals::recv_timeout`], an fd for your own event loop ([`AsFd`]), or with the `tokio` feature
-/// [`Signals::recv`]. Made by [`signals()`].
+/// `Signals::recv`. Made by [`signals()`].
 pub struct Signals {
     /// A duplicate of `read`, registered with tokio's reactor on the first `recv`.
     #[cfg(feature = "tokio")]

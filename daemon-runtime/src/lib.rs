@@ -37,7 +37,7 @@
 //!
 //! [`signals()`] turns SIGTERM and SIGINT ([`Signal::Terminate`]), SIGHUP ([`Signal::Reload`]) and, on
 //! request, SIGUSR1 and SIGUSR2 into events the program reads, blocking or (feature `tokio`) with
-//! [`Signals::recv`]; [`reloaded()`] and [`reload_failed()`] acknowledge a reload. Subscribed before a
+//! `Signals::recv`; [`reloaded()`] and [`reload_failed()`] acknowledge a reload. Subscribed before a
 //! manual [`ready()`], no signal sent after the launcher's exit can be lost.
 //!
 //! ```no_run
