@@ -349,9 +349,12 @@ impl Signals {
                     libc::MSG_DONTWAIT,
                 )
             };
-            if n <= 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                return;
+            // More may be queued after a full buffer; EINTR: try again; EAGAIN (empty) or anything else:
+            // done. (0, end of file, cannot happen: `Shared` keeps the write end open.)
+            if n > 0 || (n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted) {
+                continue;
             }
+            return;
         }
     }
 
@@ -489,6 +492,11 @@ impl Signals {
 ///
 /// Without a reload waiting to be acknowledged (none delivered, or already acknowledged) it does
 /// nothing. A SIGHUP that arrived during the reload is a new Reload event after this one.
+///
+/// Acknowledge a reload before taking the next event: the acknowledgement carries no number and answers
+/// the latest Reload delivered, so a reload finished late (in a task spawned per event) would answer a
+/// newer one that is still running. For the same reason, read Reload events from one [`Signals`] only
+/// (each subscription gets every SIGHUP, and each delivery is numbered).
 ///
 /// ```no_run
 /// # fn reload_configuration() -> std::io::Result<()> { Ok(()) }
