@@ -975,8 +975,36 @@ mod imp {
         Ok(None)
     }
 
+    /// Refuses when `/proc` is not the procfs of the caller's pid namespace (`unshare --pid --fork` without
+    /// `--mount-proc`, `nsenter -m` into a container, a sandbox that binds the host's `/proc`): the pids
+    /// `/proc/locks` names are then numbered in another namespace than the one `pidfd_open` resolves them
+    /// in, so a holder found there could pin (and a stop kill) an unrelated process, and a holder outside
+    /// the procfs's namespace is left out of `/proc/locks` altogether (a false "not running").
+    fn proc_is_ours() -> Result<(), Refusal> {
+        let own = std::process::id();
+        let seen = std::fs::read_link("/proc/self")
+            .ok()
+            .and_then(|link| link.to_str().and_then(|s| s.parse::<u32>().ok()));
+        if seen == Some(own) {
+            return Ok(());
+        }
+        let seen = seen.map_or_else(|| "no pid".to_string(), |pid| format!("pid {pid}"));
+        Err(Refusal::new(format!(
+            "/proc is not the procfs of this process's pid namespace (/proc/self names {seen}, this process is pid {own}), so the lock's holder cannot be identified; mount a procfs for this namespace (unshare --mount-proc) or run the command in the daemon's namespace"
+        )))
+    }
+
+    /// The pid `pidfd` refers to, numbered in `/proc`'s pid namespace (the `Pid:` line of its fdinfo; 0 or
+    /// -1 when the process is outside that namespace or gone).
+    fn pidfd_pid(pidfd: &OwnedFd) -> Option<i32> {
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
+        status_field(&info, "Pid")?.parse().ok()
+    }
+
     /// Finds the lock's holder, as far as the files and the kernel say.
     fn inspect(target: &Target) -> Result<Found, Refusal> {
+        proc_is_ours()?;
         let pid_file_exists = pin(&target.pid_file, "pid file", target.user)?.is_some();
         let lock_file = lock_path(&target.pid_file);
         let Some(lock) = pin(&lock_file, "lock file", target.user)? else {
@@ -1182,6 +1210,21 @@ mod imp {
                     ))
                 }
             };
+            // The pidfd must pin the very process /proc/locks named: the same number in /proc's pid
+            // namespace (a /proc of another namespace is refused up front; this holds even if it is
+            // swapped under us).
+            let pinned = pidfd_pid(&pidfd);
+            if pinned == Some(-1) {
+                // Exited since pidfd_open: look again.
+                continue;
+            }
+            if pinned != Some(pid) {
+                return Err(Refusal::new(format!(
+                    "refusing to act on pid {pid}: the process pidfd_open pinned is {} in /proc's pid namespace, so /proc is not this pid namespace's",
+                    pinned.map_or_else(|| "unknown".to_string(), |p| p.to_string())
+                ))
+                .outcome(action));
+            }
             match holder(&lock).map_err(|r| r.outcome(action))? {
                 Some(now) if now == pid => {
                     check_holder(&lock, pid).map_err(|r| r.outcome(action))?;

@@ -621,4 +621,53 @@ fn stop_waits_for_the_lock_a_child_shares() {
         "{message}"
     );
     assert!(is_alive(child), "the child was not signalled");
+
+/// Review F2: run in a pid namespace of its own whose `/proc` is still the host's (`unshare --pid --fork`
+/// without `--mount-proc`), an action must not act on the pid `/proc/locks` names, which is numbered in the
+/// host's namespace: a decoy given that very number inside the namespace would be the one a pidfd pins.
+#[test]
+fn actions_refuse_when_proc_is_not_their_pid_namespaces() {
+    if !nix::unistd::geteuid().is_root() {
+        return skip("unshare --pid needs root");
+    }
+    let setup = Setup::new("ctl-pidns");
+    let daemon = setup.start(&["start"]);
+    // The shell is pid 1 of the new namespace; its ns_last_pid makes the decoy take the daemon's number.
+    let script = r#"
+        echo $((P - 1)) > /proc/sys/kernel/ns_last_pid || exit 90
+        sleep 60 & decoy=$!
+        echo "decoy=$decoy"
+        "$FX" status; echo "status=$?"
+        "$FX" stop; echo "stop=$?"
+        kill -0 $decoy && echo "decoy alive"
+        kill -9 $decoy; wait
+    "#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--pid", "--fork", "--kill-child", "sh", "-c", script])
+        .env("P", daemon.pid.to_string())
+        .env("FX", exe("fx_control"))
+        .env("FX_PID_FILE", &setup.pid_file)
+        .env("FX_RETRY", "TERM/1/KILL/1")
+        .env("FIXTURE_OUT", &setup.out)
+        .stdin(Stdio::null());
+    let output = launch(command);
+    let text = stdout_text(&output);
+    let errors = stderr_text(&output);
+    assert!(
+        text.contains(&format!("decoy={}\n", daemon.pid)),
+        "the decoy did not get the daemon's number: {text} {errors}"
+    );
+    assert!(text.contains("status=4"), "{text} {errors}");
+    assert!(text.contains("stop=1"), "{text} {errors}");
+    assert!(text.contains("decoy alive"), "the decoy was signalled: {text} {errors}");
+    assert!(
+        errors.contains("/proc is not the procfs of this process's pid namespace"),
+        "{errors}"
+    );
+    assert!(daemon.alive(), "{text} {errors}");
+    assert_eq!(
+        result(&setup.run(&["status"])),
+        (0, format!("running (pid {})", daemon.pid))
+    );
 }
