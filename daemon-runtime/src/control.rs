@@ -927,6 +927,11 @@ mod imp {
                 stat.st_mode & 0o7777
             ));
         }
+        if stat.st_nlink != 1 {
+            // As the start refuses it: another name of the inode may be any file whose flock holder is
+            // not our daemon.
+            return refuse(&format!("it has {} hard links", stat.st_nlink));
+        }
         let euid = nix::unistd::geteuid().as_raw();
         let owner_ok = stat.st_uid == 0 || stat.st_uid == euid || Some(stat.st_uid) == user;
         if !owner_ok {

@@ -671,3 +671,47 @@ fn actions_refuse_when_proc_is_not_their_pid_namespaces() {
         (0, format!("running (pid {})", daemon.pid))
     );
 }
+
+/// Review F3: a lock file with another hard link is refused, as the start refuses it: the other name may
+/// be any root-owned file that an unrelated root process flocks (a cron job under `flock -n`), which a
+/// user who may write the run directory could link in place of the daemon's lock file.
+#[test]
+fn a_lock_file_with_several_links_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        return skip("the victim must be a root process holding a root-owned file's lock");
+    }
+    let setup = Setup::new("ctl-nlink");
+    let victim_lock = setup.dir.join("victim.lock");
+    std::fs::write(&victim_lock, "").unwrap();
+    std::fs::set_permissions(&victim_lock, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // One process that takes the lock and sleeps (perl-base is always there; flock(1) would leave its
+    // child behind when killed).
+    let victim = Command::new("perl")
+        .args([
+            "-e",
+            "open(F, '<', $ARGV[0]) or die; flock(F, 2) or die; sleep 60",
+        ])
+        .arg(&victim_lock)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let victim = common::ChildGuard(victim);
+    let holder = victim.0.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .contains(&format!(" {holder} "))
+    {
+        assert!(Instant::now() < deadline, "flock never took its lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::fs::hard_link(&victim_lock, setup.lock_file()).unwrap();
+    let (code, message) = result(&setup.run(&["status"]));
+    assert_eq!(code, 4, "{message}");
+    assert!(message.contains("hard links"), "{message}");
+    let stop = setup.command(&["stop"]).env("FX_RETRY", "TERM/1/KILL/1").output();
+    let (code, message) = result(&stop.unwrap());
+    assert_eq!(code, 1, "{message}");
+    assert!(message.contains("hard links"), "{message}");
+    assert!(is_alive(holder), "the victim was signalled");
+}
