@@ -212,16 +212,31 @@ impl Outcome {
 
     /// Prints the message and exits the process with the code: on stdout for `status` and for success,
     /// else as `PROGRAM: MESSAGE` on stderr.
+    ///
+    /// A message that cannot be written (stdout or stderr a pipe whose reader left, as in
+    /// `myapp status | grep -q running`) is dropped: the exit code still says the outcome.
     pub fn exit(&self) -> ! {
-        use std::io::Write;
+        use std::io::Write as _;
         if self.action == Action::Status || self.success() {
-            println!("{}", self.message);
+            print_line(&self.message);
         } else {
-            eprintln!("{}: {}", crate::__private::program(), self.message);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}: {}",
+                crate::__private::program(),
+                self.message
+            );
         }
-        let _ = std::io::stdout().flush();
         std::process::exit(i32::from(self.code))
     }
+}
+
+/// One line on stdout, flushed; a write error (EPIPE: the reader left) is ignored, never a panic.
+fn print_line(line: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
 }
 
 impl fmt::Display for Outcome {
@@ -543,7 +558,7 @@ impl Daemon {
             Action::Status => {
                 let outcome = self.status();
                 if args.next().is_some_and(|a| a == "--json") {
-                    println!("{}", outcome.to_json());
+                    print_line(&outcome.to_json());
                     std::process::exit(i32::from(outcome.code()));
                 }
                 outcome.exit();

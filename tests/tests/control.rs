@@ -715,3 +715,31 @@ fn a_lock_file_with_several_links_is_refused() {
     assert!(message.contains("hard links"), "{message}");
     assert!(is_alive(holder), "the victim was signalled");
 }
+
+/// Review F11: an action whose stdout or stderr is a pipe nobody reads any more (`myapp status | grep -q
+/// running` once grep has answered) exits with its code, never a panic (101).
+#[test]
+fn a_closed_pipe_on_stdout_or_stderr_is_no_panic() {
+    let setup = Setup::new("ctl-epipe");
+    for (args, code, on_stdout) in [
+        (&["status"][..], 3, true),
+        (&["status", "--json"][..], 3, true),
+        (&["reload"][..], 7, false),
+    ] {
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        drop(read_end);
+        let mut command = setup.command(args);
+        if on_stdout {
+            command.stdout(Stdio::from(write_end)).stderr(Stdio::piped());
+        } else {
+            command.stderr(Stdio::from(write_end)).stdout(Stdio::piped());
+        }
+        let output = command.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            stderr_text(&output)
+        );
+    }
+}
