@@ -638,6 +638,8 @@ pub(crate) mod record {
     struct State {
         /// The lock file's descriptor, owned by the pid file code, which detaches it before closing it.
         fd: Option<RawFd>,
+        /// The process that attached it: a child forked since never writes its parent's record.
+        owner: u32,
         subscribed: bool,
         seq: u64,
         reload: Reload,
@@ -653,6 +655,7 @@ pub(crate) mod record {
 
     static STATE: Mutex<State> = Mutex::new(State {
         fd: None,
+        owner: 0,
         subscribed: false,
         seq: 0,
         reload: Reload::None,
@@ -668,7 +671,10 @@ pub(crate) mod record {
 
     /// The lock file is open (and locked) as `fd` for the daemon's life: records go there from now on.
     pub(crate) fn attach(fd: RawFd) {
-        with_state(|state| state.fd = Some(fd));
+        with_state(|state| {
+            state.fd = Some(fd);
+            state.owner = std::process::id();
+        });
     }
 
     /// The lock file is about to be closed: stop writing to its descriptor.
@@ -742,6 +748,9 @@ pub(crate) mod record {
 
     fn write(state: &State) {
         let Some(fd) = state.fd else { return };
+        if state.owner != std::process::id() {
+            return;
+        }
         let text = encode(state);
         // SAFETY: `fd` is the lock file's descriptor, open for as long as it is attached: the pid file code
         // detaches it (under this same mutex, which the caller holds) before closing it.
@@ -820,6 +829,7 @@ pub(crate) mod record {
         fn records_round_trip_and_torn_ones_are_rejected() {
             let state = State {
                 fd: None,
+                owner: 0,
                 subscribed: true,
                 seq: 3,
                 reload: Reload::Failed(clean("bad\nconfig: line 3")),

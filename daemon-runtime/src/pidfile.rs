@@ -80,7 +80,9 @@ impl Owners {
 }
 
 /// A locked pid file. Dropping it removes the pid file and the lock file (where the paths still name
-/// them), then releases the lock.
+/// them), then releases the lock; dropped in another process than the one that locked it (a child made
+/// with `fork()` that leaves `main`), it removes nothing: the files are the parent daemon's, whose lock
+/// still holds.
 #[derive(Debug)]
 pub(crate) struct PidFile {
     path: PathBuf,
@@ -146,6 +148,11 @@ impl PidFile {
 
 impl Drop for PidFile {
     fn drop(&mut self) {
+        if !self.lock.ours() {
+            // A forked child: the files and the record are its parent's. Its copies of the descriptors
+            // close with it; the lock stays with the parent's descriptor.
+            return;
+        }
         // No record may be written to the lock file's descriptor once it is closed (right after this).
         crate::control::record::detach();
         // Removed while still locked, and only if the path still names our file: after a chroot it names
@@ -163,6 +170,8 @@ impl Drop for PidFile {
 struct Lock {
     path: PathBuf,
     file: File,
+    /// The process that locked it: only that one removes the files.
+    owner: u32,
 }
 
 impl Lock {
@@ -196,6 +205,7 @@ impl Lock {
         let lock = Lock {
             path: path.to_path_buf(),
             file,
+            owner: std::process::id(),
         };
         // The daemon's user may run `stop`, `reload` and `status` on its own daemon: give it the lock file.
         if let Some(user) = owners.user {
@@ -208,10 +218,19 @@ impl Lock {
     }
 }
 
+impl Lock {
+    /// Whether this process is the one that locked the file (not a child forked since).
+    fn ours(&self) -> bool {
+        std::process::id() == self.owner
+    }
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
         // Still locked here; the lock goes when `file` closes, right after.
-        remove_if_names(&self.path, &self.file);
+        if self.ours() {
+            remove_if_names(&self.path, &self.file);
+        }
     }
 }
 

@@ -743,3 +743,35 @@ fn a_closed_pipe_on_stdout_or_stderr_is_no_panic() {
         );
     }
 }
+
+/// Review F6: a child forked by the daemon (a prefork worker) that drops the inherited `Running` leaves the
+/// parent's pid and lock files alone: the daemon still runs, so status, stop and a second start must
+/// still find its lock.
+#[test]
+fn a_forked_child_dropping_running_leaves_the_parents_files() {
+    let setup = Setup::new("ctl-fork-drop").with("FX_FORK_DROP", "1");
+    let daemon = setup.start(&["start"]);
+    assert!(setup.pid_file.exists(), "the child removed the pid file");
+    assert!(setup.lock_file().exists(), "the child removed the lock file");
+    assert_eq!(
+        std::fs::read_to_string(&setup.pid_file).unwrap(),
+        format!("{}\n", daemon.pid)
+    );
+    assert_eq!(
+        result(&setup.run(&["status"])),
+        (0, format!("running (pid {})", daemon.pid))
+    );
+    let other_out = setup.dir.join("second-report");
+    let mut second = setup.command(&["start"]);
+    second.env("FIXTURE_OUT", &other_out).env_remove("FX_FORK_DROP");
+    let second = launch(second);
+    if second.status.success() {
+        let _second = LiveDaemon::new(common::report_pid(&common::wait_for_report(&other_out)));
+        panic!("a second daemon started beside pid {}", daemon.pid);
+    }
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
+    );
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+}

@@ -12,6 +12,9 @@
 //!   `ack-never` (takes the event, never answers).
 //! - `FX_CHILD_MS`: fork a child that shares the daemon's descriptors (so holds its lock too), sleeps this
 //!   long and exits; its pid goes to `$FIXTURE_OUT.child`.
+
+//! - `FX_FORK_DROP`: right after the start, fork a child that drops the inherited `Running` and exits
+//!   (a prefork worker leaving `main`): it must leave the parent's pid and lock files alone.
 //! - `FX_STAMP`: a file to which the daemon writes `CLOCK_MONOTONIC` (ns) right before it exits (benchmark).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
@@ -80,6 +83,11 @@ fn main() {
             eprintln!("fx_control: {error}");
             std::process::exit(1);
         }
+    };
+    let running = if env("FX_FORK_DROP").is_some() {
+        fork_and_drop_in_child(running)
+    } else {
+        running
     };
     let hup = env("FX_HUP").unwrap_or_else(|| "default".into());
     if let Some(answer) = hup.strip_prefix("ack-") {
@@ -167,6 +175,22 @@ fn spawn_lock_sharer(ms: u64) {
             }
         }
     }
+
+/// Forks; the child drops its copy of `running` and exits, the parent waits for it and goes on.
+fn fork_and_drop_in_child(running: daemon_runtime::Running) -> daemon_runtime::Running {
+    // SAFETY: the daemon is single-threaded here (no signal API yet), so the child may run any code.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork");
+    if child == 0 {
+        drop(running);
+        // SAFETY: _exit(2) ends the child at once, without the parent's atexit work.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waitpid(2) on our own child, writing its status into a live local.
+    let waited = unsafe { libc::waitpid(child, &raw mut status, 0) };
+    assert_eq!(waited, child, "waitpid");
+    running
 }
 
 /// Writes `CLOCK_MONOTONIC` to `$FX_STAMP`, if set: the daemon's last act.
