@@ -621,6 +621,7 @@ fn stop_waits_for_the_lock_a_child_shares() {
         "{message}"
     );
     assert!(is_alive(child), "the child was not signalled");
+}
 
 /// Review F2: run in a pid namespace of its own whose `/proc` is still the host's (`unshare --pid --fork`
 /// without `--mount-proc`), an action must not act on the pid `/proc/locks` names, which is numbered in the
@@ -660,7 +661,10 @@ fn actions_refuse_when_proc_is_not_their_pid_namespaces() {
     );
     assert!(text.contains("status=4"), "{text} {errors}");
     assert!(text.contains("stop=1"), "{text} {errors}");
-    assert!(text.contains("decoy alive"), "the decoy was signalled: {text} {errors}");
+    assert!(
+        text.contains("decoy alive"),
+        "the decoy was signalled: {text} {errors}"
+    );
     assert!(
         errors.contains("/proc is not the procfs of this process's pid namespace"),
         "{errors}"
@@ -709,7 +713,10 @@ fn a_lock_file_with_several_links_is_refused() {
     let (code, message) = result(&setup.run(&["status"]));
     assert_eq!(code, 4, "{message}");
     assert!(message.contains("hard links"), "{message}");
-    let stop = setup.command(&["stop"]).env("FX_RETRY", "TERM/1/KILL/1").output();
+    let stop = setup
+        .command(&["stop"])
+        .env("FX_RETRY", "TERM/1/KILL/1")
+        .output();
     let (code, message) = result(&stop.unwrap());
     assert_eq!(code, 1, "{message}");
     assert!(message.contains("hard links"), "{message}");
@@ -730,9 +737,13 @@ fn a_closed_pipe_on_stdout_or_stderr_is_no_panic() {
         drop(read_end);
         let mut command = setup.command(args);
         if on_stdout {
-            command.stdout(Stdio::from(write_end)).stderr(Stdio::piped());
+            command
+                .stdout(Stdio::from(write_end))
+                .stderr(Stdio::piped());
         } else {
-            command.stderr(Stdio::from(write_end)).stdout(Stdio::piped());
+            command
+                .stderr(Stdio::from(write_end))
+                .stdout(Stdio::piped());
         }
         let output = command.output().unwrap();
         assert_eq!(
@@ -752,7 +763,10 @@ fn a_forked_child_dropping_running_leaves_the_parents_files() {
     let setup = Setup::new("ctl-fork-drop").with("FX_FORK_DROP", "1");
     let daemon = setup.start(&["start"]);
     assert!(setup.pid_file.exists(), "the child removed the pid file");
-    assert!(setup.lock_file().exists(), "the child removed the lock file");
+    assert!(
+        setup.lock_file().exists(),
+        "the child removed the lock file"
+    );
     assert_eq!(
         std::fs::read_to_string(&setup.pid_file).unwrap(),
         format!("{}\n", daemon.pid)
@@ -763,7 +777,9 @@ fn a_forked_child_dropping_running_leaves_the_parents_files() {
     );
     let other_out = setup.dir.join("second-report");
     let mut second = setup.command(&["start"]);
-    second.env("FIXTURE_OUT", &other_out).env_remove("FX_FORK_DROP");
+    second
+        .env("FIXTURE_OUT", &other_out)
+        .env_remove("FX_FORK_DROP");
     let second = launch(second);
     if second.status.success() {
         let _second = LiveDaemon::new(common::report_pid(&common::wait_for_report(&other_out)));

@@ -12,7 +12,6 @@
 //!   `ack-never` (takes the event, never answers).
 //! - `FX_CHILD_MS`: fork a child that shares the daemon's descriptors (so holds its lock too), sleeps this
 //!   long and exits; its pid goes to `$FIXTURE_OUT.child`.
-
 //! - `FX_FORK_DROP`: right after the start, fork a child that drops the inherited `Running` and exits
 //!   (a prefork worker leaving `main`): it must leave the parent's pid and lock files alone.
 //! - `FX_STAMP`: a file to which the daemon writes `CLOCK_MONOTONIC` (ns) right before it exits (benchmark).
@@ -175,6 +174,7 @@ fn spawn_lock_sharer(ms: u64) {
             }
         }
     }
+}
 
 /// Forks; the child drops its copy of `running` and exits, the parent waits for it and goes on.
 fn fork_and_drop_in_child(running: daemon_runtime::Running) -> daemon_runtime::Running {
