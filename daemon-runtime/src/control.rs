@@ -869,7 +869,7 @@ mod imp {
 
     use super::record::{self, Reload};
     use super::{Action, Item, Outcome, Schedule, Target};
-    use crate::pidfile::lock_path;
+    use crate::pidfile::{lock_path, locks};
 
     /// Why an action cannot go on: the message, and whether it is a matter of permission (LSB code 4).
     #[derive(Debug)]
@@ -908,8 +908,8 @@ mod imp {
     /// while we look for its holder, and the path can be swapped under us without effect.
     struct Lock {
         fd: OwnedFd,
-        dev: u64,
-        ino: u64,
+        /// How `/proc/locks` may name it (`MAJOR:MINOR:INODE`): see `pidfile::locks::ids`.
+        ids: Vec<String>,
         uid: u32,
         path: std::path::PathBuf,
     }
@@ -918,8 +918,12 @@ mod imp {
     enum Found {
         /// `pid` holds the lock (checked as far as this user can see).
         Running { pid: i32, lock: Lock },
-        /// Nobody holds the lock; `pid_file` says whether the pid file exists.
-        Stopped { pid_file: bool },
+        /// Nobody holds the lock; `pid_file` says whether the pid file exists, `refused` why it would be
+        /// refused (it is not used: only looked at to tell "stopped" from "dead, files left").
+        Stopped {
+            pid_file: bool,
+            refused: Option<String>,
+        },
     }
 
     /// Opens `path` with `O_PATH|O_NOFOLLOW` (no read permission needed) and checks it: a regular file, not
@@ -969,9 +973,8 @@ mod imp {
             ));
         }
         Ok(Some(Lock {
+            ids: locks::ids(fd.as_fd(), stat.st_dev, stat.st_ino),
             fd,
-            dev: stat.st_dev,
-            ino: stat.st_ino,
             uid: stat.st_uid,
             path: path.to_path_buf(),
         }))
@@ -985,7 +988,6 @@ mod imp {
         std::fs::File::open("/proc/locks")
             .and_then(|mut f| f.read_to_string(&mut text))
             .map_err(|e| Refusal::io("read", Path::new("/proc/locks"), &e))?;
-        let id = lock_id(lock);
         // `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`; waiters have `->` after the number.
         for line in text.lines() {
             let mut fields = line.split_whitespace().skip(1);
@@ -998,7 +1000,7 @@ mod imp {
             let (Some(pid), Some(file)) = (fields.next(), fields.next()) else {
                 continue;
             };
-            if file == id {
+            if lock.ids.iter().any(|id| id == file) {
                 return Ok(pid.parse().ok());
             }
         }
@@ -1035,17 +1037,25 @@ mod imp {
     /// Finds the lock's holder, as far as the files and the kernel say.
     fn inspect(target: &Target) -> Result<Found, Refusal> {
         proc_is_ours()?;
-        let pid_file_exists = pin(&target.pid_file, "pid file", target.user)?.is_some();
+        // The pid file is looked at only once the lock says nobody holds it: stop and reload never use
+        // it, so what it has become (a symlink, another user's file) must not block them (review F7).
+        let stopped = || {
+            let (pid_file, refused) = match pin(&target.pid_file, "pid file", target.user) {
+                Ok(found) => (found.is_some(), None),
+                Err(refusal) => (true, Some(refusal.message)),
+            };
+            Ok(Found::Stopped { pid_file, refused })
+        };
         let lock_file = lock_path(&target.pid_file);
         let Some(lock) = pin(&lock_file, "lock file", target.user)? else {
-            return Ok(Found::Stopped {
-                pid_file: pid_file_exists,
-            });
+            return stopped();
         };
         match holder(&lock)? {
-            None => Ok(Found::Stopped {
-                pid_file: pid_file_exists,
-            }),
+            None if held_unseen(&lock) => Err(Refusal::new(format!(
+                "lock file {} is locked, but /proc/locks names no holder for it (a holder in another pid namespace, or a file system whose lock entries name another device), so its holder cannot be identified",
+                lock_file.display()
+            ))),
+            None => stopped(),
             Some(0) => Err(Refusal::new(format!(
                 "lock file {} is held by a process outside this pid namespace",
                 lock_file.display()
@@ -1055,6 +1065,18 @@ mod imp {
                 Ok(Found::Running { pid, lock })
             }
         }
+    }
+
+    /// Whether someone holds an exclusive lock on the file although `/proc/locks` showed no holder: a
+    /// non-blocking shared `flock` fails. Never "stopped" from an absent line alone, where this user may
+    /// open the file (root, its owner) to ask; the shared lock, if taken, goes at once with the descriptor.
+    fn held_unseen(lock: &Lock) -> bool {
+        let Ok(file) = reopen(lock) else {
+            return false;
+        };
+        // SAFETY: flock(2) on a descriptor `file` owns; no memory is involved.
+        let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+        result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
     }
 
     /// Checks that `pid`, which `/proc/locks` names as the lock's holder, is a plausible holder: where this
@@ -1098,7 +1120,6 @@ mod imp {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Some(false),
             Err(_) => return None,
         };
-        let id = lock_id(lock);
         let mut denied = false;
         for entry in dir.filter_map(Result::ok) {
             match std::fs::read_to_string(entry.path()) {
@@ -1109,7 +1130,9 @@ mod imp {
                             let fields: Vec<&str> = rest.split_whitespace().collect();
                             fields.get(1) == Some(&"FLOCK")
                                 && fields.get(3) == Some(&"WRITE")
-                                && fields.get(5) == Some(&id.as_str())
+                                && fields
+                                    .get(5)
+                                    .is_some_and(|file| lock.ids.iter().any(|id| id == file))
                         })
                     });
                     if holds {
@@ -1142,16 +1165,6 @@ mod imp {
         let state = fields.next();
         let flags = fields.nth(5).and_then(|f| f.parse::<u64>().ok());
         matches!(state, Some("Z" | "X")) || flags.is_some_and(|f| f & PF_EXITING != 0)
-    }
-
-    /// How `/proc/locks` and fdinfo name the lock file: `MAJOR:MINOR:INODE`, device numbers in hex.
-    fn lock_id(lock: &Lock) -> String {
-        format!(
-            "{:02x}:{:02x}:{}",
-            libc::major(lock.dev),
-            libc::minor(lock.dev),
-            lock.ino
-        )
     }
 
     /// The real, effective, saved and filesystem uids of `pid`.
@@ -1282,17 +1295,21 @@ mod imp {
                 outcome.message = format!("cannot tell whether it runs: {}", outcome.message);
                 outcome
             }
-            Ok(Found::Stopped { pid_file: true }) => Outcome::new(
+            Ok(Found::Stopped {
+                pid_file: true,
+                refused,
+            }) => Outcome::new(
                 Action::Status,
                 1,
                 format!(
-                    "not running, but pid file {} exists (no process holds its lock)",
-                    pid_file.display()
+                    "not running, but pid file {} exists (no process holds its lock{})",
+                    pid_file.display(),
+                    refused.map_or(String::new(), |why| format!("; {why}"))
                 ),
             ),
-            Ok(Found::Stopped { pid_file: false }) => {
-                Outcome::new(Action::Status, 3, "not running")
-            }
+            Ok(Found::Stopped {
+                pid_file: false, ..
+            }) => Outcome::new(Action::Status, 3, "not running"),
             Ok(Found::Running { pid, .. }) => {
                 let mut outcome =
                     Outcome::new(Action::Status, 0, format!("running (pid {pid})")).with_pid(pid);

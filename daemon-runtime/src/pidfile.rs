@@ -40,18 +40,34 @@ pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
 /// The process that holds the lock of `pid_file` (the daemon), read from the kernel's lock table: never a
 /// pid merely written in a file. `Ok(None)` when nobody holds it (or the holder is outside this pid
 /// namespace). Needs no read permission on either file, so any user may ask.
+#[cfg(target_os = "linux")]
 pub(crate) fn holder(pid_file: &Path) -> Result<Option<Pid>, Error> {
+    use std::os::fd::AsFd;
     let lock_path = lock_path(pid_file);
-    let metadata = match std::fs::symlink_metadata(&lock_path) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(Error::at(Step::LockFile, &lock_path, io_errno(&error))),
+    // O_PATH: no read permission needed; the descriptor also tells the mount (see `locks::ids`).
+    let fd = match open(
+        &lock_path,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(errno) => return Err(Error::at(Step::LockFile, &lock_path, errno)),
     };
-    if !metadata.file_type().is_file() {
+    let stat =
+        nix::sys::stat::fstat(&fd).map_err(|errno| Error::at(Step::LockFile, &lock_path, errno))?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Ok(None);
     }
-    locks::holder(metadata.dev(), metadata.ino())
+    locks::holder(&locks::ids(fd.as_fd(), stat.st_dev, stat.st_ino))
         .map_err(|error| Error::at(Step::LockFile, Path::new(locks::PATH), io_errno(&error)))
+}
+
+/// Without a lock table to read, the holder is unknown.
+#[cfg(not(target_os = "linux"))]
+#[allow(clippy::unnecessary_wraps)]
+pub(crate) fn holder(_pid_file: &Path) -> Result<Option<Pid>, Error> {
+    Ok(None)
 }
 
 /// Who may own the pid file and the lock file.
@@ -430,30 +446,78 @@ fn io_errno(error: &std::io::Error) -> Errno {
 
 /// The kernel's table of file locks.
 #[cfg(target_os = "linux")]
-mod locks {
+pub(crate) mod locks {
     use std::io::BufRead;
+    use std::os::fd::{AsRawFd, BorrowedFd};
 
     use nix::unistd::Pid;
 
     pub(super) const PATH: &str = "/proc/locks";
 
-    /// The pid holding an exclusive `flock` on the file `dev`/`ino`, from lines such as
+    /// How `/proc/locks` (and the `lock:` lines of fdinfo) may name the file open as `fd`, whose `stat`
+    /// gave `dev` and `ino`: `MAJOR:MINOR:INODE`, device numbers in hex.
+    ///
+    /// The kernel prints the device of the inode's superblock, which is not always `st_dev`: btrfs gives
+    /// each subvolume an anonymous device in `st_dev`, and overlayfs reports a layer's device for files
+    /// whose layers are on different file systems. The superblock's device is the `maj:min` of the file's
+    /// mount in `/proc/self/mountinfo` (found by the `mnt_id` of the descriptor's fdinfo), so both are
+    /// candidates; a device number names one file system only, so matching either is exact.
+    pub(crate) fn ids(fd: BorrowedFd<'_>, dev: u64, ino: u64) -> Vec<String> {
+        let mut ids = vec![id(libc::major(dev), libc::minor(dev), ino)];
+        if let Some((major, minor)) = mount_device(fd) {
+            let other = id(major, minor, ino);
+            if !ids.contains(&other) {
+                ids.push(other);
+            }
+        }
+        ids
+    }
+
+    fn id(major: u32, minor: u32, ino: u64) -> String {
+        format!("{major:02x}:{minor:02x}:{ino}")
+    }
+
+    /// The `maj:min` (decimal) of the mount `fd` is on, from `/proc/self/mountinfo`.
+    fn mount_device(fd: BorrowedFd<'_>) -> Option<(u32, u32)> {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+        let mount = info
+            .lines()
+            .find_map(|line| line.strip_prefix("mnt_id:"))?
+            .trim()
+            .to_string();
+        let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        mount_device_in(&table, &mount)
+    }
+
+    /// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`: the mount id, its parent's, then
+    /// `maj:min`.
+    fn mount_device_in(table: &str, mount: &str) -> Option<(u32, u32)> {
+        table.lines().find_map(|line| {
+            let mut fields = line.split_whitespace();
+            if fields.next()? != mount {
+                return None;
+            }
+            let (major, minor) = fields.nth(1)?.split_once(':')?;
+            Some((major.parse().ok()?, minor.parse().ok()?))
+        })
+    }
+
+    /// The pid holding an exclusive `flock` on the file named by one of `ids`, from lines such as
     /// `3: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (device numbers in hex; waiters are `->` lines).
-    pub(super) fn holder(dev: u64, ino: u64) -> std::io::Result<Option<Pid>> {
-        let want = format!("{:02x}:{:02x}:{ino}", libc::major(dev), libc::minor(dev));
+    pub(crate) fn holder(ids: &[String]) -> std::io::Result<Option<Pid>> {
         let table = std::io::BufReader::new(std::fs::File::open(PATH)?);
         for line in table.lines() {
-            if let Some(pid) = parse(&line?, &want) {
+            if let Some(pid) = parse(&line?, ids) {
                 return Ok(Some(pid));
             }
         }
         Ok(None)
     }
 
-    fn parse(line: &str, want: &str) -> Option<Pid> {
+    fn parse(line: &str, ids: &[String]) -> Option<Pid> {
         let mut fields = line.split_whitespace().skip(1);
         let [kind, _, mode, pid, file] = std::array::from_fn(|_| fields.next().unwrap_or(""));
-        if kind != "FLOCK" || mode != "WRITE" || file != want {
+        if kind != "FLOCK" || mode != "WRITE" || !ids.iter().any(|id| id == file) {
             return None;
         }
         // A holder outside our pid namespace shows as 0 or -1.
@@ -465,8 +529,40 @@ mod locks {
 
     #[cfg(test)]
     #[test]
+    fn the_superblocks_device_is_the_mounts() {
+        let table = "22 1 8:2 / / rw - ext4 /dev/sda2 rw\n43 27 0:39 / /tmp/m rw,relatime - btrfs /dev/loop0 rw\n";
+        assert_eq!(mount_device_in(table, "43"), Some((0, 39)));
+        assert_eq!(mount_device_in(table, "22"), Some((8, 2)));
+        assert_eq!(mount_device_in(table, "4"), None);
+        // btrfs: stat says 0:28, /proc/locks 00:27 (0:39).
+        assert_eq!(id(0, 39, 257), "00:27:257");
+        assert_eq!(
+            parse(
+                "3: FLOCK  ADVISORY  WRITE 18420 00:27:257 0 EOF",
+                &[id(0, 28, 257), id(0, 39, 257)]
+            ),
+            Some(Pid::from_raw(18420))
+        );
+        // The descriptor of a real file: its mount is found, and st_dev is always a candidate.
+        let file = std::fs::File::open("/proc/self/mountinfo").unwrap();
+        let stat = nix::sys::stat::fstat(&file).unwrap();
+        let ids = ids(std::os::fd::AsFd::as_fd(&file), stat.st_dev, stat.st_ino);
+        assert_eq!(
+            ids[0],
+            id(
+                libc::major(stat.st_dev),
+                libc::minor(stat.st_dev),
+                stat.st_ino
+            )
+        );
+        assert!(mount_device(std::os::fd::AsFd::as_fd(&file)).is_some());
+    }
+
+    #[cfg(test)]
+    #[test]
     fn lines_of_proc_locks() {
-        let want = "00:2a:77";
+        let want_ids = ["00:2a:77".to_string()];
+        let want = &want_ids[..];
         assert_eq!(
             parse("1: FLOCK  ADVISORY  WRITE 4242 00:2a:77 0 EOF", want),
             Some(Pid::from_raw(4242))
@@ -492,18 +588,6 @@ mod locks {
             None
         );
         assert_eq!(parse("", want), None);
-    }
-}
-
-/// Without a lock table to read, the holder is unknown.
-#[cfg(not(target_os = "linux"))]
-mod locks {
-    use nix::unistd::Pid;
-
-    pub(super) const PATH: &str = "/proc/locks";
-
-    pub(super) fn holder(_dev: u64, _ino: u64) -> std::io::Result<Option<Pid>> {
-        Ok(None)
     }
 }
 

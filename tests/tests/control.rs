@@ -269,18 +269,13 @@ fn a_lock_holder_without_the_lock_file_open_is_never_signalled() {
     );
 }
 
+/// A lock file another user could have planted or could open is refused. The pid file is not used by the
+/// actions (review F7): whatever it has become (world-writable, a symlink, another user's), status and
+/// stop still act on the lock's holder, and status looks at the pid file only to tell 1 from 3.
 #[test]
-fn pid_files_others_could_write_are_refused() {
+fn lock_files_others_could_plant_are_refused_and_pid_file_oddities_do_not_matter() {
     let setup = Setup::new("ctl-writable").with("FX_TERM", "default");
     let daemon = setup.start(&[]);
-    std::fs::set_permissions(&setup.pid_file, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let (code, message) = result(&setup.run(&["status"]));
-    assert_eq!(code, 4, "{message}");
-    assert!(message.contains("group- or world-writable"), "{message}");
-    let (code, message) = result(&setup.run(&["stop"]));
-    assert_eq!(code, 1, "{message}");
-    assert!(daemon.alive(), "nothing was signalled");
-    std::fs::set_permissions(&setup.pid_file, std::fs::Permissions::from_mode(0o644)).unwrap();
 
     // A symbolic link in place of the lock file.
     let lock = setup.lock_file();
@@ -291,27 +286,58 @@ fn pid_files_others_could_write_are_refused() {
     assert_eq!(code, 1, "{message}");
     assert!(message.contains("symbolic link"), "{message}");
     assert!(daemon.alive(), "nothing was signalled");
-
-    if !nix::unistd::geteuid().is_root() {
-        return skip("a pid file owned by another user needs root to chown it");
-    }
     std::fs::remove_file(&lock).unwrap();
     std::fs::rename(&moved, &lock).unwrap();
-    std::os::unix::fs::chown(&setup.pid_file, Some(NOBODY), None).unwrap();
+    // A lock file open to others.
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o622)).unwrap();
     let (code, message) = result(&setup.run(&["stop"]));
     assert_eq!(code, 1, "{message}");
-    assert!(message.contains("owned by uid 65534"), "{message}");
+    assert!(message.contains("group- or world-writable"), "{message}");
     assert!(daemon.alive(), "nothing was signalled");
-    // A lock file given to a user the daemon is not configured to run as.
-    std::os::unix::fs::chown(&setup.pid_file, Some(0), None).unwrap();
-    std::os::unix::fs::chown(&lock, Some(NOBODY), None).unwrap();
-    let (code, message) = result(&setup.run(&["stop"]));
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    if nix::unistd::geteuid().is_root() {
+        // A lock file given to a user the daemon is not configured to run as.
+        std::os::unix::fs::chown(&lock, Some(NOBODY), None).unwrap();
+        let (code, message) = result(&setup.run(&["stop"]));
+        assert_eq!(code, 1, "{message}");
+        assert!(
+            message.contains("lock file") && message.contains("owned by uid 65534"),
+            "{message}"
+        );
+        assert!(daemon.alive(), "nothing was signalled");
+        std::os::unix::fs::chown(&lock, Some(0), None).unwrap();
+        // A pid file given to another user: not used, so no matter.
+        std::os::unix::fs::chown(&setup.pid_file, Some(NOBODY), None).unwrap();
+        assert_eq!(
+            result(&setup.run(&["status"])),
+            (0, format!("running (pid {})", daemon.pid))
+        );
+    }
+
+    // The pid file world-writable, then a symbolic link: status and stop act on the lock's holder.
+    std::fs::set_permissions(&setup.pid_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(
+        result(&setup.run(&["status"])),
+        (0, format!("running (pid {})", daemon.pid))
+    );
+    std::fs::remove_file(&setup.pid_file).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", &setup.pid_file).unwrap();
+    assert_eq!(
+        result(&setup.run(&["status"])),
+        (0, format!("running (pid {})", daemon.pid))
+    );
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
+    );
+    // Killed by the signal, the daemon left its files: the pid file is there (and would be refused).
+    let (code, message) = result(&setup.run(&["status"]));
     assert_eq!(code, 1, "{message}");
     assert!(
-        message.contains("lock file") && message.contains("owned by uid 65534"),
+        message.contains("exists") && message.contains("symbolic link"),
         "{message}"
     );
-    assert!(daemon.alive(), "nothing was signalled");
 }
 
 /// A daemon that dropped to `nobody` owns its lock file: root and `nobody` itself may stop it.
@@ -790,4 +816,115 @@ fn a_forked_child_dropping_running_leaves_the_parents_files() {
         (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
     );
     assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+}
+
+/// Mounts made by a test, unmounted (in reverse order) when dropped.
+struct Mounts(Vec<PathBuf>);
+
+impl Mounts {
+    /// `mount ARGS... TARGET`; whether it worked.
+    fn mount(&mut self, args: &[&str], target: &Path) -> bool {
+        let ok = Command::new("mount")
+            .args(args)
+            .arg(target)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            self.0.push(target.to_path_buf());
+        }
+        ok
+    }
+}
+
+impl Drop for Mounts {
+    fn drop(&mut self) {
+        for target in self.0.iter().rev() {
+            let unmounted = Command::new("umount")
+                .arg(target)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !unmounted {
+                let _ = Command::new("umount").arg("-l").arg(target).status();
+            }
+        }
+    }
+}
+
+/// Review F13: on overlayfs with its upper layer on another file system (as on btrfs, whose subvolumes have
+/// their own `st_dev`), `/proc/locks` names the lock file by the superblock's device, not by `stat`'s: the
+/// actions and the start must still find the daemon.
+#[test]
+fn a_daemon_on_overlayfs_is_found() {
+    if !nix::unistd::geteuid().is_root() {
+        return skip("mounting an overlay needs root");
+    }
+    let mut setup = Setup::new("ctl-overlay");
+    let (lower, upper_fs, merged) = (
+        setup.dir.join("lower"),
+        setup.dir.join("upper-fs"),
+        setup.dir.join("merged"),
+    );
+    for dir in [&lower, &upper_fs, &merged] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let mut mounts = Mounts(Vec::new());
+    if !mounts.mount(&["-t", "tmpfs", "tmpfs"], &upper_fs) {
+        return skip("cannot mount a tmpfs here");
+    }
+    let (upper, work) = (upper_fs.join("upper"), upper_fs.join("work"));
+    std::fs::create_dir(&upper).unwrap();
+    std::fs::create_dir(&work).unwrap();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    if !mounts.mount(&["-t", "overlay", "overlay", "-o", &options], &merged) {
+        return skip("cannot mount an overlay here (no overlayfs)");
+    }
+    setup.pid_file = merged.join("app.pid");
+    let daemon = setup.start(&["start"]);
+    // The case this test is about: stat's device is not the one the kernel's lock table prints.
+    let stat_dev = {
+        use std::os::unix::fs::MetadataExt;
+        let dev = std::fs::metadata(setup.lock_file()).unwrap().dev();
+        format!("{:02x}:{:02x}:", libc::major(dev), libc::minor(dev))
+    };
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    let line = locks
+        .lines()
+        .find(|l| l.contains(&format!(" {} ", daemon.pid)))
+        .unwrap_or_default()
+        .to_string();
+    if line.contains(&stat_dev) {
+        println!("note: here overlayfs reports the superblock's device in stat too: {line}");
+    }
+    assert_eq!(
+        result(&setup.run(&["status"])),
+        (0, format!("running (pid {})", daemon.pid)),
+        "{line} (stat {stat_dev})"
+    );
+    let other_out = setup.dir.join("second-report");
+    let mut second = setup.command(&["start"]);
+    second.env("FIXTURE_OUT", &other_out);
+    let second = launch(second);
+    if second.status.success() {
+        let _second = LiveDaemon::new(common::report_pid(&common::wait_for_report(&other_out)));
+        panic!("a second daemon started beside pid {}", daemon.pid);
+    }
+    assert!(
+        stderr_text(&second).contains(&format!("(pid {})", daemon.pid)),
+        "{}",
+        stderr_text(&second)
+    );
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
+    );
+    assert!(!daemon.alive());
+    drop(daemon);
+    drop(mounts);
 }
