@@ -11,7 +11,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,6 +89,15 @@ const KINDS: [Signal; 5] = [
     Signal::User1,
     Signal::User2,
 ];
+
+/// SIGHUPs delivered to the process, counted once per delivery by one action of its own (registered
+/// before any subscription's), whatever the number of subscriptions: the reload number.
+static RELOADS_RAISED: AtomicUsize = AtomicUsize::new(0);
+/// The highest reload number already handed to the lifecycle hooks: with several subscriptions, each
+/// takes every Reload, but one SIGHUP is one reload for `reload_delivered` (and for `myapp reload`).
+static RELOADS_DELIVERED: AtomicUsize = AtomicUsize::new(0);
+/// Registers the counting action once.
+static COUNTING: std::sync::Once = std::sync::Once::new();
 
 /// What the signal handlers and the reading side share.
 struct Shared {
@@ -266,6 +275,19 @@ impl Signals {
             Signal::User2 => 4,
         };
         debug_assert_eq!(KINDS[index], kind);
+        if kind == Signal::Reload {
+            let mut counting = Ok(());
+            COUNTING.call_once(|| {
+                // SAFETY: the action is one atomic add (async-signal-safe, lock-free, cannot panic).
+                counting = unsafe {
+                    signal_hook_registry::register(kind.number(), || {
+                        RELOADS_RAISED.fetch_add(1, Ordering::SeqCst);
+                    })
+                }
+                .map(drop);
+            });
+            counting?;
+        }
         let shared = Arc::clone(&self.shared);
         // SAFETY: the action only calls `Shared::raise`, which does an atomic store and send(2) (both
         // async-signal-safe), takes no lock, allocates nothing and cannot panic.
@@ -368,7 +390,12 @@ impl Signals {
         let signal = KINDS[index];
         match signal {
             Signal::Reload => {
-                lifecycle::reload_delivered();
+                // The counting action ran before this subscription's (the registry runs a signal's
+                // actions in the order they were registered), so the number is this delivery's or newer.
+                let number = RELOADS_RAISED.load(Ordering::SeqCst);
+                if RELOADS_DELIVERED.fetch_max(number, Ordering::SeqCst) < number {
+                    lifecycle::reload_delivered();
+                }
             }
             Signal::Terminate(_) => lifecycle::terminating(),
             Signal::User1 | Signal::User2 => {}

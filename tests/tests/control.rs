@@ -928,3 +928,32 @@ fn a_daemon_on_overlayfs_is_found() {
     drop(daemon);
     drop(mounts);
 }
+
+/// Review note (events.rs): with two `signals()` subscriptions (one thread only waiting for Terminate),
+/// one SIGHUP is one reload: the record says `reload N ok` after the Nth `reload`, never a second,
+/// unanswered `pending` number that a later `reload` would wait on for ever.
+#[test]
+fn one_sighup_is_one_reload_with_two_subscriptions() {
+    let (dir, _) = scratch("ctl-two-subs-second");
+    let second = dir.join("second");
+    let setup = Setup::new("ctl-two-subs")
+        .with("FX_HUP", "ack-ok")
+        .with("FX_SECOND_SUB", second.to_str().unwrap());
+    let daemon = setup.start(&["start"]);
+    for n in 1..=2 {
+        assert_eq!(
+            result(&setup.run(&["reload"])),
+            (0, format!("reloaded (pid {})", daemon.pid))
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&second).ok() != Some(format!("second took {n}\n")) {
+            assert!(
+                Instant::now() < deadline,
+                "the second subscription never took reload {n}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let record = std::fs::read_to_string(setup.lock_file()).unwrap();
+        assert!(record.contains(&format!("\nreload {n} ok\n")), "{record}");
+    }
+}

@@ -14,6 +14,8 @@
 //!   long and exits; its pid goes to `$FIXTURE_OUT.child`.
 //! - `FX_FORK_DROP`: right after the start, fork a child that drops the inherited `Running` and exits
 //!   (a prefork worker leaving `main`): it must leave the parent's pid and lock files alone.
+//! - `FX_SECOND_SUB` (with `ack-*`): a second `signals()` subscription, read by a thread of its own that
+//!   writes `second took N` to that file when it takes its Nth Reload (and never answers it).
 //! - `FX_STAMP`: a file to which the daemon writes `CLOCK_MONOTONIC` (ns) right before it exits (benchmark).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
@@ -135,6 +137,23 @@ fn main() {
 /// The daemon's life through the signal API: Reload events answered as `answer` says, Terminate ends it.
 fn acknowledging(running: daemon_runtime::Running, answer: &str) {
     let signals = daemon_runtime::signals().expect("signals");
+    if let Some(path) = env("FX_SECOND_SUB") {
+        let mut second = daemon_runtime::signals().expect("second signals");
+        std::thread::spawn(move || {
+            let mut reloads = 0;
+            loop {
+                if let Some(daemon_runtime::Signal::Reload) =
+                    second.recv_timeout(std::time::Duration::from_millis(100))
+                {
+                    reloads += 1;
+                    tests::report_at(
+                        std::path::Path::new(&path),
+                        &format!("second took {reloads}\n"),
+                    );
+                }
+            }
+        });
+    }
     // SAFETY: alarm(2) has no preconditions (see the same in main).
     unsafe { libc::alarm(120) };
     report(0);
