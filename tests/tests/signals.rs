@@ -48,8 +48,13 @@ impl Started {
 
 /// Launches `name` with its working directory in a fresh scratch directory; returns once it is ready.
 fn start(name: &'static str) -> Started {
+    start_with(name, &[])
+}
+
+fn start_with(name: &'static str, env: &[(&str, &str)]) -> Started {
     let dir = TempDir::new(name);
     let mut command = fixture(name, &dir.join("report"));
+    command.envs(env.iter().copied());
     command.current_dir(dir.path());
     let (output, launcher) = launch_with_pid(command);
     let pid = read_pid(&dir.join(&format!("{name}.pid")));
@@ -121,6 +126,31 @@ fn sighup_is_a_reload_event_and_the_daemon_stays() {
         started.daemon.alive(),
         "SIGUSR1 (subscribed) ended the daemon"
     );
+    started.signal(Signal::SIGTERM);
+    started.wait_gone();
+}
+
+/// SIGHUPs that arrive while a reload runs are one more Reload after it: never lost, never one per signal,
+/// and its acknowledgement is the record's latest.
+#[test]
+fn sighups_during_a_reload_are_one_more_reload_after_it() {
+    let mut started = start_with("fx_signals", &[("FIXTURE_MODE", "slow-reload")]);
+    started.signal(Signal::SIGHUP);
+    started.wait_for_line("reload 1");
+    // The reload takes 2 s: these land while it runs.
+    started.signal(Signal::SIGHUP);
+    started.signal(Signal::SIGHUP);
+    started.wait_for_line("reloaded 1");
+    started.wait_for_line("reloaded 2");
+    std::thread::sleep(Duration::from_millis(300));
+    let log = std::fs::read_to_string(started.log()).unwrap();
+    let pid = started.daemon.pid;
+    assert!(
+        !log.lines().any(|l| l == format!("{pid} reload 3")),
+        "two SIGHUPs during one reload became two reloads:\n{log}"
+    );
+    let record = std::fs::read_to_string(started.dir.join("fx_signals.pid.lock")).unwrap();
+    assert!(record.contains("\nreload 2 ok\n"), "{record}");
     started.signal(Signal::SIGTERM);
     started.wait_gone();
 }

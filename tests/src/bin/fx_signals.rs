@@ -1,6 +1,7 @@
 //! The blocking signal API under `#[daemon]`: subscribes before a manual `ready()`, logs every event to
 //! stdout (`fx_signals.log` in the launcher's directory, where the pid file `fx_signals.pid` is too), each
-//! line prefixed with the pid; acknowledges reloads; returns from `main` on SIGTERM or SIGINT.
+//! line prefixed with the pid; acknowledges reloads; returns from `main` on SIGTERM or SIGINT. With
+//! `FIXTURE_MODE=slow-reload` each reload takes 2 s before it is acknowledged (`reloaded N` then).
 use daemon_runtime::{daemon, Signal};
 
 #[daemon(
@@ -13,13 +14,20 @@ fn main() -> std::io::Result<()> {
     let signals = daemon_runtime::signals()?.with_user1()?;
     println!("{pid} subscribed");
     daemon_runtime::ready()?;
+    let slow = std::env::var("FIXTURE_MODE").as_deref() == Ok("slow-reload");
     let mut reloads = 0;
     for signal in signals {
         match signal {
             Signal::Reload => {
                 reloads += 1;
                 println!("{pid} reload {reloads}");
+                if slow {
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
                 daemon_runtime::reloaded()?;
+                if slow {
+                    println!("{pid} reloaded {reloads}");
+                }
             }
             Signal::Terminate(which) => {
                 println!("{pid} terminate {which:?}");
