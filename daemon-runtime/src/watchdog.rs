@@ -8,6 +8,8 @@ use crate::notify;
 
 const WATCHDOG_USEC: &str = "WATCHDOG_USEC";
 const WATCHDOG_PID: &str = "WATCHDOG_PID";
+/// The shortest time between two automatic pings.
+const MIN_PERIOD: Duration = Duration::from_millis(10);
 
 /// Who sends the watchdog pings, when systemd asks for them (`WatchdogSec=` in the unit).
 ///
@@ -75,7 +77,9 @@ pub(crate) fn start(mode: Watchdog) {
     if mode != Watchdog::Auto || !notify::active() {
         return;
     }
-    let period = interval / 2;
+    // Half the interval, but never a busy loop: a WATCHDOG_USEC of a few microseconds (a typo, or an
+    // environment someone else wrote) must not turn the thread into a spinning CPU hog.
+    let period = (interval / 2).max(MIN_PERIOD);
     // The thread starts with every signal blocked (it inherits the mask), so that signals meant for the
     // program (SIGTERM, SIGHUP) are never delivered to it.
     let all = nix::sys::signal::SigSet::all();
