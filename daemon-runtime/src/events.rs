@@ -522,8 +522,8 @@ impl Signals {
 ///
 /// Acknowledge a reload before taking the next event: the acknowledgement carries no number and answers
 /// the latest Reload delivered, so a reload finished late (in a task spawned per event) would answer a
-/// newer one that is still running. For the same reason, read Reload events from one [`Signals`] only
-/// (each subscription gets every SIGHUP, and each delivery is numbered).
+/// newer one that is still running. With several [`Signals`], each receives the Reload event, but one
+/// SIGHUP is one numbered reload: answer it from the subscription that does the reloading.
 ///
 /// ```no_run
 /// # fn reload_configuration() -> std::io::Result<()> { Ok(()) }
