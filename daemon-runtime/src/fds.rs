@@ -346,6 +346,19 @@ fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
                 dir_stat.st_uid
             )));
         }
+        // As root, a link that another user could have planted (theirs, in a directory not only root
+        // may write to) is refused too, sticky or not: a daemon's user who owns its log directory
+        // (`/var/log/app`) could otherwise point `app.log` at `/etc/passwd` for the next start as root.
+        // A link root made there is the administrator's choice and is followed.
+        let others_may_write = dir_stat.st_uid != 0 || dir_stat.st_mode & 0o022 != 0;
+        if euid == 0 && link_owner != 0 && others_may_write {
+            return Err(Error::at(step, path, Errno::EACCES).with_detail(format!(
+                "{} is a symbolic link owned by uid {link_owner} in {}, which others than root may write \
+                 to: following it as root would let that user choose the file written",
+                dir_path.join(&name).display(),
+                dir_path.display(),
+            )));
+        }
         // The kernel's own limit on the links of one lookup.
         links += 1;
         if links > 40 {

@@ -106,10 +106,12 @@ fn main() -> ExitCode {
 
 /// The daemon's life: a heartbeat every second; reloads answered; SIGTERM or SIGINT ends it.
 fn serve(running: &daemon_runtime::Running) -> std::io::Result<()> {
+    // The daemon logs to stderr, which is the `--log` file (or the terminal with `run`).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut signals = daemon_runtime::signals()?;
     daemon_runtime::ready()?;
-    println!(
-        "cli: running as pid {} (pid file: {:?})",
+    log::info!(
+        "running as pid {} (pid file: {:?})",
         std::process::id(),
         running.pid_file()
     );
@@ -118,16 +120,16 @@ fn serve(running: &daemon_runtime::Running) -> std::io::Result<()> {
         match signals.recv_timeout(Duration::from_secs(1)) {
             None => {
                 beat += 1;
-                println!("cli: heartbeat {beat}");
+                log::info!("heartbeat {beat}");
             }
             Some(Signal::Reload) => {
                 // A real daemon rereads its configuration here, and answers `reload_failed(why)` if it
                 // cannot: `cli reload` then exits 1 with that message.
-                println!("cli: reloaded");
+                log::info!("reloaded");
                 daemon_runtime::reloaded()?;
             }
             Some(Signal::Terminate(_)) => {
-                println!("cli: stopping");
+                log::info!("stopping");
                 return Ok(());
             }
             Some(_) => {}

@@ -42,6 +42,8 @@ fn read_greeting() -> std::io::Result<String> {
 )]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Log lines go to stderr: /dev/null here in fork mode, the journal under systemd (`RUST_LOG` filters).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     // Socket-activated (examples/systemd/echo.socket), or bind the address ourselves. An error here
     // (address in use, permission denied) reaches the launcher's terminal.
     let listener = if let Some(listener) = daemon_runtime::listen::tcp_listener("echo")? {
@@ -58,7 +60,7 @@ async fn main() -> std::io::Result<()> {
     daemon_runtime::ready()?;
     // Shown by `systemctl status` (a no-op outside systemd).
     daemon_runtime::notify::status(format_args!("listening on {addr}"))?;
-    eprintln!("echo: listening on {addr}");
+    log::info!("listening on {addr}");
     loop {
         let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
@@ -69,10 +71,10 @@ async fn main() -> std::io::Result<()> {
                         Ok(new) => {
                             greeting = new;
                             daemon_runtime::reloaded()?;
-                            eprintln!("echo: reloaded");
+                            log::info!("reloaded");
                         }
                         Err(error) => {
-                            eprintln!("echo: cannot reload {GREETING}: {error}");
+                            log::error!("cannot reload {GREETING}: {error}");
                             let reason = format!("cannot read {GREETING}: {error}");
                             daemon_runtime::reload_failed(reason)?;
                         }
@@ -80,7 +82,7 @@ async fn main() -> std::io::Result<()> {
                     continue;
                 }
                 Signal::Terminate(which) => {
-                    eprintln!("echo: {which:?}, stopping");
+                    log::info!("{which:?}, stopping");
                     return Ok(());
                 }
                 _ => continue,
@@ -106,7 +108,7 @@ async fn main() -> std::io::Result<()> {
                         }
                     }
                     Err(error) => {
-                        eprintln!("echo: {peer}: {error}");
+                        log::warn!("{peer}: {error}");
                         break;
                     }
                 }

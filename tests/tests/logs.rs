@@ -463,3 +463,41 @@ fn reopen_logs_on_refuses_a_terminating_signal() {
          Terminate(Sigterm)\n"
     );
 }
+
+#[test]
+fn a_root_start_refuses_a_log_symlink_the_daemons_user_planted() {
+    if !is_root() {
+        return skip("the attack is on a start as root");
+    }
+    // The log directory belongs to the daemon's user (as logrotate's `su` wants it); a compromised
+    // daemon plants `app.log -> victim` for the next start as root.
+    let (dir, logs, _root) = jail("planted-link", NOBODY);
+    let out = dir.join("report");
+    let log = logs.join("app.log");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "root's file\n").unwrap();
+    std::os::unix::fs::symlink(&victim, &log).unwrap();
+    std::os::unix::fs::lchown(&log, Some(NOBODY), Some(NOBODY)).unwrap();
+    let output = common::launch(privlogs(
+        &out,
+        &["--user", "nobody", "--stderr", log.to_str().unwrap()],
+    ));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = common::stderr_text(&output);
+    assert!(
+        stderr.contains("is a symbolic link owned by uid 65534")
+            && stderr.contains("following it as root would let that user choose the file written"),
+        "{stderr}"
+    );
+    assert_eq!(read(&victim), "root's file\n", "the target is untouched");
+    assert!(!out.exists(), "the body never ran");
+    // A link root made there is the administrator's choice: followed.
+    std::os::unix::fs::lchown(&log, Some(0), Some(0)).unwrap();
+    let _daemon = start(
+        privlogs(
+            &out,
+            &["--user", "nobody", "--stderr", log.to_str().unwrap()],
+        ),
+        &out,
+    );
+}
