@@ -102,7 +102,11 @@ pub(crate) fn remember(
             continue;
         }
         let mut owner_now = stat.st_uid;
-        if created && stat.st_uid == Uid::effective().as_raw() {
+        // Only what this start created: absent before, ours, empty, one link. (A hard link to a root
+        // file planted in between, where protected_hardlinks is off, must not be given away.)
+        let ours =
+            stat.st_uid == Uid::effective().as_raw() && stat.st_nlink == 1 && stat.st_size == 0;
+        if created && ours {
             if let Some((uid, gid)) = owner {
                 nix::unistd::fchown(stdio, Some(uid), Some(gid))
                     .map_err(|errno| Error::at(step, path, errno))?;
