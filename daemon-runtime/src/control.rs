@@ -1413,8 +1413,7 @@ mod imp {
     }
 
     /// The process has exited: its lock went with its last descriptor, unless a process it spawned
-    /// shares that descriptor. Then wait for the lock too (a blocking shared flock in a helper thread,
-    /// bounded by the schedule's time), where this user can open the lock file.
+    /// shares that descriptor. Then wait for the lock too, bounded by the schedule's time.
     fn released(pid: i32, lock: &Lock, last: Option<Signal>, schedule: &Schedule) -> Outcome {
         let by = last.map_or(String::new(), |s| format!(", {}", s.as_str()));
         let stopped =
@@ -1435,22 +1434,47 @@ mod imp {
             )
             .with_pid(pid)
         };
-        let Ok(file) = reopen(lock) else {
-            return still_held();
-        };
-        let (done, wait) = std::sync::mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            // SAFETY: flock(2) on a descriptor this thread owns; no memory is involved.
-            let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) };
-            let _ = done.send(result == 0);
-            // `file` closes here, releasing the shared lock at once.
+        // Wait for the lock to go without taking it (even a brief shared lock would make a concurrent start
+        // fail) and without a thread blocked in flock(2) that could outlive this call: /proc/locks is read
+        // again whenever a descriptor of the file is closed (inotify, where this user may watch the file)
+        // and at least every 100 ms, until the schedule's time is up.
+        let closes = reopen(lock).ok().and_then(|file| {
+            let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+            inotify
+                .add_watch(
+                    format!("/proc/self/fd/{}", file.as_raw_fd()).as_str(),
+                    AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE,
+                )
+                .ok()?;
+            Some(inotify)
         });
-        match wait.recv_timeout(schedule.total_wait().max(Duration::from_secs(1))) {
-            Ok(true) => {
-                let _ = waiter.join();
-                stopped
+        let deadline =
+            Instant::now().checked_add(schedule.total_wait().max(Duration::from_secs(1)));
+        loop {
+            match holder(lock) {
+                Ok(None) => return stopped,
+                Err(refusal) => return refusal.outcome(Action::Stop),
+                Ok(Some(_)) => {}
             }
-            _ => still_held(),
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return still_held();
+            }
+            let step = left.min(Duration::from_millis(100));
+            match &closes {
+                Some(inotify) => {
+                    let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+                    let _ = poll(&mut fds, poll_timeout(step));
+                    while let Ok(events) = inotify.read_events() {
+                        if events.is_empty() {
+                            break;
+                        }
+                    }
+                }
+                None => std::thread::sleep(step),
+            }
         }
     }
 

@@ -647,6 +647,23 @@ fn stop_waits_for_the_lock_a_child_shares() {
         "{message}"
     );
     assert!(is_alive(child), "the child was not signalled");
+    // The library call in a process that goes on: the wait for the lock leaves no thread behind
+    // (review note: a helper thread blocked in flock(2) used to stay for as long as the child held it).
+    let daemon = setup.start(&[]);
+    let child: i32 = std::fs::read_to_string(setup.out.with_extension("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _child = LiveDaemon::new(child);
+    let output = setup.run(&["lib-stop"]);
+    assert_eq!(
+        stdout_text(&output),
+        "1 threads=1\n",
+        "{}",
+        stderr_text(&output)
+    );
+    assert!(!daemon.alive());
 }
 
 /// Review F2: run in a pid namespace of its own whose `/proc` is still the host's (`unshare --pid --fork`

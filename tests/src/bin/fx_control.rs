@@ -16,6 +16,7 @@
 //!   (a prefork worker leaving `main`): it must leave the parent's pid and lock files alone.
 //! - `FX_SECOND_SUB` (with `ack-*`): a second `signals()` subscription, read by a thread of its own that
 //!   writes `second took N` to that file when it takes its Nth Reload (and never answers it).
+//! - `fx_control lib-stop` calls `Daemon::stop()` and prints `CODE threads=N` (its threads afterwards).
 //! - `FX_STAMP`: a file to which the daemon writes `CLOCK_MONOTONIC` (ns) right before it exits (benchmark).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
@@ -77,6 +78,19 @@ fn main() {
     }
     if let Some(ms) = env("FX_RELOAD_TIMEOUT_MS").and_then(|v| v.parse().ok()) {
         daemon = daemon.reload_timeout(std::time::Duration::from_millis(ms));
+    }
+    // `fx_control lib-stop`: the library call `Daemon::stop()` in a process that goes on afterwards (as a
+    // supervisor would); prints `CODE threads=N` (N: this process's threads once stop returned).
+    if std::env::args().nth(1).as_deref() == Some("lib-stop") {
+        let outcome = daemon.stop();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let threads = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Threads:"))
+            .map_or("?", str::trim)
+            .to_string();
+        println!("{} threads={threads}", outcome.code());
+        return;
     }
     let running = match daemon.start() {
         Ok(running) => running,
