@@ -115,7 +115,11 @@ impl PidFile {
         let (fd, created) =
             open_new_or_existing(path, PID_FILE_MODE).map_err(|errno| pid_error(path, errno))?;
         let file = File::from(fd);
-        if let Err(error) = check(&file, path, Step::PidFile, owners, Rules::PID_FILE) {
+        // The pid file is root's (or the starting user's) only, never the daemon's user's: scripts read it
+        // as root (`kill $(cat ...)`, start-stop-daemon --pidfile), so a file that user could rewrite would
+        // let it have root signal any process (review F8). Only the lock file is given to that user.
+        let pid_file_owners = Owners { user: None };
+        if let Err(error) = check(&file, path, Step::PidFile, pid_file_owners, Rules::PID_FILE) {
             if created {
                 // Ours and still empty: a failed start leaves nothing behind.
                 remove_if_names(path, &file);

@@ -751,3 +751,41 @@ fn item12_a_record_there_at_the_deadline_is_not_missed() {
     let daemon = start(command, &out);
     assert!(daemon.alive());
 }
+
+/// Review F8: a root start that switches to a user refuses a pid file that user owns (and leaves it as it
+/// was): the pid file is read as root by scripts, so the daemon's user must not be able to rewrite it.
+#[test]
+fn a_pid_file_owned_by_the_daemons_user_is_refused() {
+    if !is_root() {
+        skip("a pid file owned by nobody needs root to chown it");
+        return;
+    }
+    let (dir, out) = scratch("h-user-pid");
+    let planted = dir.join("app.pid");
+    std::fs::write(&planted, "1\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+    let output = launch(builder(
+        &out,
+        &["--pid-file", planted.to_str().unwrap(), "--user", "nobody"],
+    ));
+    if output.status.success() {
+        // Started (the bug): stop the daemon, whose pid root wrote into nobody's file.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Some(pid) = std::fs::read_to_string(&planted)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            common::kill_and_wait(pid);
+        }
+        panic!("a root start accepted a pid file owned by the daemon's user");
+    }
+    assert!(
+        stderr_text(&output).contains(&format!(
+            "it is owned by uid {NOBODY}, not by root, so that user could rewrite it"
+        )),
+        "{}",
+        stderr_text(&output)
+    );
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "1\n");
+    assert!(!lock_of(&planted).exists(), "the lock file was left behind");
+}
