@@ -260,8 +260,16 @@ fn the_automatic_watchdog_pings_at_half_the_interval_for_our_pid_only() {
 
 /// dup2(fd, 3) in a child before exec: fd 3 without close-on-exec, as systemd passes it.
 fn as_fd_3(fd: i32) -> std::io::Result<()> {
-    // SAFETY: dup2 onto fd 3 of the child being set up; it is async-signal-safe.
-    if unsafe { libc::dup2(fd, 3) } == -1 {
+    // dup2 onto itself changes nothing, so a socket that already is fd 3 would keep the close-on-exec flag
+    // Rust gave it and be gone at exec: clear the flag instead, as systemd hands fds over.
+    let result = if fd == 3 {
+        // SAFETY: clears FD_CLOEXEC on fd 3 of the child being set up; fcntl is async-signal-safe.
+        unsafe { libc::fcntl(3, libc::F_SETFD, 0) }
+    } else {
+        // SAFETY: dup2 onto fd 3 of the child being set up; it is async-signal-safe.
+        unsafe { libc::dup2(fd, 3) }
+    };
+    if result == -1 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
