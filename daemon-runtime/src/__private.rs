@@ -94,12 +94,14 @@ fn program_entry(module: &str, function: &str, binary: bool) -> bool {
     binary && first && root_main
 }
 
-/// main's body returned: report an error that came before readiness, then release the pid file.
+/// main's body returned: release the pid file, then report an error that came before readiness. In that
+/// order, because the launcher exits (and systemd fails the start) on the report: by then a failed start
+/// must have left no file behind.
 pub fn finish(running: Running, failure: Option<String>) {
+    drop(running);
     if let Some(failure) = failure {
         crate::ready::not_ready(format_args!("main returned an error: {failure}"));
     }
-    drop(running);
 }
 
 /// The name the program was started as, for error messages; the executable's file name when it was

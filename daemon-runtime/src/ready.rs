@@ -144,16 +144,20 @@ pub fn ready() -> Result<(), Error> {
 /// Only meaningful with [`Ready::Manual`] before [`ready()`]; otherwise it does nothing. The attribute
 /// calls it for you when `main` returns an `Err` before [`ready()`]; builder users call it themselves.
 ///
+/// Drop the [`Running`](crate::Running) handle first, as below: the launcher exits on this report, and by
+/// then the failed start should have removed its pid and lock files.
+///
 /// ```no_run
 /// use daemon_runtime::{Daemon, Ready};
 ///
-/// let _running = Daemon::new().ready(Ready::Manual).start()?;
+/// let running = Daemon::new().ready(Ready::Manual).start()?;
 /// match std::net::TcpListener::bind("127.0.0.1:7000") {
 ///     Ok(listener) => {
 ///         daemon_runtime::ready()?;
 ///         # drop(listener);
 ///     }
 ///     Err(error) => {
+///         drop(running);
 ///         daemon_runtime::not_ready(format_args!("cannot bind 127.0.0.1:7000: {error}"));
 ///         std::process::exit(1);
 ///     }
