@@ -178,6 +178,9 @@ impl Value {
                 quote_spanned!(*span=> [#(#items),*])
             }
             Value::Text(t) => text(t),
+            // An empty list is typed (`[""; 0]`, a `[&str; 0]`): a bare `[]` leaves a generic builder
+            // method's item type to inference, which fails.
+            Value::TextList(items, span) if items.is_empty() => quote_spanned!(*span=> [""; 0]),
             Value::TextList(items, span) => {
                 let items = items.iter().map(text);
                 quote_spanned!(*span=> [#(#items),*])
@@ -498,7 +501,11 @@ fn unique<T, K: std::hash::Hash + Eq + std::fmt::Debug>(
 /// Parses a literal and describes what was found when it is not one.
 fn parse_lit(key: &Key, input: ParseStream) -> Result<Lit> {
     if input.is_empty() || input.peek(Token![,]) {
-        return Err(input.error(format!("expected {} for `{}`", key.expected, key.name)));
+        // (A missing value after `key =` is caught before: this is a missing item of a list.)
+        return Err(input.error(format!(
+            "an item is missing in the list of `{}`, which takes {}",
+            key.name, key.expected
+        )));
     }
     if !input.peek(Lit) {
         let found: proc_macro2::TokenTree = input.parse()?;
@@ -786,6 +793,7 @@ mod tests {
         );
         assert!(error("keep_fds = [2]").contains("above 2"));
         assert!(error("keep_fds = [3, 3]").contains("listed twice"));
+        assert!(error("keep_fds = [3,,4]").contains("an item is missing in the list of `keep_fds`"));
         assert!(error("keep_fds = [4294967296]").contains("out of range"));
         assert!(error("keep_fds = 3").contains("found `3`"));
         assert!(error(r#"ready = "later""#).contains("unknown value `later` for `ready`"));
@@ -793,6 +801,15 @@ mod tests {
         assert!(error("ready_timeout = 0").contains("at least 1"));
         assert!(error(r#"crate = "not a path""#).contains("not a path"));
         assert!(error(r#"crate = "a<b>::c""#).contains("not a path"));
+    }
+
+    #[test]
+    fn an_empty_env_list_keeps_its_type() {
+        let options = parse("env = []").unwrap();
+        assert_eq!(
+            calls(&options),
+            quote!(.env(::daemon_runtime::Env::keep([""; 0]))).to_string()
+        );
     }
 
     #[test]
@@ -954,6 +971,11 @@ mod tests {
         assert!(future_error("core_dumps = \"true\"").contains("remove the quotes"));
         assert!(future_error("core_dumps = 1").contains("found an integer literal"));
         assert!(future_error(r#"keep_caps = ["a", "a"]"#).contains("listed twice"));
+        assert_eq!(
+            calls(&future("keep_caps = []").unwrap()),
+            quote!(.keep_caps([""; 0])).to_string(),
+            "an empty list has a type"
+        );
         assert!(future_error(r#"keep_caps = [""]"#).contains("empty capability"));
         assert!(future_error(r#"stop_retry = "TERM/30/KILL""#).contains("not SIGNAL/SECONDS"));
         assert!(future_error(r#"privileged = "setup::bind""#).contains("remove the quotes"));

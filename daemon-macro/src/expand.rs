@@ -161,6 +161,12 @@ pub(crate) fn plan(item: &MainFn, options: &Options) -> syn::Result<Plan> {
             format!("#[daemon] goes on `fn main`, found `fn {}`", sig.ident),
         ));
     }
+    if let Some(token) = sig.constness {
+        return Err(Error::new(
+            token.span,
+            "#[daemon] cannot go on a `const fn main`: it daemonizes at run time",
+        ));
+    }
     match (options.get("privileged"), sig.inputs.len()) {
         (None, 0) => {}
         (None, _) => {

@@ -185,9 +185,10 @@ pub(crate) const KEYS: &[Key] = &[
          of more names to keep (for example `[\"RUST_LOG\", \"HOME\"]`)",
     )
     .emit(Emit::Wrapped(|value, krate| {
-        match syn::parse2::<syn::ExprArray>(value.clone()) {
-            Ok(_) => quote!(#krate::Env::keep(#value)),
-            Err(_) => value,
+        // A list (`[..]`, or `[""; 0]` when empty) names variables to keep; a choice is an `Env` already.
+        match syn::parse2::<syn::Expr>(value.clone()) {
+            Ok(syn::Expr::Array(_) | syn::Expr::Repeat(_)) => quote!(#krate::Env::keep(#value)),
+            _ => value,
         }
     })),
     Key::new("commands", Kind::Bool, "`true` or `false`").rules(&[Rule::Requires {
