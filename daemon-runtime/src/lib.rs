@@ -120,7 +120,7 @@ pub use watchdog::Watchdog;
 /// |---|---|---|---|
 /// | `umask` | integer literal, 0..=0o777, any base | `0` | umask(2) in the daemon |
 /// | `workdir` | string literal path | `"/"` | chdir(2) in the daemon (after chroot, if any) |
-/// | `pid_file` | string literal path | none | locked pid file, removed when main returns |
+/// | `pid_file` | string literal path | none | pid file (0o644) with its lock on `PID_FILE.lock` (0o600), removed when main returns |
 /// | `stdout`, `stderr` | string literal path | `/dev/null` | append to this file (created 0o640) |
 /// | `user`, `group` | string literal: name or numeric id | none | drop privileges (group: the user's) |
 /// | `chroot` | string literal path | none | chroot(2) before chdir |
