@@ -222,14 +222,16 @@ fn setup(
         config.privileges.nice,
     )?;
     let keep_caps = caps::CapSet::parse(&config.privileges.keep_caps)?;
-    let absent = logs::absent(config.stdout.as_deref(), config.stderr.as_deref());
+    // Dropped on a failed start: removes the log files this start created.
+    let mut log_files = None;
     if detached {
-        let log_files = config.stdout.is_some() || config.stderr.is_some();
-        if log_files {
+        if config.stdout.is_some() || config.stderr.is_some() {
             // Log files are created 0o640 exactly; the configured umask follows.
             umask(Mode::empty());
         }
-        fds::redirect_stdio(config.stdout.as_deref(), config.stderr.as_deref())?;
+        let (stdout, stderr) = (config.stdout.as_deref(), config.stderr.as_deref());
+        let opened = fds::redirect_stdio(stdout, stderr)?;
+        log_files = Some(logs::remember(opened, stdout, stderr)?);
     }
     umask(Mode::from_bits_truncate(config.umask as _));
     // Looked up before the pid file: the lock file goes to the daemon's user, who may also own both files.
@@ -241,13 +243,8 @@ fn setup(
         Some(path) => Some(PidFile::acquire(path, std::process::id(), owners)?),
         None => None,
     };
-    if detached {
-        logs::remember(
-            config.stdout.as_deref(),
-            config.stderr.as_deref(),
-            &absent,
-            identity.owner(),
-        )?;
+    if let Some(files) = &mut log_files {
+        files.give_to(identity.owner())?;
     }
     if let Some(code) = privileged {
         code()?;
@@ -255,6 +252,9 @@ fn setup(
     identity.set_groups()?;
     if let Some(root) = &config.chroot {
         privileges::chroot(root)?;
+        if let Some(files) = &mut log_files {
+            files.confine(root, config.reopen_logs_on.is_some())?;
+        }
     }
     // Entered with the daemon's ids (a directory it cannot enter fails the start), but before the final
     // switch, so that a failure still removes the pid file as root.
@@ -274,6 +274,9 @@ fn setup(
         }
     }
     hardening::after_switch(config.privileges.core_dumps, config.privileges.no_new_privs)?;
+    if let Some(files) = log_files {
+        files.install();
+    }
     Ok(pid_file)
 }
 

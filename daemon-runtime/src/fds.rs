@@ -195,31 +195,90 @@ pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(raised) })
 }
 
+/// A log file as [`redirect_stdio`] opened it: the file, and the directory and name the checked walk of
+/// its path ended at (a reopen works from those, never from the path again: review F4, F14).
+#[derive(Debug)]
+pub(crate) struct LogFile {
+    /// The open file (also `dup2`ed onto fd 1 or 2).
+    pub(crate) file: OwnedFd,
+    /// The directory the walk ended in (`O_PATH` on Linux).
+    pub(crate) dir: OwnedFd,
+    /// The file's name in `dir` (the last component, after any symlink was followed).
+    pub(crate) name: std::ffi::OsString,
+    /// This open created the file (`O_CREAT|O_EXCL` succeeded), as opposed to opening one that existed.
+    pub(crate) created: bool,
+}
+
+/// The log files of [`redirect_stdio`]; `stderr` is `None` when it shares stdout's file.
+#[derive(Debug, Default)]
+pub(crate) struct LogFiles {
+    pub(crate) stdout: Option<LogFile>,
+    pub(crate) stderr: Option<LogFile>,
+}
+
 /// Points stdin at /dev/null, and stdout and stderr at /dev/null or at the given files (appended to,
 /// created 0o640 under the caller's umask). The targets are opened first, then `dup2`ed onto 0, 1 and 2,
-/// which are never closed first, so no other open can take their numbers in between.
-pub(crate) fn redirect_stdio(stdout: Option<&Path>, stderr: Option<&Path>) -> Result<(), Error> {
+/// which are never closed first, so no other open can take their numbers in between. Returns the log
+/// files opened, for `logs::remember`.
+pub(crate) fn redirect_stdio(
+    stdout: Option<&Path>,
+    stderr: Option<&Path>,
+) -> Result<LogFiles, Error> {
     let null = open_null()?;
-    let out = stdout
-        .map(|path| open_log(path, Step::Stdout))
-        .transpose()?;
+    let mut files = LogFiles::default();
+    let removing = |files: LogFiles, error: Error| {
+        // A file this start created goes when the start fails (review F15).
+        for file in [files.stdout, files.stderr].into_iter().flatten() {
+            remove_created(&file);
+        }
+        error
+    };
+    if let Some(path) = stdout {
+        files.stdout = Some(open_log(path, Step::Stdout)?);
+    }
     // stderr to the same path as stdout shares stdout's open file, so their lines interleave in order.
     let shared = stderr.is_some() && stderr == stdout;
-    let err = match stderr {
-        Some(path) if !shared => Some(open_log(path, Step::Stderr)?),
-        _ => None,
-    };
-    let out = out.as_ref().unwrap_or(&null);
-    let err = match &err {
-        Some(file) => file,
+    if let Some(path) = stderr.filter(|_| !shared) {
+        match open_log(path, Step::Stderr) {
+            Ok(file) => files.stderr = Some(file),
+            Err(error) => return Err(removing(files, error)),
+        }
+    }
+    let out = files.stdout.as_ref().map_or(&null, |f| &f.file);
+    let err = match &files.stderr {
+        Some(log) => &log.file,
         None if shared => out,
         None => &null,
     };
     // dup2 replaces 0, 1 and 2 atomically; no Rust object owns them (std's handles borrow them by number).
     let fail = |errno| Error::os(Step::Stdio, None, errno);
-    nix::unistd::dup2_stdin(&null).map_err(fail)?;
-    nix::unistd::dup2_stdout(out).map_err(fail)?;
-    nix::unistd::dup2_stderr(err).map_err(fail)
+    let result = nix::unistd::dup2_stdin(&null)
+        .and_then(|()| nix::unistd::dup2_stdout(out))
+        .and_then(|()| nix::unistd::dup2_stderr(err));
+    match result {
+        Ok(()) => Ok(files),
+        Err(errno) => Err(removing(files, fail(errno))),
+    }
+}
+
+/// Removes a log file this start created, if its name still names it (a failed start leaves no file).
+pub(crate) fn remove_created(log: &LogFile) {
+    use nix::fcntl::AtFlags;
+    if !log.created {
+        return;
+    }
+    let Ok(ours) = nix::sys::stat::fstat(&log.file) else {
+        return;
+    };
+    let named =
+        nix::sys::stat::fstatat(&log.dir, log.name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW);
+    if named.is_ok_and(|it| it.st_dev == ours.st_dev && it.st_ino == ours.st_ino) {
+        let _ = nix::unistd::unlinkat(
+            &log.dir,
+            log.name.as_os_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
+    }
 }
 
 const DEV_NULL: &str = "/dev/null";
@@ -274,15 +333,12 @@ fn null_number(_rdev: libc::dev_t) -> Result<(), String> {
 /// time from a directory fd, each symlink read from its own inode and checked, so the rule holds for every
 /// link on the way (the last component's, the directories', and each link of a chain); symlinks elsewhere
 /// are followed as usual.
-fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
+fn open_log(path: &Path, step: Step) -> Result<LogFile, Error> {
     use std::collections::VecDeque;
     use std::ffi::OsString;
     use std::path::Component;
 
     let fail = |errno| Error::at(step, path, errno);
-    let flags =
-        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
-    let mode = Mode::from_bits_truncate(0o640);
     let euid = nix::unistd::Uid::effective().as_raw();
     let names = |path: &Path| -> VecDeque<OsString> {
         path.components()
@@ -316,7 +372,7 @@ fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
         }
         let Some((link_owner, target)) = read_link(&dir, &name).map_err(fail)? else {
             if last {
-                return open_log_file(&dir, &dir_path, &name, path, step);
+                return open_log_file(dir, &dir_path, name, path, step);
             }
             dir = nix::fcntl::openat(
                 &dir,
@@ -374,42 +430,81 @@ fn open_log(path: &Path, step: Step) -> Result<OwnedFd, Error> {
             rest.push_front(name);
         }
     }
-    // Only `/`, `.` or a path ending in `..` get here: not files. Let the kernel say so.
-    open(path, flags, mode).and_then(above_stdio).map_err(fail)
+    // Only `/`, `.` or a path ending in `..` get here: directories, not files.
+    Err(fail(Errno::EISDIR))
 }
 
-/// The last step of [`open_log`]: `name` in `dir` is not a symlink (or is missing). Opened without
-/// following one (a link planted since fails) and without blocking (a FIFO nobody reads fails at once
-/// instead of hanging the start; a FIFO with a reader works, in blocking mode as usual). In a sticky
-/// world-writable directory, a file owned by another user than this process's or the directory's is
-/// refused (the kernel's `fs.protected_regular` and `fs.protected_fifos` rules): its owner could read the
-/// log, or hold the start on a FIFO.
+/// The last step of [`open_log`]: `name` in `dir` is not a symlink (or is missing). Created with
+/// `O_CREAT|O_EXCL`, else the existing file opened: so the start knows whether it made the file (only
+/// then is it given to the daemon's user, or removed on a failed start: review F10, F15), never from a
+/// `stat` made earlier. Opened without following a symlink (one planted since fails) and without blocking
+/// (a FIFO nobody reads fails at once instead of hanging the start; a FIFO with a reader works, in blocking
+/// mode as usual). An existing file is refused when:
+/// - in a sticky world-writable directory, it belongs to another user than this process's or the
+///   directory's (the kernel's `fs.protected_regular` and `fs.protected_fifos` rules): its owner could read
+///   the log, or hold the start on a FIFO;
+/// - it is a regular file with more than one link (review F5): where `fs.protected_hardlinks` is off, a
+///   user who may write the directory can link any file there (`/etc/shadow`) and have the daemon append
+///   to it. A log file has one name; the pid file is held to the same rule.
 fn open_log_file(
-    dir: &OwnedFd,
+    dir: OwnedFd,
     dir_path: &Path,
-    name: &std::ffi::OsStr,
+    name: std::ffi::OsString,
     path: &Path,
     step: Step,
-) -> Result<OwnedFd, Error> {
+) -> Result<LogFile, Error> {
     let fail = |errno| Error::at(step, path, errno);
     let flags = OFlag::O_WRONLY
         | OFlag::O_APPEND
-        | OFlag::O_CREAT
         | OFlag::O_CLOEXEC
         | OFlag::O_NOCTTY
         | OFlag::O_NOFOLLOW
         | OFlag::O_NONBLOCK;
-    let file = match nix::fcntl::openat(dir, name, flags, Mode::from_bits_truncate(0o640)) {
-        Ok(file) => above_stdio(file).map_err(fail)?,
-        Err(Errno::ENXIO) => {
-            return Err(fail(Errno::ENXIO).with_detail("it is a FIFO that nobody reads"));
+    let mode = Mode::from_bits_truncate(0o640);
+    let exclusive = flags | OFlag::O_CREAT | OFlag::O_EXCL;
+    // A file removed between the two opens is created at the next try.
+    let mut tries = 0;
+    let (file, created) = loop {
+        tries += 1;
+        match nix::fcntl::openat(&dir, name.as_os_str(), exclusive, mode) {
+            Ok(file) => break (file, true),
+            Err(Errno::EEXIST) => {}
+            Err(errno) => return Err(fail(errno)),
         }
-        Err(errno) => return Err(fail(errno)),
+        match nix::fcntl::openat(&dir, name.as_os_str(), flags, mode) {
+            Ok(file) => break (file, false),
+            Err(Errno::ENOENT) if tries < 8 => {}
+            Err(Errno::ENXIO) => {
+                return Err(fail(Errno::ENXIO).with_detail("it is a FIFO that nobody reads"));
+            }
+            Err(errno) => return Err(fail(errno)),
+        }
     };
-    let dir_stat = nix::sys::stat::fstat(dir).map_err(fail)?;
+    let log = LogFile {
+        file: above_stdio(file).map_err(fail)?,
+        dir,
+        name,
+        created,
+    };
+    if let Err(error) = check_log_file(&log, dir_path, path, step) {
+        remove_created(&log);
+        return Err(error);
+    }
+    let status = OFlag::from_bits_truncate(fcntl(&log.file, FcntlArg::F_GETFL).map_err(fail)?);
+    fcntl(&log.file, FcntlArg::F_SETFL(status - OFlag::O_NONBLOCK)).map_err(fail)?;
+    Ok(log)
+}
+
+/// The owner and link-count rules of [`open_log_file`], on the opened fd.
+fn check_log_file(log: &LogFile, dir_path: &Path, path: &Path, step: Step) -> Result<(), Error> {
+    let fail = |errno| Error::at(step, path, errno);
+    if log.created {
+        return Ok(());
+    }
+    let dir_stat = nix::sys::stat::fstat(&log.dir).map_err(fail)?;
     let sticky_world_writable =
         dir_stat.st_mode & libc::S_ISVTX != 0 && dir_stat.st_mode & libc::S_IWOTH != 0;
-    let file_stat = nix::sys::stat::fstat(&file).map_err(fail)?;
+    let file_stat = nix::sys::stat::fstat(&log.file).map_err(fail)?;
     let euid = nix::unistd::Uid::effective().as_raw();
     if sticky_world_writable && file_stat.st_uid != euid && file_stat.st_uid != dir_stat.st_uid {
         return Err(Error::at(step, path, Errno::EACCES).with_detail(format!(
@@ -420,9 +515,14 @@ fn open_log_file(
             dir_stat.st_uid
         )));
     }
-    let status = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL).map_err(fail)?);
-    fcntl(&file, FcntlArg::F_SETFL(status - OFlag::O_NONBLOCK)).map_err(fail)?;
-    Ok(file)
+    if file_stat.st_mode & libc::S_IFMT == libc::S_IFREG && file_stat.st_nlink > 1 {
+        return Err(Error::at(step, path, Errno::EMLINK).with_detail(format!(
+            "it has {} hard links: a log file has one name, and another could be a file the daemon must \
+             not write to (the fs.protected_hardlinks rule)",
+            file_stat.st_nlink
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -2,12 +2,13 @@
 //! rotation, even after chroot and the user switch.
 //!
 //! At start, before chroot, the runtime keeps an `O_PATH` fd of each log file's directory and the file's
-//! name; a reopen is an `openat` on it, never a path lookup from the (possibly chrooted) root, and the
+//! name, both where the checked walk of the path ended (fds.rs `open_log`), and drops those the chroot
+//! cannot reach; a reopen is an `openat` on it, never a path lookup from the (possibly chrooted) root, and the
 //! new file replaces fd 1 or 2 with one `dup2`, which is atomic: a `write(2)` in flight on another thread
 //! lands whole in the old file or whole in the new one.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -25,9 +26,10 @@ const LOG_MODE: libc::mode_t = 0o640;
 /// One log file, as it can be reopened.
 #[derive(Debug)]
 struct Target {
-    /// The directory, opened `O_PATH` before any chroot.
-    dir: OwnedFd,
-    /// The file's name in it.
+    /// The directory the checked walk of the path ended in, opened `O_PATH` before any chroot; `None` when
+    /// it is outside the chroot (kept, it would be a way out of the jail).
+    dir: Option<OwnedFd>,
+    /// The file's name in it (after any symlink of the path was followed).
     name: CString,
     /// The path as configured, for messages.
     path: PathBuf,
@@ -53,106 +55,206 @@ const DIR_FLAGS: OFlag = OFlag::O_PATH;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY;
 
-/// Which configured log files did not exist before the daemon opened them (those it creates itself get
-/// the daemon's user as owner).
-#[derive(Debug, Default)]
-pub(crate) struct Absent {
-    stdout: bool,
-    stderr: bool,
+/// The log files of a start in progress (built right after they are opened): what a reopen will need, and
+/// which files this start created. Dropped before [`Started::install`] (a failed start), it removes the
+/// files it created, if their names still name them (review F15: a failed start leaves no file behind).
+#[derive(Debug)]
+pub(crate) struct Started {
+    stdout: Option<Entry>,
+    stderr: Option<Entry>,
+    shared: bool,
 }
 
-/// Called before the log files are opened: notes which are absent.
-pub(crate) fn absent(stdout: Option<&Path>, stderr: Option<&Path>) -> Absent {
-    let missing = |path: Option<&Path>| {
-        path.is_some_and(|p| {
-            matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
-        })
-    };
-    Absent {
-        stdout: missing(stdout),
-        stderr: missing(stderr),
-    }
+#[derive(Debug)]
+struct Entry {
+    /// As opened: the file (closed once the start is done), its directory and name from the checked walk.
+    log: crate::fds::LogFile,
+    path: PathBuf,
+    /// Who owns the file now.
+    owner: u32,
+    /// The file is a regular file (a device or a FIFO has nothing to rotate).
+    regular: bool,
+    /// The directory is out of reach from the chroot (see [`Started::confine`]).
+    outside: bool,
+    step: Step,
 }
 
-/// Called once stdout and stderr point at the log files, before chroot: gives the files the runtime just
-/// created to the daemon's user (`owner`, when one is set), and keeps what a reopen needs.
+/// Called once stdout and stderr point at the log files.
 pub(crate) fn remember(
+    files: crate::fds::LogFiles,
     stdout: Option<&Path>,
     stderr: Option<&Path>,
-    absent: &Absent,
-    owner: Option<(Uid, Gid)>,
-) -> Result<(), Error> {
+) -> Result<Started, Error> {
     let shared = stdout.is_some() && stdout == stderr;
-    let mut stdout_target = None;
-    let mut stderr_target = None;
-    for (fd, path, created, slot) in [
-        (1, stdout, absent.stdout, &mut stdout_target),
-        (2, stderr, absent.stderr && !shared, &mut stderr_target),
-    ] {
-        let Some(path) = path else { continue };
-        if fd == 2 && shared {
-            continue;
-        }
-        // SAFETY: fd 1 and 2 stay open for the process's life (they are only ever replaced by dup2).
-        let stdio = unsafe { BorrowedFd::borrow_raw(fd) };
-        let step = if fd == 1 { Step::Stdout } else { Step::Stderr };
-        let stat = fstat(stdio).map_err(|errno| Error::at(step, path, errno))?;
-        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            // A device (/dev/console, a tty): nothing to rotate.
-            continue;
-        }
-        let mut owner_now = stat.st_uid;
-        // Only what this start created: absent before, ours, empty, one link. (A hard link to a root
-        // file planted in between, where protected_hardlinks is off, must not be given away.)
-        let ours =
-            stat.st_uid == Uid::effective().as_raw() && stat.st_nlink == 1 && stat.st_size == 0;
-        if created && ours {
-            if let Some((uid, gid)) = owner {
-                nix::unistd::fchown(stdio, Some(uid), Some(gid))
-                    .map_err(|errno| Error::at(step, path, errno))?;
-                owner_now = uid.as_raw();
+    let entry = |log: Option<crate::fds::LogFile>, path: Option<&Path>, step: Step| {
+        let (Some(log), Some(path)) = (log, path) else {
+            return Ok(None);
+        };
+        let stat = match fstat(&log.file) {
+            Ok(stat) => stat,
+            Err(errno) => {
+                crate::fds::remove_created(&log);
+                return Err(Error::at(step, path, errno));
             }
+        };
+        Ok(Some(Entry {
+            regular: SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG,
+            owner: stat.st_uid,
+            log,
+            path: path.to_path_buf(),
+            outside: false,
+            step,
+        }))
+    };
+    let stdout_entry = entry(files.stdout, stdout, Step::Stdout);
+    let stderr_entry = entry(files.stderr, stderr, Step::Stderr);
+    let (stdout, stderr) = match (stdout_entry, stderr_entry) {
+        (Ok(out), Ok(err)) => (out, err),
+        (Ok(entry), Err(error)) | (Err(error), Ok(entry)) => {
+            if let Some(entry) = entry {
+                crate::fds::remove_created(&entry.log);
+            }
+            return Err(error);
         }
-        *slot = Some(target(path, owner_now).map_err(|errno| Error::at(step, path, errno))?);
-    }
-    // A second start in one process keeps the first daemon's log files.
-    let _ = LOGS.set(Logs {
-        stdout: stdout_target,
-        stderr: stderr_target,
+        (Err(error), Err(_)) => return Err(error),
+    };
+    Ok(Started {
+        stdout,
+        stderr,
         shared,
-    });
-    Ok(())
+    })
 }
 
-fn target(path: &Path, owner: u32) -> Result<Target, Errno> {
-    let name = path.file_name().ok_or(Errno::EISDIR)?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+impl Started {
+    fn entries(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.stdout.iter_mut().chain(self.stderr.iter_mut())
+    }
+
+    /// Gives the files this start created to the daemon's user (`owner`, when one is set). Decided by the
+    /// open itself (`O_CREAT|O_EXCL`), never by an earlier `stat`, so a file another process put at the
+    /// path in between is never given away (review F10).
+    pub(crate) fn give_to(&mut self, owner: Option<(Uid, Gid)>) -> Result<(), Error> {
+        let Some((uid, gid)) = owner else {
+            return Ok(());
+        };
+        let euid = Uid::effective().as_raw();
+        for entry in self.entries() {
+            if entry.log.created && entry.regular && entry.owner == euid {
+                nix::unistd::fchown(&entry.log.file, Some(uid), Some(gid))
+                    .map_err(|errno| Error::at(entry.step, &entry.path, errno))?;
+                entry.owner = uid.as_raw();
+            }
+        }
+        Ok(())
+    }
+
+    /// Called right after chroot: a log directory the jail cannot reach is not kept, since an fd of a
+    /// directory outside the jail is a way out of it (`fchdir` then `..`: review F12). A reopen of that
+    /// file is then refused; with `reopen_on` (the runtime reopens on a signal) the start fails, so that
+    /// the operator learns it now rather than at the first rotation. A log directory inside the jail is
+    /// kept: `..` from it stops at the jail's root.
+    pub(crate) fn confine(&mut self, chroot: &Path, reopen_on: bool) -> Result<(), Error> {
+        for entry in self.entries() {
+            if !entry.regular {
+                continue;
+            }
+            entry.outside = !inside_root(&entry.log.dir);
+            if entry.outside && reopen_on {
+                return Err(Error::new(
+                    Step::ReopenLogs,
+                    Some(entry.path.display().to_string()),
+                    None,
+                )
+                .with_detail(format!(
+                    "its directory is outside the chroot {}, and keeping it open to reopen the file \
+                     would be a way out of the jail: put the log files inside the chroot, or rotate \
+                     them with logrotate's copytruncate and no reopen_logs_on",
+                    chroot.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The start succeeded: keep what [`reopen_logs`] needs (directories outside a chroot are closed).
+    pub(crate) fn install(mut self) {
+        let take = |entry: Option<Entry>| {
+            let entry = entry.filter(|e| e.regular)?;
+            let crate::fds::LogFile { dir, name, .. } = entry.log;
+            Some(Target {
+                dir: (!entry.outside).then_some(dir),
+                name: CString::new(name.as_bytes()).ok()?,
+                path: entry.path,
+                owner: entry.owner,
+            })
+        };
+        let logs = Logs {
+            stdout: take(self.stdout.take()),
+            stderr: take(self.stderr.take()),
+            shared: self.shared,
+        };
+        // A second start in one process keeps the first daemon's log files.
+        let _ = LOGS.set(logs);
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        for entry in self.entries() {
+            crate::fds::remove_created(&entry.log);
+        }
+    }
+}
+
+/// Whether the directory `dir` is beneath this process's root: walks up with `..` until the root (same
+/// inode as `/`) or the top of the file system tree (`..` is itself), whichever comes first.
+fn inside_root(dir: &OwnedFd) -> bool {
+    let Ok(root) = nix::sys::stat::stat("/") else {
+        return false;
     };
-    let dir = nix::fcntl::open(
-        parent,
-        DIR_FLAGS | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .and_then(crate::fds::above_stdio)?;
-    Ok(Target {
-        dir,
-        name: CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)?,
-        path: path.to_path_buf(),
-        owner,
-    })
+    let same = |a: &nix::sys::stat::FileStat, b: &nix::sys::stat::FileStat| {
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino
+    };
+    let Ok(mut here) = fstat(dir) else {
+        return false;
+    };
+    let mut current: Option<OwnedFd> = None;
+    for _ in 0..4096 {
+        if same(&here, &root) {
+            return true;
+        }
+        let from = current.as_ref().unwrap_or(dir);
+        let Ok(parent) = openat(
+            from,
+            "..",
+            DIR_FLAGS | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return false;
+        };
+        let Ok(up) = fstat(&parent) else {
+            return false;
+        };
+        if same(&up, &here) {
+            return false;
+        }
+        here = up;
+        current = Some(parent);
+    }
+    false
 }
 
 /// Reopens the daemon's log files (the `stdout` and `stderr` paths) and puts them on fds 1 and 2: after
 /// logrotate renamed them (its `create` mode), the daemon writes to the new files. A file that is gone is
 /// created, mode 0o640, owned by the daemon's user.
 ///
-/// Works after chroot and after the user switch: the directories were opened at start, so the paths need
-/// not be reachable from the new root, only writable by the daemon's user (or the new file already there,
-/// as logrotate's `create MODE USER GROUP` leaves it). Refuses, leaving fd 1 and 2 as they were, a path
-/// that is a symbolic link (never followed, whoever planted it), that is not a regular file, or that
-/// belongs to another user than the daemon's, root, or the old file's owner.
+/// Works after the user switch: the directories were opened at start (where the checked walk of the path
+/// ended, so a symlinked path reopens where it led at start), and need only be writable by the daemon's
+/// user (or the new file already there, as logrotate's `create MODE USER GROUP` leaves it). After chroot,
+/// only for log directories inside the jail: one outside is not kept open, since its fd would be a way
+/// out of the jail (with `reopen_logs_on`, such a start fails). Refuses a path that is a symbolic link
+/// (never followed, whoever planted it), that is not a regular file, that has more than one hard link,
+/// or that belongs to another user than the daemon's, root, or the old file's owner.
 ///
 /// Safe to call from any thread and from a signal event, any number of times: it takes no lock, and each
 /// fd is swapped with one `dup2`, so a line written with one `write(2)` goes whole to the old file or whole
@@ -164,7 +266,9 @@ fn target(path: &Path, owner: u32) -> Result<Target, Errno> {
 /// # Errors
 ///
 /// [`Step::ReopenLogs`] with the path: the file cannot be opened or created (the daemon's user may not
-/// write to the directory), or it is refused (see above). fd 1 and 2 then stay as they were.
+/// write to the directory), or it is refused (see above). The files are reopened in turn, stdout first:
+/// the fd of the file that failed stays as it was, but when stderr's fails, stdout has already moved to
+/// its new file.
 ///
 /// ```no_run
 /// let _running = daemon_runtime::Daemon::new().stderr("/var/log/app/app.log").start()?;
@@ -184,6 +288,8 @@ enum Refusal {
     Fifo,
     NotRegular,
     Owner(u32),
+    Links,
+    OutsideChroot,
 }
 
 impl Refusal {
@@ -206,9 +312,18 @@ impl Refusal {
             Refusal::Owner(uid) => refuse(format!(
                 "it belongs to uid {uid}, neither the daemon's user nor root"
             )),
+            Refusal::Links => refuse(LINKS.into()),
+            Refusal::OutsideChroot => refuse(OUTSIDE_CHROOT.into()),
         }
     }
 }
+
+const LINKS: &str =
+    "it has more than one hard link (another name could be a file the daemon must not \
+                     write to)";
+const OUTSIDE_CHROOT: &str =
+    "its directory is outside the chroot, and was not kept open (it would be a way \
+                              out of the jail)";
 
 /// The work of [`reopen_logs`], async-signal-safe: system calls on fds and C strings made at start, no
 /// allocation, no lock (`OnceLock::get` is an atomic load).
@@ -246,21 +361,21 @@ fn reopen(target: &Target) -> Result<OwnedFd, Refusal> {
         | OFlag::O_NOCTTY
         | OFlag::O_NONBLOCK;
     let mode = Mode::from_bits_truncate(LOG_MODE);
+    let dir = target.dir.as_ref().ok_or(Refusal::OutsideChroot)?;
     let (file, created) = match openat(
-        &target.dir,
+        dir,
         target.name.as_c_str(),
         flags | OFlag::O_CREAT | OFlag::O_EXCL,
         mode,
     ) {
         Ok(fd) => (fd, true),
         Err(Errno::EEXIST) => {
-            let fd = openat(&target.dir, target.name.as_c_str(), flags, mode).map_err(|errno| {
-                match errno {
+            let fd =
+                openat(dir, target.name.as_c_str(), flags, mode).map_err(|errno| match errno {
                     Errno::ELOOP => Refusal::Symlink,
                     Errno::ENXIO => Refusal::Fifo,
                     errno => Refusal::Os(errno),
-                }
-            })?;
+                })?;
             (fd, false)
         }
         Err(errno) => return Err(Refusal::Os(errno)),
@@ -273,6 +388,10 @@ fn reopen(target: &Target) -> Result<OwnedFd, Refusal> {
     let euid = Uid::effective().as_raw();
     if ![euid, 0, target.owner].contains(&stat.st_uid) {
         return Err(Refusal::Owner(stat.st_uid));
+    }
+    // As at start (review F5): a second name could be any file of the daemon's user or root.
+    if stat.st_nlink > 1 {
+        return Err(Refusal::Links);
     }
     if created {
         // The umask may have taken bits off.
@@ -289,8 +408,9 @@ fn reopen(target: &Target) -> Result<OwnedFd, Refusal> {
 pub(crate) fn reopen_on(signal: crate::Signal) -> Result<(), Error> {
     let number = signal.number();
     // SAFETY: the action is async-signal-safe: `reopen_all` makes system calls on fds and C strings
-    // prepared at start and allocates nothing, and the failure path is one write(2) of a static message.
-    // It takes no lock, so it cannot deadlock with the code it interrupts.
+    // prepared at start and allocates nothing, and the failure path is a few write(2)s of static text, the
+    // path kept from start and digits formatted on the stack. It takes no lock, so it cannot deadlock
+    // with the code it interrupts.
     let registered = unsafe { signal_hook_registry::register(number, on_signal) };
     registered.map(drop).map_err(|error| {
         Error::new(Step::ReopenLogs, None, error.raw_os_error()).with_detail(format!(
@@ -312,6 +432,8 @@ fn on_signal() {
         Refusal::Fifo => b"it is a FIFO without a reader",
         Refusal::NotRegular => b"it is not a regular file",
         Refusal::Owner(uid) => digits(&mut number, b"it belongs to uid ", uid),
+        Refusal::Links => LINKS.as_bytes(),
+        Refusal::OutsideChroot => OUTSIDE_CHROOT.as_bytes(),
     };
     for piece in [
         b"daemon-runtime: cannot reopen log file ".as_slice(),

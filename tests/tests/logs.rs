@@ -65,7 +65,11 @@ fn reopen_after_chroot_and_user_switch_creates_the_file_0640_owned_by_the_user()
     if !is_root() {
         return skip("chroot and the switch to nobody need root");
     }
-    let (_dir, logs, root) = jail("reopen-jail", NOBODY);
+    let (_dir, _outside, root) = jail("reopen-jail", NOBODY);
+    // Inside the jail: a log directory outside it is not kept (review F12, see below).
+    let logs = root.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::os::unix::fs::chown(&logs, Some(NOBODY), Some(NOBODY)).unwrap();
     // The daemon reports from inside the chroot.
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = root.join("report");
@@ -500,4 +504,253 @@ fn a_root_start_refuses_a_log_symlink_the_daemons_user_planted() {
         ),
         &out,
     );
+}
+
+/// The directories the daemon holds open (`O_PATH` included), as their paths.
+fn dir_fds(daemon: &LiveDaemon) -> Vec<PathBuf> {
+    daemon
+        .fds()
+        .into_iter()
+        .filter(|(fd, _)| {
+            std::fs::metadata(daemon.proc(&format!("fd/{fd}"))).is_ok_and(|m| m.is_dir())
+        })
+        .map(|(_, target)| PathBuf::from(target))
+        .collect()
+}
+
+/// Review F12: a log directory outside the chroot is not kept open (its fd would be a way out of the
+/// jail): a reopen of that file is refused, and with `reopen_logs_on` the start fails, leaving no file.
+#[test]
+fn chroot_keeps_no_log_directory_outside_the_jail() {
+    if !is_root() {
+        return skip("chroot needs root");
+    }
+    let (_dir, logs, root) = jail("jail-escape", NOBODY);
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = root.join("report");
+    let log = logs.join("app.log");
+    let mut args = vec![
+        "--user",
+        "nobody",
+        "--chroot",
+        root.to_str().unwrap(),
+        "--stderr",
+        log.to_str().unwrap(),
+        "--then",
+        "reopen",
+    ];
+    let mut command = privlogs(&out, &args);
+    command.env("FIXTURE_OUT", "/report");
+    let daemon = start(command, &out);
+    let dirs = dir_fds(&daemon);
+    assert!(
+        dirs.iter().all(|d| !d.starts_with(&logs)),
+        "a directory outside the jail is open in the daemon: {dirs:?}"
+    );
+    usr1(&daemon);
+    let report = wait_report(&out, Duration::from_secs(10), |r| r.contains("reopened 1"));
+    assert!(
+        report.contains("reopened 1 error: cannot reopen log file")
+            && report.contains("outside the chroot"),
+        "{report}"
+    );
+    assert_eq!(read(&log), "after reopen 1\n", "stderr stays on the file");
+    drop(daemon);
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    // Asked to reopen on a signal, the start fails now rather than at the first rotation.
+    args.splice(0..0, ["--reopen-on", "SIGUSR1"]);
+    let mut command = privlogs(&out, &args);
+    command.env("FIXTURE_OUT", "/report");
+    let output = common::launch(command);
+    let stderr = common::stderr_text(&output);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("outside the chroot"), "{stderr}");
+    assert!(
+        !log.exists(),
+        "the log file the failed start created is removed"
+    );
+}
+
+/// Review F14 (and the pinning of F4): a log path that is a legitimate symlink reopens where the walk
+/// of the path led at start.
+#[test]
+fn a_symlinked_log_path_reopens_where_it_led() {
+    let dir = TempDir::new("reopen-symlinked");
+    let out = dir.join("report");
+    let real = dir.join("real.log");
+    let log = dir.join("app.log");
+    std::fs::write(&real, "").unwrap();
+    std::os::unix::fs::symlink("real.log", &log).unwrap();
+    let args = ["--stderr", log.to_str().unwrap(), "--then", "reopen"];
+    let daemon = start(privlogs(&out, &args), &out);
+    std::fs::rename(&real, dir.join("real.log.1")).unwrap();
+    usr1(&daemon);
+    let report = wait_report(&out, Duration::from_secs(10), |r| r.contains("reopened 1"));
+    assert!(report.ends_with(" reopened 1 ok\n"), "{report}");
+    assert_eq!(read(&real), "after reopen 1\n");
+}
+
+/// Review F4: the directory a reopen writes into is the one the checked walk of the path ended in, not
+/// the path resolved again later. A root-owned symlink component flips between two directories while
+/// daemons start; each daemon's kept directory must be the one its log file is in.
+#[test]
+fn the_reopen_directory_is_the_one_the_start_opened_the_file_in() {
+    if !is_root() {
+        return skip("the daemon's user switch needs root");
+    }
+    let dir = TempDir::new("reopen-flip");
+    // The daemon (nobody) writes its report there.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(dir.join(sub)).unwrap();
+    }
+    let current = dir.join("cur");
+    std::os::unix::fs::symlink("a", &current).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (stop, current, next) = (stop.clone(), current.clone(), dir.join("next"));
+        std::thread::spawn(move || {
+            for target in ["b", "a"].iter().cycle() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let _ = std::fs::remove_file(&next);
+                std::os::unix::fs::symlink(target, &next).unwrap();
+                std::fs::rename(&next, &current).unwrap();
+            }
+        })
+    };
+    let log = current.join("app.log");
+    let pid_file = dir.join("app.pid");
+    let mut mismatch = None;
+    for round in 0..30 {
+        let out = dir.join(&format!("report{round}"));
+        let args = [
+            "--user",
+            "nobody",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "--stderr",
+            log.to_str().unwrap(),
+        ];
+        let daemon = start(privlogs(&out, &args), &out);
+        let file = std::fs::read_link(daemon.proc("fd/2")).unwrap();
+        let kept: Vec<PathBuf> = dir_fds(&daemon)
+            .into_iter()
+            .filter(|d| d.starts_with(dir.path()))
+            .collect();
+        if kept != [file.parent().unwrap()] {
+            mismatch = Some((round, file, kept));
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    assert_eq!(mismatch, None, "(round, log file, kept directories)");
+}
+
+/// Review F5: a log file with another hard link is refused, at start and on reopen (where
+/// fs.protected_hardlinks is off, anyone who may write the directory could link /etc/shadow there).
+#[test]
+fn a_log_file_with_several_hard_links_is_refused() {
+    let dir = TempDir::new("log-links");
+    let out = dir.join("report");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "root's file\n").unwrap();
+    let log = dir.join("app.log");
+    std::fs::hard_link(&victim, &log).unwrap();
+    let args = ["--stderr", log.to_str().unwrap(), "--then", "reopen"];
+    let output = common::launch(privlogs(&out, &args));
+    let stderr = common::stderr_text(&output);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("2 hard links"), "{stderr}");
+    assert_eq!(read(&victim), "root's file\n");
+    // On reopen: the start's file rotated away, a link planted in its place.
+    std::fs::remove_file(&log).unwrap();
+    let daemon = start(privlogs(&out, &args), &out);
+    std::fs::rename(&log, dir.join("app.log.1")).unwrap();
+    std::fs::hard_link(&victim, &log).unwrap();
+    usr1(&daemon);
+    let report = wait_report(&out, Duration::from_secs(10), |r| r.contains("reopened 1"));
+    assert!(report.contains("more than one hard link"), "{report}");
+    assert_eq!(read(&victim), "root's file\n");
+}
+
+/// Review F15: a start that fails after the log files were opened removes those it created, and keeps
+/// those that were there.
+#[test]
+fn a_failed_start_removes_the_log_files_it_created() {
+    let dir = TempDir::new("log-failed-start");
+    let out = dir.join("report");
+    let created = dir.join("new.log");
+    let existing = dir.join("old.log");
+    std::fs::write(&existing, "kept\n").unwrap();
+    let args = [
+        "--stdout",
+        existing.to_str().unwrap(),
+        "--stderr",
+        created.to_str().unwrap(),
+        "--workdir",
+        "/nonexistent",
+    ];
+    let output = common::launch(privlogs(&out, &args));
+    let stderr = common::stderr_text(&output);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("/nonexistent"), "{stderr}");
+    assert!(!created.exists(), "the log file this start created is gone");
+    assert_eq!(read(&existing), "kept\n");
+}
+
+/// Review F10: whether the start created the log file (and gives it to the daemon's user) is decided by
+/// the open itself. A root file hard-linked at the path and unlinked again in a loop, while daemons
+/// start, is never handed to the daemon's user.
+#[test]
+fn a_raced_hard_link_at_the_log_path_is_never_given_to_the_daemon_user() {
+    if !is_root() {
+        return skip("the user switch needs root");
+    }
+    let dir = TempDir::new("log-link-race");
+    // The daemon (nobody) writes its report there; the log directory is root's.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "root's file\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("app.log");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let linker = {
+        let (stop, victim, log) = (stop.clone(), victim.clone(), log.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::hard_link(&victim, &log);
+                let _ = std::fs::remove_file(&log);
+            }
+        })
+    };
+    let mut given = None;
+    for round in 0..150 {
+        let out = dir.join(&format!("report{round}"));
+        let args = ["--user", "nobody", "--stderr", log.to_str().unwrap()];
+        let (output, _) = common::launch_with_pid(privlogs(&out, &args));
+        if output.status.success() {
+            drop(LiveDaemon::new(report_pid(&out)));
+        }
+        if std::fs::metadata(&victim).unwrap().uid() != 0 {
+            given = Some(round);
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    linker.join().unwrap();
+    assert_eq!(
+        given, None,
+        "the root file was given to nobody at this round"
+    );
+}
+
+fn report_pid(out: &Path) -> i32 {
+    let report = wait_report(out, Duration::from_secs(10), |r| r.contains('\n'));
+    report.split_whitespace().next().unwrap().parse().unwrap()
 }
