@@ -249,6 +249,15 @@ fn setup(
     if let Some(code) = privileged {
         code()?;
     }
+    let per_thread = match (config.privileges.no_new_privs, keep_caps.is_empty()) {
+        (true, false) => Some("no_new_privs and the bounding-set drop of keep_caps"),
+        (true, true) => Some("no_new_privs"),
+        (false, false) => Some("the bounding-set drop of keep_caps"),
+        (false, true) => None,
+    };
+    if let Some(settings) = per_thread {
+        threads::check_alone(ProcStatus::read().map(|s| s.threads), settings)?;
+    }
     identity.set_groups()?;
     if let Some(root) = &config.chroot {
         privileges::chroot(root)?;

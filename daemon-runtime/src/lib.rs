@@ -556,6 +556,9 @@ impl Daemon {
     /// Whatever it returns keeps what it holds after the drop: return only what the daemon needs (an fd
     /// of a directory outside the chroot, for instance, would be a way out of it).
     ///
+    /// It must not leave threads running: with `no_new_privs` or `keep_caps`, which the kernel applies
+    /// to one thread, the start fails ([`Step::Threads`]) if another thread runs after it.
+    ///
     /// ```no_run
     /// use std::net::TcpListener;
     ///

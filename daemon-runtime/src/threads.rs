@@ -66,6 +66,24 @@ pub(crate) fn check(from_proc: Option<u64>, policy: Policy) -> Result<(), Error>
     }
 }
 
+/// Before `no_new_privs` and the bounding-set drop of `keep_caps`, which the kernel applies to the calling
+/// thread only: refuses when another thread runs (one the privileged code started would keep neither,
+/// and could still exec a setuid or file-capability program: review F9). `from_proc` is the count /proc
+/// gave. Where nothing can count the threads, the process is taken at its word (it was single-threaded
+/// at the fork, checked or promised).
+pub(crate) fn check_alone(from_proc: Option<u64>, settings: &str) -> Result<(), Error> {
+    let count = from_proc.map_or_else(count, Count::Exactly);
+    let running = match count {
+        Count::Exactly(n) if n > 1 => format!("{n} threads are running"),
+        Count::Several => "more than one thread is running".to_string(),
+        Count::Exactly(_) | Count::Unknown => return Ok(()),
+    };
+    Err(Error::new(Step::Threads, None, None).with_detail(format!(
+        "{running} before {settings}, which apply to one thread: the others would keep what they \
+         take away. The privileged code must not leave threads behind (join them before it returns)"
+    )))
+}
+
 /// Linux without /proc: unshare(2) refuses `CLONE_VM` with EINVAL when another thread (or a vfork parent)
 /// shares the address space; for a process that runs alone it has nothing to unshare and changes nothing.
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -404,3 +404,45 @@ fn the_attribute_keys_bind_as_root_keep_a_capability_and_harden() {
     stream.read_to_string(&mut answer).expect("answer");
     assert_eq!(answer, format!("uid={NOBODY}\n"));
 }
+
+/// Review F9: `no_new_privs` and the bounding-set drop of `keep_caps` apply to the calling thread only, so
+/// a thread the privileged code left running would keep neither: the start fails instead, saying why.
+#[test]
+fn a_thread_left_by_the_privileged_code_fails_the_start_with_per_thread_settings() {
+    if !is_root() {
+        return skip("keep_caps and the privileged code need root");
+    }
+    for settings in [
+        &["--no-new-privs"][..],
+        &["--keep-cap", "net_bind_service"][..],
+    ] {
+        let (_dir, out) = scratch_for_all("privileged-thread");
+        let mut args = vec!["--user", "nobody", "--privileged-thread"];
+        args.extend_from_slice(settings);
+        let output = launch(privlogs(&out, &args));
+        let stderr = stderr_text(&output);
+        if output.status.success() {
+            // Started anyway: stop the daemon before failing.
+            let report = std::fs::read_to_string(&out).unwrap_or_default();
+            if let Some(pid) = report
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+            {
+                drop(LiveDaemon::new(pid));
+            }
+            panic!("{settings:?}: the start succeeded with a thread left running");
+        }
+        assert!(
+            stderr.contains("2 threads are running") && stderr.contains("apply to one thread"),
+            "{settings:?}: {stderr}"
+        );
+    }
+    // Without those settings, a thread is the program's business.
+    let (_dir, out) = scratch_for_all("privileged-thread-ok");
+    let daemon = start(
+        privlogs(&out, &["--user", "nobody", "--privileged-thread"]),
+        &out,
+    );
+    assert_eq!(daemon.status("Threads"), ["2"]);
+}

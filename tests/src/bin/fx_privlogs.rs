@@ -3,7 +3,8 @@
 //! `fx_privlogs [--user U] [--group G] [--chroot D] [--workdir D] [--stdout P] [--stderr P] [--pid-file P]
 //! [--keep-cap NAME]... [--ambient] [--no-core-dumps] [--no-new-privs] [--nofile SOFT:HARD] [--nice N]
 //! [--env clean|NAME,NAME] [--reopen-on SIGUSR1|SIGHUP|SIGTERM] [--privileged-bind ADDR |
-//! --privileged-fail MESSAGE] [--then ACTION]`.
+//! --privileged-fail MESSAGE | --privileged-thread] [--then ACTION]`. `--privileged-thread`: the privileged
+//! code starts a thread (sleeping 30 s) and returns without joining it.
 //!
 //! ACTION: `wait` (report `PID` and stay), `serve` (report, then answer each connection to the privileged
 //! listener with `uid=N`), `bind ADDR` (bind ADDR in the body, report `PID bound=ok` or `PID bound=ERROR`),
@@ -24,6 +25,7 @@ fn main() {
     let mut then = vec![String::from("wait")];
     let mut bind = None;
     let mut fail = None;
+    let mut thread = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage(&flag));
@@ -62,6 +64,10 @@ fn main() {
                 bind = Some(value());
                 daemon
             }
+            "--privileged-thread" => {
+                thread = true;
+                daemon
+            }
             "--privileged-fail" => {
                 fail = Some(value());
                 daemon
@@ -79,6 +85,15 @@ fn main() {
     let (running, listener) = if let Some(addr) = bind {
         match daemon.privileged(|| TcpListener::bind(&addr)).start() {
             Ok((running, listener)) => (running, Some(listener)),
+            Err(error) => exit(&error),
+        }
+    } else if thread {
+        let code = || {
+            std::thread::spawn(|| std::thread::sleep(Duration::from_secs(30)));
+            Ok::<(), String>(())
+        };
+        match daemon.privileged(code).start() {
+            Ok((running, ())) => (running, None),
             Err(error) => exit(&error),
         }
     } else if let Some(message) = fail {
