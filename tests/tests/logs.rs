@@ -651,7 +651,7 @@ fn the_reopen_directory_is_the_one_the_start_opened_the_file_in() {
 }
 
 /// Review F5: a log file with another hard link is refused, at start and on reopen (where
-/// fs.protected_hardlinks is off, anyone who may write the directory could link /etc/shadow there).
+/// `fs.protected_hardlinks` is off, anyone who may write the directory could link /etc/shadow there).
 #[test]
 fn a_log_file_with_several_hard_links_is_refused() {
     let dir = TempDir::new("log-links");
