@@ -855,7 +855,7 @@ pub(crate) mod record {
 mod imp {
     //! The Linux implementation: `/proc/locks`, pidfds (Linux 5.3), inotify.
 
-    use std::io::{self, Read};
+    use std::io;
     use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::path::Path;
     use std::time::{Duration, Instant};
@@ -984,27 +984,8 @@ mod imp {
     /// it identifies the file by device and inode, which `O_PATH` gave without read permission). `Some(0)`
     /// when the holder is outside this pid namespace.
     fn holder(lock: &Lock) -> Result<Option<i32>, Refusal> {
-        let mut text = String::with_capacity(4096);
-        std::fs::File::open("/proc/locks")
-            .and_then(|mut f| f.read_to_string(&mut text))
-            .map_err(|e| Refusal::io("read", Path::new("/proc/locks"), &e))?;
-        // `1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`; waiters have `->` after the number.
-        for line in text.lines() {
-            let mut fields = line.split_whitespace().skip(1);
-            if fields.next() != Some("FLOCK")
-                || fields.next().is_none()
-                || fields.next() != Some("WRITE")
-            {
-                continue;
-            }
-            let (Some(pid), Some(file)) = (fields.next(), fields.next()) else {
-                continue;
-            };
-            if lock.ids.iter().any(|id| id == file) {
-                return Ok(pid.parse().ok());
-            }
-        }
-        Ok(None)
+        locks::holder_as_printed(&lock.ids)
+            .map_err(|e| Refusal::io("read", Path::new(locks::PATH), &e))
     }
 
     /// Refuses when `/proc` is not the procfs of the caller's pid namespace (`unshare --pid --fork` without

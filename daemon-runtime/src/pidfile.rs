@@ -456,7 +456,7 @@ pub(crate) mod locks {
 
     use nix::unistd::Pid;
 
-    pub(super) const PATH: &str = "/proc/locks";
+    pub(crate) const PATH: &str = "/proc/locks";
 
     /// How `/proc/locks` (and the `lock:` lines of fdinfo) may name the file open as `fd`, whose `stat`
     /// gave `dev` and `ino`: `MAJOR:MINOR:INODE`, device numbers in hex.
@@ -518,17 +518,30 @@ pub(crate) mod locks {
         Ok(None)
     }
 
+    /// As [`holder`], but the pid as this procfs prints it: 0 or -1 for a holder outside its pid namespace,
+    /// which control must tell apart from "nobody holds it".
+    pub(crate) fn holder_as_printed(ids: &[String]) -> std::io::Result<Option<i32>> {
+        let table = std::fs::read_to_string(PATH)?;
+        Ok(table
+            .lines()
+            .find_map(|line| pid_field(line, ids))
+            .and_then(|pid| pid.parse().ok()))
+    }
+
     fn parse(line: &str, ids: &[String]) -> Option<Pid> {
-        let mut fields = line.split_whitespace().skip(1);
-        let [kind, _, mode, pid, file] = std::array::from_fn(|_| fields.next().unwrap_or(""));
-        if kind != "FLOCK" || mode != "WRITE" || !ids.iter().any(|id| id == file) {
-            return None;
-        }
         // A holder outside our pid namespace shows as 0 or -1.
-        pid.parse::<i32>()
+        pid_field(line, ids)?
+            .parse::<i32>()
             .ok()
             .filter(|pid| *pid > 0)
             .map(Pid::from_raw)
+    }
+
+    /// The pid field of a line that names an exclusive `flock` on the file named by one of `ids`.
+    fn pid_field<'a>(line: &'a str, ids: &[String]) -> Option<&'a str> {
+        let mut fields = line.split_whitespace().skip(1);
+        let [kind, _, mode, pid, file] = std::array::from_fn(|_| fields.next().unwrap_or(""));
+        (kind == "FLOCK" && mode == "WRITE" && ids.iter().any(|id| id == file)).then_some(pid)
     }
 
     #[cfg(test)]
