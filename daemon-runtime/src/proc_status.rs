@@ -65,6 +65,7 @@ impl ProcStatus {
 
     /// Parses the text of a `/proc/PID/status` file. The fields it needs are ASCII, whatever the bytes of
     /// the others (the command name need not be UTF-8).
+    #[cfg(any(target_os = "linux", target_os = "android", test))]
     fn parse(status: &[u8]) -> Option<ProcStatus> {
         let field = |name: &[u8]| {
             let value = status
