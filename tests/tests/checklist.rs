@@ -9,14 +9,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::is_root;
 use common::{
     before_exec, check, fixture, launch, scratch, skip, start, stderr_text, ChildGuard, LiveDaemon,
     TempDir,
 };
-
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
 
 fn builder(out: &Path, args: &[&str]) -> Command {
     let mut command = fixture("fx_builder", out);

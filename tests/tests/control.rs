@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::NOBODY;
 use common::{
     exe, gone_within, is_alive, launch, scratch, skip, start, stderr_text, LiveDaemon, TempDir,
 };
-
-const NOBODY: u32 = 65534;
 
 /// One daemon's files: its scratch directory, pid file and report.
 struct Setup {

@@ -9,13 +9,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::{is_root, NOBODY};
 use common::{launch, scratch, skip, start, stderr_text, ChildGuard};
-
-const NOBODY: u32 = 65534;
-
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
 
 fn builder(out: &Path, args: &[&str]) -> Command {
     let mut command = common::fixture("fx_builder", out);

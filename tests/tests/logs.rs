@@ -9,12 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{fixture, scratch, skip, start, LiveDaemon, TempDir};
-
-const NOBODY: u32 = 65534;
-
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
+use common::{is_root, NOBODY};
 
 fn privlogs(out: &Path, args: &[&str]) -> Command {
     let mut command = fixture("fx_privlogs", out);

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::is_root;
 use common::{fixture, scratch, ChildGuard, LiveDaemon, TempDir};
 
 /// A datagram socket in `dir` standing in for systemd's notify socket.
@@ -56,10 +57,6 @@ fn under_notify(listener: &Listener, out: &Path, args: &[&str]) -> Command {
     let mut command = fixture("fx_systemd", out);
     command.args(args).env("NOTIFY_SOCKET", &listener.path);
     command
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
 }
 
 #[test]

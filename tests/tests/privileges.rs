@@ -9,13 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{before_exec, check, fixture, launch, scratch, skip, start, stderr_text, LiveDaemon};
-
-/// `nobody`'s ids on Debian.
-const NOBODY: u32 = 65534;
-
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
+use common::{is_root, NOBODY};
 
 fn privlogs(out: &Path, args: &[&str]) -> Command {
     let mut command = fixture("fx_privlogs", out);

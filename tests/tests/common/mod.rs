@@ -33,6 +33,14 @@ pub(crate) fn exe(name: &str) -> &'static str {
     }
 }
 
+/// `nobody`'s uid (and `nogroup`'s gid) on Debian, the user tests switch to.
+pub(crate) const NOBODY: u32 = 65534;
+
+/// Whether the tests run as root, which the privilege, chroot and namespace tests need.
+pub(crate) fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
 /// Reports that the calling test could not run here, and why. The test must return right after.
 ///
 /// libtest has no run-time skip, so the line goes to the test's stdout; `.ci/run` passes `--show-output`
