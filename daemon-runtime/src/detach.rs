@@ -139,7 +139,11 @@ fn daemon(
     hup: &signals::SavedHup,
     privileged: Hook<'_>,
 ) -> Running {
-    let parent = nix::unistd::getppid();
+    // Under a notify socket the daemon sends MAINPID= only once the intermediate process has exited, so it
+    // needs that process's pid, read now: after setup the intermediate may be gone. (Whether the socket is
+    // open was settled in the launcher.) Without one, no system call is spent on it.
+    let notify = notify::active();
+    let parent = notify.then(nix::unistd::getppid);
     // Single-threaded: the launcher checked before forking.
     // The reopen handler goes in after SIGHUP's disposition is restored, which would undo it.
     let pid_file = match setup(config, true, privileged, Some(1))
@@ -149,8 +153,7 @@ fn daemon(
         Ok(pid_file) => pid_file,
         Err(error) => fail(reporter, &error),
     };
-    let notify = notify::active();
-    if notify {
+    if let Some(parent) = parent {
         wait_for_parent_exit(parent);
     }
     // A failure to notify systemd reaches the launcher, which prints it.
