@@ -50,8 +50,10 @@ pub(crate) fn take_env() {
 }
 
 fn from_env() -> Option<Duration> {
+    // Without an interval there is nothing to compare the pid with (every start pays for this check).
+    let usec = std::env::var(WATCHDOG_USEC).ok()?;
     parse(
-        std::env::var(WATCHDOG_USEC).ok().as_deref(),
+        Some(&usec),
         std::env::var(WATCHDOG_PID).ok().as_deref(),
         std::process::id(),
     )
