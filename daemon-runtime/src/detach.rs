@@ -10,6 +10,8 @@ use nix::unistd::{fork, setsid, ForkResult, Pid};
 
 use crate::error::{Error, Step};
 use crate::handshake::{self, Report, Reporter};
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+use crate::intermediate::{self, Failure, Side};
 use crate::pidfile::{self, PidFile};
 use crate::privileges::{self, Identity};
 use crate::proc_status::ProcStatus;
@@ -26,18 +28,24 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready or returns why not.
 pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
     // /proc/self/status, read only from procfs; without it threads.rs asks the kernel another way.
-    let status = ProcStatus::read();
+    let status = launch_status(config);
     threads::check(status.map(|s| s.threads), config.threads)?;
-    let _ = std::io::stdout().flush();
+    // What the program printed and stdout still buffers must not be printed again by the children. At the
+    // program's entry nothing was printed, and asking would set stdout up for nothing.
+    if !config.scope.is_all() {
+        let _ = std::io::stdout().flush();
+    }
     fds::close_inherited(&config.keep_fds, config.scope, status.map(|s| s.fd_table))?;
     // Still single-threaded: the systemd variables can leave the environment. Socket activation is for
     // the foreground; a forking daemon binds its own sockets (the passed fds were closed just above).
     listen::discard_env();
     notify::open()?;
+    // Asked here, where the answer is at hand: in the daemon it would cost a page of its own.
+    let notify = notify::active();
     watchdog::take_env();
     signals::reset(status.map(|s| s.ignored))?;
     let hup = signals::hold_hup()?;
-    let result = fork_daemon(config, &hup, privileged);
+    let result = fork_daemon(config, &hup, notify, privileged);
     if result.is_err() {
         // Only the launcher gets here with an error: give it back the SIGHUP disposition it had. (The
         // daemon restored its own before reporting ready.)
@@ -46,12 +54,58 @@ pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Runnin
     result
 }
 
+/// What the launch reads from `/proc/self/status`, or `None` where it does without: at the program's
+/// entry (`#[daemon]` on a binary's root `main`) the thread count is promised (and still checked with
+/// one system call, see threads.rs), and with a small fd table one `close_range` closes every fd. Only
+/// the ignored signals are left, asked one `sigaction` each, which costs less than having the kernel
+/// print the whole file (about 20 µs less on the way to ready, see BENCHMARKS.md).
+fn launch_status(config: &Daemon) -> Option<ProcStatus> {
+    if config.scope.is_all() && config.threads.is_trusted() && fds::table_is_small() {
+        return None;
+    }
+    ProcStatus::read()
+}
+
 fn fork_daemon(
     config: &Daemon,
     hup: &signals::SavedHup,
+    notify: bool,
     privileged: Hook<'_>,
 ) -> Result<Running, Error> {
     let (read_end, write_end) = fds::pipe().map_err(|errno| Error::os(Step::Pipe, None, errno))?;
+    // The intermediate shares the launcher's memory where it can (see intermediate.rs); else it is a copy.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    // SAFETY: single-threaded, as for the `fork` below.
+    match unsafe { intermediate::double_fork() } {
+        Ok(Side::Launcher(leader)) => {
+            drop(write_end);
+            return launcher(&read_end, leader, config);
+        }
+        Ok(Side::Daemon) => {
+            drop(read_end);
+            return Ok(daemon(
+                Reporter::new(write_end),
+                config,
+                hup,
+                notify,
+                privileged,
+            ));
+        }
+        Err(Failure::Setsid(leader, errno)) => {
+            let _ = nix::sys::wait::waitpid(leader, None);
+            return Err(Error::os(Step::Setsid, None, errno));
+        }
+        Err(Failure::Fork(leader, errno)) => {
+            let _ = nix::sys::wait::waitpid(leader, None);
+            return Err(match errno {
+                Some(errno) => Error::os(Step::Fork, None, errno),
+                None => Error::new(Step::Fork, None, None)
+                    .with_detail("the intermediate process died before it could fork"),
+            });
+        }
+        Err(Failure::Clone(errno)) => return Err(Error::os(Step::Fork, None, errno)),
+        Err(Failure::Unsupported) => {}
+    }
     // SAFETY: the process is single-threaded (checked by `background`: /proc, else what the OS tells, see
     // threads.rs; where nothing can tell, only on the word of an `unsafe` caller, `Daemon::start_unchecked`
     // or `#[daemon]`'s root main), so the child is a full copy of the only thread and may allocate.
@@ -67,6 +121,7 @@ fn fork_daemon(
                 Reporter::new(write_end),
                 config,
                 hup,
+                notify,
                 privileged,
             ))
         }
@@ -119,6 +174,7 @@ fn first_child(
     reporter: Reporter,
     config: &Daemon,
     hup: &signals::SavedHup,
+    notify: bool,
     privileged: Hook<'_>,
 ) -> Running {
     if let Err(errno) = setsid() {
@@ -128,21 +184,22 @@ fn first_child(
     match unsafe { fork() } {
         Err(errno) => fail(reporter, &Error::os(Step::Fork, None, errno)),
         Ok(ForkResult::Parent { .. }) => exit_now(0),
-        Ok(ForkResult::Child) => daemon(reporter, config, hup, privileged),
+        Ok(ForkResult::Child) => daemon(reporter, config, hup, notify, privileged),
     }
 }
 
-/// The daemon: sets itself up, reports, and returns to run the body.
+/// The daemon: sets itself up, reports, and returns to run the body. `notify`: whether the launcher
+/// opened a notify socket.
 fn daemon(
     reporter: Reporter,
     config: &Daemon,
     hup: &signals::SavedHup,
+    notify: bool,
     privileged: Hook<'_>,
 ) -> Running {
     // Under a notify socket the daemon sends MAINPID= only once the intermediate process has exited, so it
-    // needs that process's pid, read now: after setup the intermediate may be gone. (Whether the socket is
-    // open was settled in the launcher.) Without one, no system call is spent on it.
-    let notify = notify::active();
+    // needs that process's pid, read now: after setup the intermediate may be gone. Without one, no system
+    // call is spent on it.
     let parent = notify.then(nix::unistd::getppid);
     // Single-threaded: the launcher checked before forking.
     // The reopen handler goes in after SIGHUP's disposition is restored, which would undo it.
@@ -224,7 +281,12 @@ fn setup(
         config.privileges.nofile,
         config.privileges.nice,
     )?;
-    let keep_caps = caps::CapSet::parse(&config.privileges.keep_caps)?;
+    // Only a daemon that keeps capabilities runs the code that parses and keeps them.
+    let keep_caps = if config.privileges.keep_caps.is_empty() {
+        caps::CapSet::default()
+    } else {
+        caps::CapSet::parse(&config.privileges.keep_caps)?
+    };
     // Dropped on a failed start: removes the log files this start created.
     let mut log_files = None;
     if detached {

@@ -52,6 +52,21 @@ mod scope {
 #[cfg(target_os = "linux")]
 const CLOSE_RANGE_MAX_TABLE: u64 = 4096;
 
+/// Whether the fd table is known to be small without asking /proc: the table grows with the highest fd
+/// open, and a soft `RLIMIT_NOFILE` of at most [`CLOSE_RANGE_MAX_TABLE`] keeps the process from opening
+/// any higher. (An fd inherited from above the limit makes `close_range` slower, never wrong.) Elsewhere
+/// there is no `close_range`, and no answer.
+#[cfg(target_os = "linux")]
+pub(crate) fn table_is_small() -> bool {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .is_ok_and(|(soft, _)| soft <= CLOSE_RANGE_MAX_TABLE)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn table_is_small() -> bool {
+    false
+}
+
 /// Closes the fds above 2 that `scope` allows, except those in `keep`, whatever their numbers.
 /// `fd_table` is the size of the process's fd table, when known (`FDSize` in /proc/self/status).
 ///

@@ -53,14 +53,29 @@ impl Reporter {
     }
 
     fn send(&self, tag: u8, payload: &[u8]) {
-        let mut record = Vec::with_capacity(3 + payload.len());
-        record.push(tag);
-        put_len(&mut record, payload);
+        // "Ready" and "extend" fit on the stack: no allocation in the daemon on its way to ready.
+        let mut short = [0u8; 16];
+        let long;
+        let record: &[u8] = match u16::try_from(payload.len()) {
+            Ok(len) if payload.len() + 3 <= short.len() => {
+                short[0] = tag;
+                short[1..3].copy_from_slice(&len.to_le_bytes());
+                short[3..3 + payload.len()].copy_from_slice(payload);
+                &short[..3 + payload.len()]
+            }
+            _ => {
+                let mut record = Vec::with_capacity(3 + payload.len());
+                record.push(tag);
+                put_len(&mut record, payload);
+                long = record;
+                &long
+            }
+        };
         // A failed write means the launcher is gone: nobody is left to tell, so it is not an error here.
         // SIGPIPE is held back in this thread during the write (a pipe has no MSG_NOSIGNAL), so a program
         // that set it back to SIG_DFL is not killed by the report: the write just fails with EPIPE.
         sigblock::holding(Signal::SIGPIPE, || {
-            let mut rest = &record[..];
+            let mut rest = record;
             while !rest.is_empty() {
                 match nix::unistd::write(&self.fd, rest) {
                     Ok(n) => rest = &rest[n..],

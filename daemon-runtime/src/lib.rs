@@ -70,6 +70,8 @@ mod handshake;
 mod hardening;
 #[cfg(target_os = "linux")]
 mod init;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod intermediate;
 mod lifecycle;
 pub mod listen;
 mod logs;
@@ -774,15 +776,20 @@ impl Daemon {
                 "commands need a pid_file: the actions find the daemon by its lock".into(),
             );
         }
-        self.schedule()
-            .map_err(|why| Error::new(Step::Config, None, None).with_detail(why))?;
+        // Only a daemon with commands stops one; the default schedule is known to parse.
+        if self.commands || self.stop_retry.is_some() {
+            self.schedule()
+                .map_err(|why| Error::new(Step::Config, None, None).with_detail(why))?;
+        }
         self.check_privileges()
     }
 
     fn check_privileges(&self) -> Result<(), Error> {
         let invalid =
             |detail: String| Err(Error::new(Step::Config, None, None).with_detail(detail));
-        caps::CapSet::parse(&self.privileges.keep_caps)?;
+        if !self.privileges.keep_caps.is_empty() {
+            caps::CapSet::parse(&self.privileges.keep_caps)?;
+        }
         if !self.privileges.keep_caps.is_empty() && self.user.is_none() {
             return invalid("keep_caps needs a user to switch to".into());
         }

@@ -193,6 +193,9 @@ impl Started {
             stderr: take(self.stderr.take()),
             shared: self.shared,
         };
+        if logs.stdout.is_none() && logs.stderr.is_none() {
+            return;
+        }
         // A second start in one process keeps the first daemon's log files.
         let _ = LOGS.set(logs);
     }
