@@ -16,13 +16,15 @@
 //!
 //! # What happens, step by step
 //!
-//! In the launcher (which must be single-threaded): Rust's stdio buffers are flushed; every inherited fd
+//! In the launcher (which must be single-threaded): Rust's stdout buffer is flushed (but at the program's
+//! entry under `#[daemon]`, where nothing was printed yet); every inherited fd
 //! above 2 is closed (`close_range(2)`, else the `/proc/self/fd` listing, else a loop to the hard limit),
 //! except those kept with [`Daemon::keep_fds`] (with the builder, fds the program opened itself, which Rust
 //! makes close-on-exec, stay open too); inherited ignored signals go back to their default and the
-//! signal mask is emptied; a close-on-exec pipe is made and the process forks. The first child calls
-//! `setsid`, forks again and `_exit`s, so the daemon is not a session leader and can never get a
-//! controlling terminal. The daemon puts stdio on /dev/null (or the configured log files), sets the umask,
+//! signal mask is emptied; a close-on-exec pipe is made and the intermediate process is started: on
+//! x86-64 Linux it shares the launcher's memory, as with `vfork` (nothing is copied for it), elsewhere it
+//! is a fork. The intermediate calls `setsid`, forks the daemon with the C library's `fork` and exits, so
+//! the daemon is not a session leader and can never get a controlling terminal. The daemon puts stdio on /dev/null (or the configured log files), sets the umask,
 //! locks and writes the pid file, looks up the user and group, chroots, changes directory, drops
 //! privileges, and reports "ready" (or the error) to the launcher over the pipe.
 //!

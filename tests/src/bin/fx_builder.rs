@@ -1,14 +1,25 @@
 //! The builder, configured from the command line, for the tests of every key:
 //! `fx_builder [--pid-file P] [--stdout P] [--stderr P] [--user U] [--group G] [--chroot D] [--workdir D]
 //! [--umask OCTAL] [--keep-fd N] [--timeout-secs N] [--own-file P] [--close-stdio] [--thread] [--manual]
-//! [--foreground-flag 0|1] [--force-fork] [--then ACTION]`, where ACTION is `wait` (the default: report the
+//! [--foreground-flag 0|1] [--force-fork] [--atfork] [--then ACTION]`, where ACTION is `wait` (the default: report the
 //! pid and stay), `print` (print a line on stdout and stderr, then as `wait`), `panic` (report, then panic),
 //! `try-root` (report the pid and whether setuid(0) succeeded, then stay), `sigpipe-ready` (with `--manual`:
 //! SIGPIPE back to `SIG_DFL`, report the pid, wait for the file `$FIXTURE_OUT.go`, call `ready()`, report
-//! `PID ready=RESULT`, then stay). `--foreground-flag` passes a flag to `foreground()` as a CLI would.
+//! `PID ready=RESULT`, then stay), `ids` (report `PID tid=T gettid=G atfork=N`: the thread id the C library
+//! holds for the daemon's thread, the kernel's, and how many times the `pthread_atfork` child handler that
+//! `--atfork` registers has run in this process's line; then stay). `--foreground-flag` passes a flag to
+//! `foreground()` as a CLI would.
 use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use daemon_runtime::Daemon;
+
+/// Runs of the `pthread_atfork` child handler (`--atfork`), inherited by each child with the memory.
+static FORKED_CHILDREN: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn count_child() {
+    FORKED_CHILDREN.fetch_add(1, Ordering::Relaxed);
+}
 
 fn main() {
     let mut daemon = Daemon::new();
@@ -55,6 +66,13 @@ fn main() {
             "--manual" => daemon.ready(daemon_runtime::Ready::Manual),
             "--foreground-flag" => daemon.foreground(value() == "1"),
             "--force-fork" => daemon.force_fork(),
+            "--atfork" => {
+                // SAFETY: the handler only does an atomic add, which is async-signal-safe.
+                let registered =
+                    unsafe { nix::libc::pthread_atfork(None, None, Some(count_child)) };
+                assert_eq!(registered, 0, "pthread_atfork");
+                daemon
+            }
             "--then" => {
                 then = value();
                 daemon
@@ -111,6 +129,23 @@ fn main() {
             }
             let result = daemon_runtime::ready();
             tests::report(&format!("{pid} ready={result:?}\n"));
+            tests::linger();
+        }
+        "ids" => {
+            // The C library keeps the thread's id in its thread descriptor (a fork updates it in the child);
+            // a thread's CPU clock id encodes that id: `(!tid << 3) | 6` (clock_getcpuclockid(3), Linux).
+            let mut clock: nix::libc::clockid_t = 0;
+            // SAFETY: pthread_self has no preconditions.
+            let this = unsafe { nix::libc::pthread_self() };
+            // SAFETY: `this` is the calling thread, alive; `clock` is valid memory for the result.
+            let got = unsafe { nix::libc::pthread_getcpuclockid(this, &raw mut clock) };
+            assert_eq!(got, 0, "pthread_getcpuclockid");
+            let tid = !(clock >> 3);
+            let gettid = nix::unistd::gettid();
+            let atfork = FORKED_CHILDREN.load(Ordering::Relaxed);
+            tests::report(&format!(
+                "{pid} tid={tid} gettid={gettid} atfork={atfork}\n"
+            ));
             tests::linger();
         }
         _ => tests::report_pid_and_wait(),
