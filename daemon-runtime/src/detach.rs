@@ -56,7 +56,8 @@ pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Runnin
 
 /// What the launch reads from `/proc/self/status`, or `None` where it does without: at the program's
 /// entry (`#[daemon]` on a binary's root `main`) the thread count is promised (and still checked with
-/// one system call, see threads.rs), and with a small fd table one `close_range` closes every fd. Only
+/// one system call, see threads.rs), and with a fd table known to be small (fds.rs, `table_is_small`)
+/// one `close_range` closes every fd. Only
 /// the ignored signals are left, asked one `sigaction` each, which costs less than having the kernel
 /// print the whole file (about 20 µs less on the way to ready, see BENCHMARKS.md).
 fn launch_status(config: &Daemon) -> Option<ProcStatus> {

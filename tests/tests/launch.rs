@@ -267,10 +267,11 @@ fn ignore_raw(signal: i32) -> std::io::Result<()> {
     }
 }
 
-/// At the program's entry (`#[daemon]` on `main`), with a soft `RLIMIT_NOFILE` of at most 4096, the launch
-/// does without /proc/self/status; above, it reads it. Either way the daemon ends up the same: the
-/// ignored signals (the C library's reserved 32 and 33 among them) back at `SIG_DFL`, the inherited mask
-/// empty, the inherited fd closed.
+/// At the program's entry (`#[daemon]` on `main`) the launch does without /proc/self/status when the fd
+/// table is known to be small: a soft `RLIMIT_NOFILE` of at most 4096, or no fd open above 2. Otherwise
+/// (a limit of 8192 and an inherited fd) it reads it. Either way the daemon ends up the same: the ignored
+/// signals (the C library's reserved 32 and 33 among them) back at `SIG_DFL`, the inherited mask empty,
+/// the inherited fd closed.
 #[test]
 #[cfg(all(
     target_os = "linux",
@@ -283,7 +284,12 @@ fn the_program_entry_resets_the_same_with_or_without_proc_status() {
     }
     let (_, hard) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-    for limit in [1024_u64, 8192] {
+    // (soft = hard limit, an fd inherited at 1000, /proc/self/status read)
+    for (limit, inherited, reads_status) in [
+        (1024_u64, true, false),
+        (8192, true, true),
+        (8192, false, false),
+    ] {
         if limit > hard {
             skip(&format!(
                 "the hard RLIMIT_NOFILE is {hard}: the entry above 4096 fds is not tried"
@@ -302,9 +308,15 @@ fn the_program_entry_resets_the_same_with_or_without_proc_status() {
             };
             // SAFETY: setrlimit reads the value given; async-signal-safe.
             check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const nofile) })?;
+            // Only what the test gives: the harness may pass its own inheritable fds (cargo's jobserver).
+            // Marked close-on-exec rather than closed, so that std's exec-error pipe still works.
+            // SAFETY: close_range only sets a flag on the fds above 2; async-signal-safe.
+            check(unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) })?;
             // An inherited fd (dup2 leaves it without close-on-exec), below the limit.
-            // SAFETY: dup2 of stdin onto a free number; no Rust object owns fd 1000.
-            check(unsafe { libc::dup2(0, 1000) })?;
+            if inherited {
+                // SAFETY: dup2 of stdin onto a free number; no Rust object owns fd 1000.
+                check(unsafe { libc::dup2(0, 1000) })?;
+            }
             for signal in [libc::SIGHUP, 32, 33] {
                 ignore_raw(signal)?;
             }
@@ -322,13 +334,12 @@ fn the_program_entry_resets_the_same_with_or_without_proc_status() {
         // SAFETY: the closure makes only async-signal-safe system calls on its own values.
         unsafe { before_exec(&mut command, inherit) };
         let daemon = start(command, &out);
-        let read_status = std::fs::read_to_string(&log)
+        let read = std::fs::read_to_string(&log)
             .unwrap()
             .contains("\"/proc/self/status\"");
         assert_eq!(
-            read_status,
-            limit > 4096,
-            "status read at a soft limit of {limit}"
+            read, reads_status,
+            "status read at a soft limit of {limit}, inherited fd: {inherited}"
         );
         let (ignored, blocked, fds) = signals_and_fds(daemon.pid);
         // Only SIGPIPE, which Rust's runtime ignores in every program it starts.
