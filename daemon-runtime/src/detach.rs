@@ -28,8 +28,8 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready or returns why not.
 pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
     // /proc/self/status, read only from procfs; without it threads.rs asks the kernel another way.
-    let status = launch_status(config);
-    threads::check(status.map(|s| s.threads), config.threads)?;
+    let (status, threads) = launch_status(config);
+    threads::check(threads, config.threads)?;
     // What the program printed and stdout still buffers must not be printed again by the children. At the
     // program's entry nothing was printed, and asking would set stdout up for nothing.
     if !config.scope.is_all() {
@@ -54,17 +54,24 @@ pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Runnin
     result
 }
 
-/// What the launch reads from `/proc/self/status`, or `None` where it does without: at the program's
-/// entry (`#[daemon]` on a binary's root `main`) the thread count is promised (and still checked with
-/// one system call, see threads.rs), and with a fd table known to be small (fds.rs, `table_is_small`)
-/// one `close_range` closes every fd. Only
-/// the ignored signals are left, asked one `sigaction` each, which costs less than having the kernel
-/// print the whole file (about 20 µs less on the way to ready, see BENCHMARKS.md).
-fn launch_status(config: &Daemon) -> Option<ProcStatus> {
-    if config.scope.is_all() && config.threads.is_trusted() && fds::table_is_small() {
-        return None;
+/// What the launch reads from `/proc/self/status` (`None` where it does without, or cannot), and the
+/// thread count when known. At the program's entry (`#[daemon]` on a binary's root `main`) the read is
+/// skipped when the fd table is known to be small (fds.rs, `table_is_small`: one `close_range` closes
+/// every fd) and one system call says a single thread runs (threads.rs). Only the ignored signals are
+/// left, asked one `sigaction` each, which costs less than having the kernel print the whole file (about
+/// 20 µs less on the way to ready, see BENCHMARKS.md).
+fn launch_status(config: &Daemon) -> (Option<ProcStatus>, Option<u64>) {
+    // Only where the thread count is known without /proc: a seccomp filter that refuses `unshare`
+    // (Docker's default) would leave it to the caller's word, where /proc can still count.
+    if config.scope.is_all()
+        && config.threads.is_trusted()
+        && fds::table_is_small()
+        && threads::known_alone()
+    {
+        return (None, Some(1));
     }
-    ProcStatus::read()
+    let status = ProcStatus::read();
+    (status, status.map(|s| s.threads))
 }
 
 fn fork_daemon(
@@ -82,15 +89,13 @@ fn fork_daemon(
             drop(write_end);
             return launcher(&read_end, leader, config);
         }
-        Ok(Side::Daemon) => {
+        Ok(Side::Daemon(ready_to_run)) => {
             drop(read_end);
-            return Ok(daemon(
-                Reporter::new(write_end),
-                config,
-                hup,
-                notify,
-                privileged,
-            ));
+            let reporter = Reporter::new(write_end);
+            if let Err(errno) = ready_to_run {
+                fail(reporter, &Error::os(Step::Fork, None, errno));
+            }
+            return Ok(daemon(reporter, config, hup, notify, privileged));
         }
         Err(Failure::Setsid(leader, errno)) => {
             let _ = nix::sys::wait::waitpid(leader, None);
@@ -98,11 +103,7 @@ fn fork_daemon(
         }
         Err(Failure::Fork(leader, errno)) => {
             let _ = nix::sys::wait::waitpid(leader, None);
-            return Err(match errno {
-                Some(errno) => Error::os(Step::Fork, None, errno),
-                None => Error::new(Step::Fork, None, None)
-                    .with_detail("the intermediate process died before it could fork"),
-            });
+            return Err(Error::os(Step::Fork, None, errno));
         }
         Err(Failure::Clone(errno)) => return Err(Error::os(Step::Fork, None, errno)),
         Err(Failure::Unsupported) => {}

@@ -15,10 +15,24 @@
 //! The intermediate runs no Rust code: it is a few instructions of assembly, so the compiler never sees
 //! a function return twice. It tells the launcher what `setsid` and `fork` returned through a [`Relay`]
 //! in the shared memory, read once the launcher resumes (the intermediate has exited by then: no race).
-//! Every signal is blocked while it runs, so that no handler runs on the launcher's memory.
+//! Every signal is blocked while it runs, so that no handler runs on the launcher's memory. A relay
+//! left unwritten proves nothing (the intermediate may have died after its fork, or a tool such as
+//! valgrind runs `CLONE_VFORK` as a plain fork, whose writes the launcher never sees): then the
+//! handshake pipe decides, as after two plain forks.
 //!
-//! x86-64 Linux only (the module is compiled nowhere else). Where `clone` refuses these flags (a seccomp
-//! filter that allows only plain forks), the caller forks twice instead.
+//! One thing an ordinary fork would carry over does not come through a `CLONE_VM` parent: the kernel
+//! gives such a child no restartable-sequences (rseq) registration, so the daemon would start without
+//! the one the C library made for the main thread, while the C library still believes it has it
+//! (`sched_getcpu` would read a stale CPU, and per-CPU critical sections would run unprotected). So this
+//! path is taken only where the launcher's registration is the C library's and known exactly
+//! ([`Rseq::of_launcher`]), and the daemon registers the same area again before anything else.
+//!
+//! `pthread_atfork` prepare and parent handlers run in the intermediate: their changes to memory reach
+//! the launcher, but fds, threads or locks they open or close exist only in the intermediate.
+//!
+//! x86-64 Linux with glibc's rseq registration only (the module is compiled nowhere else). Elsewhere,
+//! and where `clone` refuses these flags (a seccomp filter that allows only plain forks), the caller
+//! forks twice instead.
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -28,8 +42,9 @@ pub(crate) enum Side {
     /// The launcher. The pid is the intermediate's (exited), the leader of the daemon's session and
     /// process group.
     Launcher(Pid),
-    /// The daemon: the intermediate's child, in a new session it does not lead.
-    Daemon,
+    /// The daemon: the intermediate's child, in a new session it does not lead; the result of registering
+    /// its rseq area again (a daemon without it must not run).
+    Daemon(Result<(), Errno>),
 }
 
 /// Why the double fork failed.
@@ -38,8 +53,8 @@ pub(crate) enum Failure {
     Unsupported,
     /// The intermediate (pid given, exited: reap it) failed to create a session.
     Setsid(Pid, Errno),
-    /// The intermediate (pid given, exited: reap it) failed to fork, or died before it could.
-    Fork(Pid, Option<Errno>),
+    /// The intermediate (pid given, exited: reap it) failed to fork.
+    Fork(Pid, Errno),
     /// `clone` or the signal mask failed (no memory, too many processes).
     Clone(Errno),
 }
@@ -65,6 +80,9 @@ const KERNEL_SIGSET_SIZE: libc::c_long = 8;
 /// As for `fork`: the process must run a single thread. Another thread would run on the memory the
 /// intermediate shares while the C library's `fork` holds its locks in it.
 pub(crate) unsafe fn double_fork() -> Result<Side, Failure> {
+    let Some(rseq) = Rseq::of_launcher() else {
+        return Err(Failure::Unsupported);
+    };
     let saved = set_mask(u64::MAX).map_err(Failure::Clone)?;
     let mut relay = Relay {
         setsid: NOT_REACHED,
@@ -74,16 +92,12 @@ pub(crate) unsafe fn double_fork() -> Result<Side, Failure> {
     // lives until the call returns.
     let returned = unsafe { clone_intermediate(&raw mut relay) };
     // The launcher and the daemon (which inherited the blocked mask) both get the mask back.
-    let restored = set_mask(saved);
     if returned == 0 {
-        if restored.is_err() {
-            // A daemon with every signal blocked would ignore SIGTERM: end it (the launcher reports a
-            // daemon that closed the pipe without a word).
-            // SAFETY: _exit ends the process at once; it has no preconditions.
-            unsafe { libc::_exit(1) }
-        }
-        return Ok(Side::Daemon);
+        // First, before any code could enter an rseq critical section.
+        let registered = rseq.register();
+        return Ok(Side::Daemon(registered.and(set_mask(saved).map(drop))));
     }
+    let restored = set_mask(saved);
     if returned < 0 {
         return Err(match errno_of(returned) {
             Errno::EPERM | Errno::ENOSYS | Errno::EINVAL => Failure::Unsupported,
@@ -91,11 +105,15 @@ pub(crate) unsafe fn double_fork() -> Result<Side, Failure> {
         });
     }
     let intermediate = Pid::from_raw(i32::try_from(returned).unwrap_or(i32::MAX));
+    // Only a failure the intermediate wrote down proves there is no daemon; anything else (an unwritten
+    // relay included) is for the pipe to tell.
     match (relay.setsid, relay.fork) {
-        (NOT_REACHED, _) => return Err(Failure::Fork(intermediate, None)),
-        (setsid, _) if setsid < 0 => return Err(Failure::Setsid(intermediate, errno_of(setsid))),
-        (_, NOT_REACHED) => return Err(Failure::Fork(intermediate, None)),
-        (_, fork) if fork < 0 => return Err(Failure::Fork(intermediate, Some(errno_of(fork)))),
+        (setsid, _) if setsid < 0 && setsid != NOT_REACHED => {
+            return Err(Failure::Setsid(intermediate, errno_of(setsid)))
+        }
+        (_, fork) if fork < 0 && fork != NOT_REACHED => {
+            return Err(Failure::Fork(intermediate, errno_of(fork)))
+        }
         _ => {}
     }
     restored.map_err(Failure::Clone)?;
@@ -104,6 +122,77 @@ pub(crate) unsafe fn double_fork() -> Result<Side, Failure> {
 
 fn errno_of(negative: i64) -> Errno {
     Errno::from_raw(i32::try_from(negative.unsigned_abs()).unwrap_or(libc::EINVAL))
+}
+
+/// The rseq flag that unregisters (linux/rseq.h).
+const RSEQ_FLAG_UNREGISTER: libc::c_int = 1;
+/// The signature glibc registers with on x86-64 (sysdeps/unix/sysv/linux/x86/bits/rseq.h; librseq's and the
+/// kernel selftests' too): the kernel checks it before an rseq abort handler.
+const RSEQ_SIG: u32 = 0x5305_3053;
+/// Not `RSEQ_SIG`: an unregistration with it fails with EPERM where the area and length are right, and
+/// unregisters nothing.
+const NOT_THE_SIGNATURE: u32 = !RSEQ_SIG;
+
+/// The C library's rseq registration of the launcher's (only) thread: where, and how long.
+#[derive(Clone, Copy)]
+struct Rseq {
+    area: usize,
+    len: u32,
+}
+
+impl Rseq {
+    /// The launcher's registration, when it is glibc's (`__rseq_offset` from the thread pointer, a
+    /// non-zero `__rseq_size`) and the kernel confirms the area and the length: an unregistration with the
+    /// wrong signature fails with EPERM exactly when both are right (EINVAL otherwise), and changes
+    /// nothing. `None` otherwise (no rseq, another C library, a registration made by someone else):
+    /// there is no telling what the daemon would have to get back.
+    fn of_launcher() -> Option<Rseq> {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
+        let offset = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_offset".as_ptr()) };
+        // SAFETY: as above.
+        let size = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_size".as_ptr()) };
+        if offset.is_null() || size.is_null() {
+            return None;
+        }
+        // SAFETY: glibc defines `__rseq_offset` as a `ptrdiff_t`, set before `main` and never written again.
+        let offset = unsafe { *offset.cast::<isize>() };
+        // SAFETY: likewise `__rseq_size`, an `unsigned int`.
+        let size = unsafe { *size.cast::<u32>() };
+        if size == 0 {
+            return None;
+        }
+        let area = thread_pointer().checked_add_signed(offset)?;
+        // glibc registers 32 bytes (the original `struct rseq`); a later one may register the feature
+        // size, rounded up to the area's 32-byte alignment.
+        [32, size.next_multiple_of(32)]
+            .into_iter()
+            .map(|len| Rseq { area, len })
+            .find(|rseq| rseq.call(RSEQ_FLAG_UNREGISTER, NOT_THE_SIGNATURE) == Err(Errno::EPERM))
+    }
+
+    /// Registers the area again for the calling thread, as the launcher's was.
+    fn register(self) -> Result<(), Errno> {
+        self.call(0, RSEQ_SIG)
+    }
+
+    fn call(self, flags: libc::c_int, signature: u32) -> Result<(), Errno> {
+        // SAFETY: rseq(2) registers, or with RSEQ_FLAG_UNREGISTER checks and unregisters, the calling
+        // thread's area; `area` is that thread's glibc rseq area in its TLS (the daemon's copy of it in the
+        // daemon), valid for the thread's life, and `len` is the length glibc registered it with.
+        let result =
+            unsafe { libc::syscall(libc::SYS_rseq, self.area, self.len, flags, signature) };
+        Errno::result(result).map(drop)
+    }
+}
+
+/// The calling thread's thread pointer (x86-64: `fs:0` holds it, the TCB's pointer to itself).
+fn thread_pointer() -> usize {
+    let pointer: usize;
+    // SAFETY: reads one word at fs:0, which the C library sets up for every thread before it runs.
+    unsafe {
+        std::arch::asm!("mov {}, qword ptr fs:0", out(reg) pointer, options(nostack, readonly, preserves_flags));
+    }
+    pointer
 }
 
 /// Sets the calling thread's signal mask, as the kernel sees it (a bit per signal, signal `n` at bit
@@ -160,9 +249,9 @@ unsafe fn clone_intermediate(relay: *mut Relay) -> i64 {
             "test rax, rax",
             "js 3f",
             "call {fork}",
-            "test eax, eax",
+            "movsxd rax, eax",         // a pid_t: the upper half of rax is not part of it
+            "test rax, rax",
             "jz 2f",                   // the daemon, with rax 0
-            "movsxd rax, eax",
             "mov qword ptr [r12 + 8], rax",
             "jns 4f",
             "call {errno_location}",

@@ -48,6 +48,11 @@ enum Count {
 
 const ADVICE: &str = "daemonize at the start of main, before any thread or async runtime starts";
 
+/// Whether the OS says (without /proc) that the process runs exactly one thread; no when it cannot tell.
+pub(crate) fn known_alone() -> bool {
+    count() == Count::Exactly(1)
+}
+
 /// Refuses to fork a process that runs (or, unless `policy` trusts the caller, may run) more than one
 /// thread. `from_proc` is the count /proc gave, when it could be read.
 pub(crate) fn check(from_proc: Option<u64>, policy: Policy) -> Result<(), Error> {

@@ -194,7 +194,11 @@ fn a_failed_fork_in_the_intermediate_is_reported() {
 
 /// The daemon comes out of the C library's own `fork`: the thread id the C library holds is the daemon's
 /// (a raw clone would leave the launcher's there, and `pthread_*` calls on the main thread would act on
-/// whatever process reuses that pid), and the `pthread_atfork` child handlers ran.
+/// whatever process reuses that pid), and the `pthread_atfork` child handlers ran. And its main thread has
+/// the C library's rseq area registered when the launcher's had (a `CLONE_VM` intermediate passes none
+/// on): `sched_getcpu()`, which reads that area, agrees with the kernel on every CPU. And its main thread has
+/// the C library's rseq area registered when the launcher's had (a `CLONE_VM` intermediate passes none
+/// on): `sched_getcpu()`, which reads that area, agrees with the kernel on every CPU.
 #[test]
 fn the_daemons_c_library_state_is_its_own() {
     let (_dir, out) = scratch("l-ids");
@@ -215,6 +219,34 @@ fn the_daemons_c_library_state_is_its_own() {
         field("atfork") >= 1,
         "the atfork child handler never ran: {report}"
     );
+    let word = |name: &str| -> &str {
+        report
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {name} in {report:?}"))
+    };
+    assert_eq!(
+        word("rseq"),
+        word("rseq_launcher"),
+        "rseq registration: {report}"
+    );
+    assert_eq!(
+        word("cpus"),
+        "agree",
+        "sched_getcpu() against getcpu(2): {report}"
+    );
+}
+
+/// An intermediate that dies after its fork (here a `pthread_atfork` parent handler `_exit`s in it) leaves
+/// the launcher nothing in the shared memory to go by: the daemon's report on the pipe decides, and the
+/// start succeeds, as with two plain forks.
+#[test]
+fn an_intermediate_that_dies_after_its_fork_does_not_fail_a_started_daemon() {
+    let (_dir, out) = scratch("l-parent-exit");
+    let mut command = fixture("fx_builder", &out);
+    command.arg("--atfork-parent-exit");
+    let daemon = start(command, &out);
+    assert!(daemon.alive());
 }
 
 /// The kernel's SigIgn/SigBlk masks of `pid` and its open fds, from /proc.
@@ -351,4 +383,75 @@ fn the_program_entry_resets_the_same_with_or_without_proc_status() {
         assert_eq!(blocked, 0, "SigBlk {blocked:x} at {limit}");
         assert_eq!(fds, [0, 1, 2], "open fds at {limit}");
     }
+}
+
+/// A seccomp filter for `pre_exec` that makes `unshare(2)` fail with EPERM, as Docker's default profile
+/// does without `CAP_SYS_ADMIN`: one `prctl` with a program on the stack.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn refuse_unshare() -> std::io::Result<()> {
+    const LOAD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS, offset 0: seccomp_data.nr
+    const JUMP_EQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RETURN: u16 = 0x06; // BPF_RET | BPF_K
+    const RET_ERRNO: u32 = 0x0005_0000;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    let filter = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let program = [
+        filter(LOAD_NR, 0, 0, 0),
+        filter(JUMP_EQ, 0, 1, libc::SYS_unshare as u32),
+        filter(RETURN, 0, 0, RET_ERRNO | libc::EPERM as u32),
+        filter(RETURN, 0, 0, RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integers only.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+    // SAFETY: the kernel copies the filter program, valid for the call, from `fprog`.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &raw const fprog,
+            0,
+            0,
+        )
+    })
+}
+
+/// A thread started before `main` (by a constructor) is refused at the program's entry even where
+/// `unshare(2)` cannot count threads (a seccomp filter refuses it): then /proc/self/status is read, as
+/// with a large fd table, and counts them. (Taking the unknown count on trust would fork away the thread
+/// and whatever it held locked.)
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn a_thread_started_before_main_is_refused_where_unshare_is_filtered() {
+    let (_dir, out) = scratch("l-ctor-thread");
+    let mut command = fixture("fx_ctor_thread", &out);
+    let confine = || {
+        // The entry's other condition for skipping /proc: a small fd table.
+        let nofile = libc::rlimit {
+            rlim_cur: 1024,
+            rlim_max: 1024,
+        };
+        // SAFETY: setrlimit reads the value given; async-signal-safe.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const nofile) })?;
+        refuse_unshare()
+    };
+    // SAFETY: the closure makes only async-signal-safe system calls on values on its stack.
+    unsafe { before_exec(&mut command, confine) };
+    let output = launch(command);
+    let stderr = stderr_text(&output);
+    if output.status.success() {
+        // Started (the bug): stop the daemon before failing.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Ok(report) = std::fs::read_to_string(&out) {
+            common::kill_and_wait(common::report_pid(&report));
+        }
+        panic!("a launcher with a second thread started a daemon");
+    }
+    assert!(
+        stderr.contains("2 threads are running"),
+        "the refusal names the count /proc gave: {stderr}"
+    );
 }

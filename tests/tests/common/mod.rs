@@ -29,6 +29,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_privlogs" => env!("CARGO_BIN_EXE_fx_privlogs"),
         "fx_privileged" => env!("CARGO_BIN_EXE_fx_privileged"),
         "fx_systemd" => env!("CARGO_BIN_EXE_fx_systemd"),
+        "fx_ctor_thread" => env!("CARGO_BIN_EXE_fx_ctor_thread"),
         other => panic!("no fixture {other}"),
     }
 }
