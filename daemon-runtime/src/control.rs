@@ -407,7 +407,10 @@ impl Daemon {
     /// # Ok::<(), daemon_runtime::Error>(())
     /// ```
     pub fn commands(mut self, commands: bool) -> Daemon {
-        self.commands = commands;
+        self.commands = commands.then_some(Daemon::run_command);
+        if commands {
+            self.check_schedule = Some(Daemon::check_schedule);
+        }
         self
     }
 
@@ -423,6 +426,7 @@ impl Daemon {
     /// ```
     pub fn stop_retry(mut self, schedule: impl Into<String>) -> Daemon {
         self.stop_retry = Some(schedule.into());
+        self.check_schedule = Some(Daemon::check_schedule);
         self
     }
 
@@ -529,7 +533,7 @@ impl Daemon {
             });
         }
         // The action word was handled here; start() must not handle it again.
-        self.commands = false;
+        self.commands = None;
         self.start()
             .map_err(|error| Outcome::new(Action::Restart, 1, error.to_string()))
     }
@@ -570,6 +574,11 @@ impl Daemon {
 
     pub(crate) fn schedule(&self) -> Result<Schedule, String> {
         Schedule::parse(self.stop_retry.as_deref().unwrap_or(DEFAULT_STOP_RETRY))
+    }
+
+    /// For `start`: whether the stop schedule parses (see `Daemon::check_schedule`, the field).
+    fn check_schedule(&self) -> Result<(), String> {
+        self.schedule().map(drop)
     }
 
     /// What the actions act on: the configured pid file, made absolute, and the configured user's uid (who

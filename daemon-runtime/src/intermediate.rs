@@ -147,10 +147,7 @@ impl Rseq {
     /// nothing. `None` otherwise (no rseq, another C library, a registration made by someone else):
     /// there is no telling what the daemon would have to get back.
     fn of_launcher() -> Option<Rseq> {
-        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
-        let offset = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_offset".as_ptr()) };
-        // SAFETY: as above.
-        let size = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_size".as_ptr()) };
+        let (offset, size) = glibc_rseq_symbols();
         if offset.is_null() || size.is_null() {
             return None;
         }
@@ -183,6 +180,30 @@ impl Rseq {
             unsafe { libc::syscall(libc::SYS_rseq, self.area, self.len, flags, signature) };
         Errno::result(result).map(drop)
     }
+}
+
+/// The addresses of glibc's `__rseq_offset` and `__rseq_size` (glibc 2.35+), null where the C library
+/// has none. Weak references, bound by the dynamic loader with the program's other symbols: a `dlsym`
+/// at every start would cost page faults in the loader, and a strong reference would keep the program
+/// from loading on an older glibc. Written in assembly because Rust has no stable weak linkage, and may
+/// take the address of an `extern` static for non-null.
+fn glibc_rseq_symbols() -> (*const isize, *const u32) {
+    let offset: *const isize;
+    let size: *const u32;
+    // SAFETY: two loads from the global offset table, which the dynamic loader filled before `main`; the
+    // `.weak` directives make a missing symbol's entry 0 instead of a load failure.
+    unsafe {
+        std::arch::asm!(
+            ".weak __rseq_offset",
+            ".weak __rseq_size",
+            "mov {offset}, qword ptr [rip + __rseq_offset@GOTPCREL]",
+            "mov {size}, qword ptr [rip + __rseq_size@GOTPCREL]",
+            offset = out(reg) offset,
+            size = out(reg) size,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    (offset, size)
 }
 
 /// The calling thread's thread pointer (x86-64: `fs:0` holds it, the TCB's pointer to itself).

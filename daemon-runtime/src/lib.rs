@@ -207,10 +207,15 @@ pub struct Daemon {
     foreground: Option<bool>,
     /// Which inherited fds may be closed: `#[daemon]` closes every one, the builder spares owned ones.
     pub(crate) scope: fds::Scope,
-    /// The first argument may name a control action (`commands = true`).
-    commands: bool,
+    /// The first argument may name a control action (`commands = true`): the code that acts on it. A
+    /// function set by the builder call that asks for it, so that a daemon without commands does not
+    /// link the control code (about 100 KiB with its schedule and number parsing): a smaller program
+    /// starts faster.
+    commands: Option<fn(&Daemon)>,
     /// The stop schedule, as given (parsed when used, checked by `start`).
     stop_retry: Option<String>,
+    /// Checks the stop schedule: set, like `commands`, by the builder calls that need it.
+    check_schedule: Option<fn(&Daemon) -> Result<(), String>>,
     /// How long `reload` waits for the daemon's acknowledgement.
     reload_timeout: Duration,
     /// Kept capabilities and the hardening keys.
@@ -250,7 +255,8 @@ impl Daemon {
             watchdog: Watchdog::Manual,
             foreground: None,
             scope: fds::Scope::INHERITED,
-            commands: false,
+            commands: None,
+            check_schedule: None,
             stop_retry: None,
             reload_timeout: control::DEFAULT_RELOAD_TIMEOUT,
             privileges: hardening::Options::default(),
@@ -659,8 +665,8 @@ impl Daemon {
 
     fn daemonize(mut self, privileged: detach::Hook<'_>) -> Result<Running, Error> {
         self.check()?;
-        if self.commands {
-            self.run_command();
+        if let Some(run_command) = self.commands {
+            run_command(&self);
         }
         if let Some(path) = &self.pid_file {
             let absolute = std::path::absolute(path).map_err(|e| {
@@ -773,14 +779,13 @@ impl Daemon {
         if self.ready_timeout.is_zero() {
             return invalid("the ready timeout must not be zero".into());
         }
-        if self.commands && self.pid_file.is_none() {
+        if self.commands.is_some() && self.pid_file.is_none() {
             return invalid(
                 "commands need a pid_file: the actions find the daemon by its lock".into(),
             );
         }
-        // Only a daemon with commands stops one; the default schedule is known to parse.
-        if self.commands || self.stop_retry.is_some() {
-            self.schedule()
+        if let Some(check_schedule) = self.check_schedule {
+            check_schedule(self)
                 .map_err(|why| Error::new(Step::Config, None, None).with_detail(why))?;
         }
         self.check_privileges()
