@@ -25,6 +25,9 @@ use crate::{Daemon, Running};
 /// `TimeoutSec=`).
 pub(crate) const DEFAULT_RELOAD_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// [`Daemon::check_schedule`], as the builder keeps it for `start`.
+pub(crate) type CheckSchedule = fn(&Daemon) -> Result<(), String>;
+
 /// The stop schedule unless told otherwise: SIGTERM, up to 30 s for the exit, then SIGKILL and up to 5 s.
 pub(crate) const DEFAULT_STOP_RETRY: &str = "TERM/30/KILL/5";
 
@@ -576,7 +579,7 @@ impl Daemon {
         Schedule::parse(self.stop_retry.as_deref().unwrap_or(DEFAULT_STOP_RETRY))
     }
 
-    /// For `start`: whether the stop schedule parses (see `Daemon::check_schedule`, the field).
+    /// For `start`: whether the stop schedule parses (the `CheckSchedule` the builder keeps).
     fn check_schedule(&self) -> Result<(), String> {
         self.schedule().map(drop)
     }

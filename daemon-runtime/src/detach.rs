@@ -306,10 +306,7 @@ fn setup(
     let owners = pidfile::Owners {
         user: identity.new_uid(),
     };
-    let pid_file = match &config.pid_file {
-        Some(path) => Some(PidFile::acquire(path, std::process::id(), owners)?),
-        None => None,
-    };
+    let pid_file = config.acquire_pid_file(owners)?;
     if let Some(files) = &mut log_files {
         files.give_to(identity.owner())?;
     }

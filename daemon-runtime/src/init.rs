@@ -25,7 +25,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::error::{Error, Step};
-use crate::pidfile::{self, Owners, PidFile};
+use crate::pidfile::{self, Owners};
 use crate::privileges::Identity;
 use crate::Daemon;
 
@@ -137,7 +137,7 @@ fn remove_stale_pid_file(config: &Daemon) {
             .and_then(|identity| identity.new_uid()),
     };
     // Taking the files over runs every check the daemon's start does; dropping them removes both.
-    if let Ok(taken) = PidFile::acquire(path, std::process::id(), owners) {
+    if let Ok(taken) = config.acquire_pid_file(owners) {
         drop(taken);
     }
 }

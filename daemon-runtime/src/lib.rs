@@ -194,6 +194,9 @@ pub struct Daemon {
     umask: u32,
     workdir: PathBuf,
     pid_file: Option<PathBuf>,
+    /// Locks and writes the pid file: set with `pid_file` by the builder, like `commands`, so that a
+    /// daemon without a pid file does not link that code.
+    lock_pid_file: Option<pidfile::Acquire>,
     stdout: Option<PathBuf>,
     stderr: Option<PathBuf>,
     user: Option<String>,
@@ -215,7 +218,7 @@ pub struct Daemon {
     /// The stop schedule, as given (parsed when used, checked by `start`).
     stop_retry: Option<String>,
     /// Checks the stop schedule: set, like `commands`, by the builder calls that need it.
-    check_schedule: Option<fn(&Daemon) -> Result<(), String>>,
+    check_schedule: Option<control::CheckSchedule>,
     /// How long `reload` waits for the daemon's acknowledgement.
     reload_timeout: Duration,
     /// Kept capabilities and the hardening keys.
@@ -244,6 +247,7 @@ impl Daemon {
             umask: 0,
             workdir: PathBuf::from("/"),
             pid_file: None,
+            lock_pid_file: None,
             stdout: None,
             stderr: None,
             user: None,
@@ -297,7 +301,16 @@ impl Daemon {
     /// ```
     pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Daemon {
         self.pid_file = Some(path.into());
+        self.lock_pid_file = Some(pidfile::PidFile::acquire);
         self
+    }
+
+    /// Locks and writes the pid file with this process's pid, if one is configured.
+    fn acquire_pid_file(&self, owners: pidfile::Owners) -> Result<Option<pidfile::PidFile>, Error> {
+        match (&self.pid_file, self.lock_pid_file) {
+            (Some(path), Some(acquire)) => acquire(path, std::process::id(), owners).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Appends the daemon's stdout to this file (created 0o640), instead of /dev/null.

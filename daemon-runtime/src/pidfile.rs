@@ -70,6 +70,9 @@ pub(crate) fn holder(_pid_file: &Path) -> Result<Option<Pid>, Error> {
     Ok(None)
 }
 
+/// [`PidFile::acquire`], as the builder keeps it.
+pub(crate) type Acquire = fn(&Path, u32, Owners) -> Result<PidFile, Error>;
+
 /// Who may own the pid file and the lock file.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Owners {

@@ -10,7 +10,8 @@
 //! are watched with one poll(2) on the FIFO and a pidfd, so neither delays the other.
 //!
 //! Columns, by the child's `RLIMIT_NOFILE` (set with setrlimit in `pre_exec`; this process keeps its own
-//! limits): soft = hard = 1024, 4096, ... up to the largest hard limit this machine allows (the
+//! limits; the child inherits fds 0-2 only, whatever this process inherited): soft = hard = 1024, 4096,
+//! ... up to the largest hard limit this machine allows (the
 //! `fs.nr_open` sysctl when this process may raise its hard limit, else its current hard limit); and that
 //! largest limit with one inherited fd at its highest number (limit - 1, dup2'ed in `pre_exec`).
 //!

@@ -95,6 +95,12 @@ impl Bench {
         let high_fd = column.high_fd;
         let setup = move || {
             setrlimit(Resource::RLIMIT_NOFILE, nofile, nofile)?;
+            // Only 0-2 (and the column's fd) reach the subject, whatever the shell that ran cargo left
+            // open: an fd inherited by accident would make one subject close it and another not.
+            // SAFETY: in the child before exec; close_range only marks fds above 2 close-on-exec.
+            if unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             if let Some(fd) = high_fd {
                 // stdin (/dev/null by then) at the highest number the limit allows; dup2 leaves the
                 // copy without close-on-exec, so the subject inherits it.
@@ -105,8 +111,9 @@ impl Bench {
             }
             Ok(())
         };
-        // SAFETY: the closure runs in the forked child before exec and only makes two async-signal-safe
-        // system calls (setrlimit, dup2) on integers it captured by value: no allocation, no lock.
+        // SAFETY: the closure runs in the forked child before exec and only makes three async-signal-safe
+        // system calls (setrlimit, close_range, dup2) on integers it captured by value: no allocation, no
+        // lock.
         unsafe {
             command.pre_exec(setup);
         }
