@@ -271,9 +271,10 @@ is the time from just before `spawn` to the moment the spawned process's exit is
 together with the FIFO). Both include the benchmark's own fork and exec of the subject, which is the \
 floor's whole cost.\n\n\
 Columns set the subject's `RLIMIT_NOFILE` (soft = hard, with setrlimit between fork and exec; the \
-benchmark keeps its own limits). The last column also leaves one inherited fd open at the highest number \
-the limit allows (dup2 of /dev/null between fork and exec), which makes the kernel's fd table that large \
-in the subject.\n\n\
+benchmark keeps its own limits). The subject inherits fds 0-2 only, whatever the benchmark inherited (the \
+others are marked close-on-exec between fork and exec). The last column also leaves one inherited fd open \
+at the highest number the limit allows (dup2 of /dev/null between fork and exec), which makes the kernel's \
+fd table that large in the subject.\n\n\
 Every round runs each (column, subject) cell once, in an order shuffled anew each round, so noise spreads \
 over all cells alike. After each run the benchmark (a child subreaper) waits for the reported daemon to \
 exit and reaps every descendant before the next run. Medians and p95 (nearest rank) are in microseconds; \
