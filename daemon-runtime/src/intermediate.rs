@@ -25,7 +25,8 @@
 //! the one the C library made for the main thread, while the C library still believes it has it
 //! (`sched_getcpu` would read a stale CPU, and per-CPU critical sections would run unprotected). So this
 //! path is taken only where the launcher's registration is the C library's and known exactly
-//! ([`Rseq::of_launcher`]), and the daemon registers the same area again before anything else.
+//! ([`Rseq::of_launcher`]), and the daemon registers the same area again as soon as `fork` has returned
+//! (after the C library's fork-child code and the `pthread_atfork` child handlers, which run without it).
 //!
 //! `pthread_atfork` prepare and parent handlers run in the intermediate: their changes to memory reach
 //! the launcher, but fds, threads or locks they open or close exist only in the intermediate.
@@ -93,7 +94,9 @@ pub(crate) unsafe fn double_fork() -> Result<Side, Failure> {
     let returned = unsafe { clone_intermediate(&raw mut relay) };
     // The launcher and the daemon (which inherited the blocked mask) both get the mask back.
     if returned == 0 {
-        // First, before any code could enter an rseq critical section.
+        // First thing back in Rust. (The C library's own fork-child code and the `pthread_atfork` child
+        // handlers ran before, without it: one thread, every signal blocked, so only a `sched_getcpu`
+        // there could read a stale CPU.)
         let registered = rseq.register();
         return Ok(Side::Daemon(registered.and(set_mask(saved).map(drop))));
     }
@@ -159,17 +162,25 @@ impl Rseq {
             return None;
         }
         let area = thread_pointer().checked_add_signed(offset)?;
-        // glibc registers 32 bytes (the original `struct rseq`); a later one may register the feature
-        // size, rounded up to the area's 32-byte alignment.
-        [32, size.next_multiple_of(32)]
+        // glibc 2.35 to 2.39 register 32 bytes (the original `struct rseq`); later ones the feature size,
+        // at least 32 (and a kernel may want it rounded up to the area's alignment).
+        let mut lengths = [32, size.max(32), size.next_multiple_of(32)];
+        lengths.sort_unstable();
+        let mut tried = 0;
+        lengths
             .into_iter()
+            .filter(|len| std::mem::replace(&mut tried, *len) != *len)
             .map(|len| Rseq { area, len })
             .find(|rseq| rseq.call(RSEQ_FLAG_UNREGISTER, NOT_THE_SIGNATURE) == Err(Errno::EPERM))
     }
 
-    /// Registers the area again for the calling thread, as the launcher's was.
+    /// Registers the area again for the calling thread, as the launcher's was. EBUSY means exactly this
+    /// registration is there already (a tool that runs `CLONE_VFORK` as a plain fork would pass it on).
     fn register(self) -> Result<(), Errno> {
-        self.call(0, RSEQ_SIG)
+        match self.call(0, RSEQ_SIG) {
+            Err(Errno::EBUSY) => Ok(()),
+            other => other,
+        }
     }
 
     fn call(self, flags: libc::c_int, signature: u32) -> Result<(), Errno> {
@@ -183,27 +194,15 @@ impl Rseq {
 }
 
 /// The addresses of glibc's `__rseq_offset` and `__rseq_size` (glibc 2.35+), null where the C library
-/// has none. Weak references, bound by the dynamic loader with the program's other symbols: a `dlsym`
-/// at every start would cost page faults in the loader, and a strong reference would keep the program
-/// from loading on an older glibc. Written in assembly because Rust has no stable weak linkage, and may
-/// take the address of an `extern` static for non-null.
+/// has none. Looked up at run time: a link-time reference, even a weak one, would make the program
+/// require glibc 2.35 to load (the linker records the symbol's version as a hard requirement), where
+/// the rest of the runtime runs on older ones.
 fn glibc_rseq_symbols() -> (*const isize, *const u32) {
-    let offset: *const isize;
-    let size: *const u32;
-    // SAFETY: two loads from the global offset table, which the dynamic loader filled before `main`; the
-    // `.weak` directives make a missing symbol's entry 0 instead of a load failure.
-    unsafe {
-        std::arch::asm!(
-            ".weak __rseq_offset",
-            ".weak __rseq_size",
-            "mov {offset}, qword ptr [rip + __rseq_offset@GOTPCREL]",
-            "mov {size}, qword ptr [rip + __rseq_size@GOTPCREL]",
-            offset = out(reg) offset,
-            size = out(reg) size,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    (offset, size)
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the symbol up.
+    let offset = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_offset".as_ptr()) };
+    // SAFETY: as above.
+    let size = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__rseq_size".as_ptr()) };
+    (offset.cast_const().cast(), size.cast_const().cast())
 }
 
 /// The calling thread's thread pointer (x86-64: `fs:0` holds it, the TCB's pointer to itself).

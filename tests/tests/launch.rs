@@ -455,3 +455,37 @@ fn a_thread_started_before_main_is_refused_where_unshare_is_filtered() {
         "the refusal names the count /proc gave: {stderr}"
     );
 }
+
+/// The newest glibc symbol version `binary` needs (`readelf -V`), as (major, minor).
+fn newest_glibc_needed(binary: &str) -> Option<(u32, u32)> {
+    let output = Command::new("readelf")
+        .args(["-V", "--wide", binary])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("GLIBC_"))
+        .filter_map(|version| {
+            let (major, minor) = version.split_once('.')?;
+            Some((major.parse().ok()?, minor.split('.').next()?.parse().ok()?))
+        })
+        .max()
+}
+
+/// The runtime asks for glibc's rseq symbols at run time, not by a link-time reference: a program that
+/// uses it loads on every glibc a plain Rust program built here loads on (a reference, even a weak one,
+/// would add a hard requirement of glibc 2.35).
+#[test]
+fn a_daemon_needs_no_newer_glibc_than_a_plain_program() {
+    let (Some(daemon), Some(plain)) = (
+        newest_glibc_needed(common::exe("fx_default")),
+        newest_glibc_needed(common::exe("bench_floor")),
+    ) else {
+        skip("needs readelf(1) and a glibc target to read the symbol versions");
+        return;
+    };
+    assert!(
+        daemon <= plain,
+        "a #[daemon] program needs glibc {daemon:?}, a plain one {plain:?}"
+    );
+}

@@ -30,6 +30,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_privileged" => env!("CARGO_BIN_EXE_fx_privileged"),
         "fx_systemd" => env!("CARGO_BIN_EXE_fx_systemd"),
         "fx_ctor_thread" => env!("CARGO_BIN_EXE_fx_ctor_thread"),
+        "bench_floor" => env!("CARGO_BIN_EXE_bench_floor"),
         other => panic!("no fixture {other}"),
     }
 }
