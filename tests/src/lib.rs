@@ -71,3 +71,60 @@ pub mod bench {
         }
     }
 }
+
+/// Ignores `signal` through the raw `rt_sigaction` system call, which takes the real-time signals glibc
+/// keeps for itself (32 and 33) too: glibc's `sigaction(3)` refuses them with EINVAL. One system call on
+/// values on the stack, so it may run in a `pre_exec` closure.
+///
+/// # Errors
+///
+/// The system call's error; `Unsupported` outside Linux on `x86_64` and aarch64.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub fn ignore_raw(signal: i32) -> std::io::Result<()> {
+    /// The kernel's `struct sigaction` on `x86_64` and aarch64: handler, flags, restorer, mask.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let ignore = KernelSigaction {
+        handler: nix::libc::SIG_IGN,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction reads a kernel sigaction laid out as the kernel expects on these architectures,
+    // with its 8-byte signal set; a null old action asks for nothing back. SIG_IGN runs no code.
+    let result = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_rt_sigaction,
+            signal,
+            &raw const ignore,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere there is no raw `rt_sigaction` to call.
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+pub fn ignore_raw(_signal: i32) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}

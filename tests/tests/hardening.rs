@@ -9,8 +9,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::{has_strace, launch, scratch, skip, start, stderr_text, under_strace, ChildGuard};
 use common::{is_root, NOBODY};
-use common::{launch, scratch, skip, start, stderr_text, ChildGuard};
 
 fn builder(out: &Path, args: &[&str]) -> Command {
     let mut command = common::fixture("fx_builder", out);
@@ -72,17 +72,11 @@ fn item01_a_pid_file_that_is_not_a_regular_file_is_refused_and_left_alone() {
     std::fs::create_dir(&subdir).unwrap();
     assert_refused(&out, &subdir, &expected(&subdir, "a directory"));
     // Not even opened for I/O (opening a FIFO wakes its other end; a tape rewinds): looked at with O_PATH.
-    if Command::new("strace").arg("-V").output().is_ok() {
+    if has_strace() {
         let trace = dir.join("trace");
         let launcher = with_pid_file(&out, &fifo);
-        let mut command = Command::new("strace");
-        command
-            .args(["-f", "-e", "trace=open,openat", "-o"])
-            .arg(&trace);
-        command
-            .arg(launcher.get_program())
-            .args(launcher.get_args());
-        command.env("FIXTURE_OUT", &out).stdin(Stdio::null());
+        let mut command = under_strace(&launcher, &trace, &["-f", "-e", "trace=open,openat"]);
+        command.stdin(Stdio::null());
         assert_eq!(launch(command).status.code(), Some(1));
         let trace = std::fs::read_to_string(&trace).unwrap();
         let opens: Vec<&str> = trace.lines().filter(|l| l.contains("fifo.pid\"")).collect();
@@ -483,18 +477,13 @@ fn item04_a_log_symlink_planted_in_a_sticky_directory_is_not_followed() {
 /// Runs `command` as `unshare -m sh -c SCRIPT sh ARGS... -- LAUNCHER...`: the script sets up a private
 /// mount namespace (gone when its last process ends) and then runs the launcher with `"$@"`.
 fn in_mount_namespace(script: &str, args: &[&Path], launcher: &Command) -> Command {
-    let mut command = Command::new("unshare");
-    command.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"]);
-    command.args(args);
-    command
-        .arg(launcher.get_program())
-        .args(launcher.get_args());
-    for (key, value) in launcher.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
+    let mut unshare_args: Vec<&std::ffi::OsStr> =
+        ["-m", "--propagation", "private", "sh", "-c", script, "sh"]
+            .into_iter()
+            .map(std::ffi::OsStr::new)
+            .collect();
+    unshare_args.extend(args.iter().map(|path| path.as_os_str()));
+    let mut command = common::run_under("unshare", unshare_args, launcher);
     command.stdin(Stdio::null());
     command
 }
@@ -718,31 +707,23 @@ fn item11_foreground_false_is_no_preference_and_forcing_a_fork_is_explicit() {
 /// launcher's wait return "timed out" 1.5 s late, past the 1 s deadline, when the record is long there.
 #[test]
 fn item12_a_record_there_at_the_deadline_is_not_missed() {
-    if Command::new("strace").arg("-V").output().is_err() {
+    if !has_strace() {
         skip("needs strace(1) to delay the launcher's poll past its deadline");
         return;
     }
     let (_dir, out) = scratch("h-deadline");
     let launcher = builder(&out, &["--timeout-secs", "1"]);
-    let mut command = Command::new("strace");
     // poll #1 is std's check of fds 0-2 at start-up; #2 is the launcher's wait for the record.
-    command
-        .args([
-            "-o",
-            "/dev/null",
+    let command = under_strace(
+        &launcher,
+        Path::new("/dev/null"),
+        &[
             "-e",
             "trace=poll",
             "-e",
             "inject=poll:retval=0:delay_exit=1500000:when=2",
-        ])
-        .arg(launcher.get_program())
-        .args(launcher.get_args());
-    for (key, value) in launcher.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
+        ],
+    );
     let daemon = start(command, &out);
     assert!(daemon.alive());
 }

@@ -4,36 +4,12 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::{
-    before_exec, check, fixture, is_root, launch, scratch, skip, start, stat_fields, stderr_text,
-    LiveDaemon,
+    before_exec, check, fixture, has_strace, is_root, launch, scratch, skip, start, stat_fields,
+    stderr_text, under_strace, LiveDaemon,
 };
-
-fn has_strace() -> bool {
-    Command::new("strace").arg("-V").output().is_ok()
-}
-
-/// `launcher` run under `strace -o LOG ARGS`, with the launcher's environment (not its `pre_exec` code).
-/// Without `-f` among `args` only the launcher is traced, and strace exits with it.
-fn under_strace(launcher: &Command, log: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new("strace");
-    command
-        .arg("-o")
-        .arg(log)
-        .args(args)
-        .arg(launcher.get_program())
-        .args(launcher.get_args());
-    for (key, value) in launcher.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    command
-}
 
 /// The daemon's session id and process-group id, from /proc.
 fn session_and_group(daemon: &LiveDaemon) -> (i32, i32) {
@@ -264,41 +240,6 @@ fn signals_and_fds(pid: i32) -> (u64, u64, Vec<i32>) {
     (mask("SigIgn:"), mask("SigBlk:"), fds)
 }
 
-/// Ignores `signal` with the raw system call, which takes the C library's reserved signals (32, 33) too.
-/// For `pre_exec`: one async-signal-safe system call on constants.
-fn ignore_raw(signal: i32) -> std::io::Result<()> {
-    // The kernel's struct sigaction on x86-64 and aarch64: handler, flags, restorer, mask.
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: usize,
-        flags: u64,
-        restorer: usize,
-        mask: u64,
-    }
-    let ignore = KernelSigaction {
-        handler: libc::SIG_IGN,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    // SAFETY: rt_sigaction reads a kernel sigaction laid out as the kernel expects, with its 8-byte set; a
-    // null old action asks for nothing back. SIG_IGN runs no code.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            signal,
-            &raw const ignore,
-            std::ptr::null_mut::<KernelSigaction>(),
-            8_usize,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// At the program's entry (`#[daemon]` on `main`) the launch does without /proc/self/status when the fd
 /// table is known to be small: a soft `RLIMIT_NOFILE` of at most 4096, or no fd open above 2. Otherwise
 /// (a limit of 8192 and an inherited fd) it reads it. Either way the daemon ends up the same: the ignored
@@ -350,7 +291,7 @@ fn the_program_entry_resets_the_same_with_or_without_proc_status() {
                 check(unsafe { libc::dup2(0, 1000) })?;
             }
             for signal in [libc::SIGHUP, 32, 33] {
-                ignore_raw(signal)?;
+                tests::ignore_raw(signal)?;
             }
             // SAFETY: sigset_t is plain data; sigemptyset and sigaddset initialize and fill it.
             let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };

@@ -3,56 +3,6 @@
 //! daemonizes with the builder and reports the daemon's pid. The daemon must have them back at `SIG_DFL`.
 //! Exits 3 when the signals could not be ignored (then the test proves nothing, and says so).
 
-/// The kernel's `struct sigaction` on `x86_64` and aarch64: handler, flags, restorer, mask.
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-#[repr(C)]
-struct KernelSigaction {
-    handler: usize,
-    flags: u64,
-    restorer: usize,
-    mask: u64,
-}
-
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-fn ignore_raw(signal: i32) -> std::io::Result<()> {
-    let ignore = KernelSigaction {
-        handler: nix::libc::SIG_IGN,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    // SAFETY: rt_sigaction reads a kernel sigaction laid out as the kernel expects on these architectures,
-    // with its 8-byte signal set; a null old action asks for nothing back. SIG_IGN runs no code of ours.
-    let result = unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_rt_sigaction,
-            signal,
-            &raw const ignore,
-            std::ptr::null_mut::<KernelSigaction>(),
-            std::mem::size_of::<u64>(),
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-)))]
-fn ignore_raw(_signal: i32) -> std::io::Result<()> {
-    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
-}
-
 /// `SigIgn` of /proc/self/status: bit `n - 1` set when signal `n` is ignored.
 fn ignored_now() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -62,7 +12,7 @@ fn ignored_now() -> Option<u64> {
 
 fn main() {
     let reserved = (1u64 << 31) | (1u64 << 32);
-    let ignored = ignore_raw(32).and_then(|()| ignore_raw(33));
+    let ignored = tests::ignore_raw(32).and_then(|()| tests::ignore_raw(33));
     if let Err(error) = ignored {
         eprintln!("fx_reserved_signals: cannot ignore signals 32 and 33: {error}");
         std::process::exit(3);

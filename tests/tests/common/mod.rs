@@ -328,3 +328,37 @@ pub(crate) fn high_fd(file: std::fs::File) -> std::os::fd::RawFd {
     );
     fd
 }
+
+/// Whether strace(1) is installed (the tests that watch or steer system calls skip without it).
+pub(crate) fn has_strace() -> bool {
+    Command::new("strace").arg("-V").output().is_ok()
+}
+
+/// `launcher` run as the last arguments of `tool ARGS...`, with the launcher's environment (not its
+/// `pre_exec` code, nor its stdio).
+pub(crate) fn run_under<I, S>(tool: &str, args: I, launcher: &Command) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new(tool);
+    command
+        .args(args)
+        .arg(launcher.get_program())
+        .args(launcher.get_args());
+    for (key, value) in launcher.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+}
+
+/// `launcher` run under `strace -o LOG ARGS`. Without `-f` among `args` only the launcher is traced, and
+/// strace exits with it.
+pub(crate) fn under_strace(launcher: &Command, log: &Path, args: &[&str]) -> Command {
+    let mut strace_args = vec![std::ffi::OsStr::new("-o"), log.as_os_str()];
+    strace_args.extend(args.iter().map(std::ffi::OsStr::new));
+    run_under("strace", strace_args, launcher)
+}
