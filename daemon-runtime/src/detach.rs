@@ -13,7 +13,7 @@ use crate::handshake::{self, Report, Reporter};
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 use crate::intermediate::{self, Failure, Side};
 use crate::pidfile::{self, PidFile};
-use crate::privileges::{self, Identity};
+use crate::privileges;
 use crate::proc_status::ProcStatus;
 use crate::{
     caps, fds, hardening, listen, logs, notify, ready, signals, threads, watchdog, Daemon, Running,
@@ -297,12 +297,12 @@ fn setup(
             umask(Mode::empty());
         }
         let (stdout, stderr) = (config.stdout.as_deref(), config.stderr.as_deref());
-        let opened = fds::redirect_stdio(stdout, stderr)?;
+        let opened = fds::redirect_stdio(stdout, stderr, config.open_log)?;
         log_files = Some(logs::remember(opened, stdout, stderr)?);
     }
     umask(Mode::from_bits_truncate(config.umask as _));
     // Looked up before the pid file: the lock file goes to the daemon's user, who may also own both files.
-    let identity = Identity::resolve(config.user.as_deref(), config.group.as_deref())?;
+    let identity = config.identity()?;
     let owners = pidfile::Owners {
         user: identity.new_uid(),
     };

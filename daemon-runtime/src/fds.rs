@@ -251,14 +251,28 @@ pub(crate) struct LogFiles {
     pub(crate) stderr: Option<LogFile>,
 }
 
+/// The opener where none was set: refuses the path (see `redirect_stdio`).
+const OPEN_NOTHING: OpenLog = |path, step| Err(Error::at(step, path, nix::errno::Errno::EINVAL));
+
+/// How a log file is opened ([`open_log`]), as the builder keeps it: set by `stdout()` and `stderr()`, so
+/// that a daemon without log files does not link that code.
+pub(crate) type OpenLog = fn(&Path, Step) -> Result<LogFile, Error>;
+
+/// [`open_log`], for the builder.
+pub(crate) const OPEN_LOG: OpenLog = open_log;
+
 /// Points stdin at /dev/null, and stdout and stderr at /dev/null or at the given files (appended to,
-/// created 0o640 under the caller's umask). The targets are opened first, then `dup2`ed onto 0, 1 and 2,
-/// which are never closed first, so no other open can take their numbers in between. Returns the log
-/// files opened, for `logs::remember`.
+/// created 0o640 under the caller's umask), each opened with `open_log` (given with any path). The
+/// targets are opened first, then `dup2`ed onto 0, 1 and 2, which are never closed first, so no other
+/// open can take their numbers in between. Returns the log files opened, for `logs::remember`.
 pub(crate) fn redirect_stdio(
     stdout: Option<&Path>,
     stderr: Option<&Path>,
+    open_log: Option<OpenLog>,
 ) -> Result<LogFiles, Error> {
+    // The builder sets the opener with either path, so a path without one is never seen (and would fail
+    // the start, not be ignored).
+    let open_log = open_log.unwrap_or(OPEN_NOTHING);
     let null = open_null()?;
     let mut files = LogFiles::default();
     let removing = |files: LogFiles, error: Error| {

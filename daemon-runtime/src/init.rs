@@ -26,7 +26,6 @@ use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::error::{Error, Step};
 use crate::pidfile::{self, Owners};
-use crate::privileges::Identity;
 use crate::Daemon;
 
 /// Signals a terminal sends to its foreground process group, which the program is in too.
@@ -132,7 +131,8 @@ fn remove_stale_pid_file(config: &Daemon) {
         return;
     }
     let owners = Owners {
-        user: Identity::resolve(config.user.as_deref(), config.group.as_deref())
+        user: config
+            .identity()
             .ok()
             .and_then(|identity| identity.new_uid()),
     };

@@ -199,8 +199,14 @@ pub struct Daemon {
     lock_pid_file: Option<pidfile::Acquire>,
     stdout: Option<PathBuf>,
     stderr: Option<PathBuf>,
+    /// Opens the log files: set with `stdout` or `stderr` by the builder, like `commands`, so that a daemon
+    /// without log files does not link that code.
+    open_log: Option<fds::OpenLog>,
     user: Option<String>,
     group: Option<String>,
+    /// Looks the user and group up: set with `user` or `group` by the builder, like `commands`, so that a
+    /// daemon that keeps its identity does not link the lookups.
+    resolve_identity: Option<privileges::Resolve>,
     chroot: Option<PathBuf>,
     keep_fds: Vec<RawFd>,
     ready: Ready,
@@ -250,8 +256,10 @@ impl Daemon {
             lock_pid_file: None,
             stdout: None,
             stderr: None,
+            open_log: None,
             user: None,
             group: None,
+            resolve_identity: None,
             chroot: None,
             keep_fds: Vec::new(),
             ready: Ready::Auto,
@@ -321,6 +329,7 @@ impl Daemon {
     /// ```
     pub fn stdout(mut self, path: impl Into<PathBuf>) -> Daemon {
         self.stdout = Some(path.into());
+        self.open_log = Some(fds::OPEN_LOG);
         self
     }
 
@@ -332,6 +341,7 @@ impl Daemon {
     /// ```
     pub fn stderr(mut self, path: impl Into<PathBuf>) -> Daemon {
         self.stderr = Some(path.into());
+        self.open_log = Some(fds::OPEN_LOG);
         self
     }
 
@@ -344,6 +354,7 @@ impl Daemon {
     /// ```
     pub fn user(mut self, user: impl Into<String>) -> Daemon {
         self.user = Some(user.into());
+        self.resolve_identity = Some(privileges::Identity::resolve);
         self
     }
 
@@ -355,7 +366,16 @@ impl Daemon {
     /// ```
     pub fn group(mut self, group: impl Into<String>) -> Daemon {
         self.group = Some(group.into());
+        self.resolve_identity = Some(privileges::Identity::resolve);
         self
+    }
+
+    /// Who the daemon becomes: the configured user and group, looked up; without them, itself.
+    fn identity(&self) -> Result<privileges::Identity, Error> {
+        self.resolve_identity
+            .map_or(Ok(privileges::Identity::default()), |resolve| {
+                resolve(self.user.as_deref(), self.group.as_deref())
+            })
     }
 
     /// chroot(2) into this directory before changing to the working directory. The user and group are

@@ -17,6 +17,10 @@ pub(crate) struct Identity {
     name: Option<CString>,
 }
 
+/// [`Identity::resolve`], as the builder keeps it: set by `user()` and `group()`, so that a daemon that
+/// keeps its identity does not link the user and group lookups.
+pub(crate) type Resolve = fn(Option<&str>, Option<&str>) -> Result<Identity, Error>;
+
 impl Identity {
     /// Looks up `user` and `group` (names or numeric ids). Without a group, the user's primary group.
     pub(crate) fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Identity, Error> {
