@@ -72,14 +72,15 @@ pub(crate) fn table_is_small() -> bool {
 fn only_stdio_open() -> bool {
     let procfs = nix::sys::statfs::statfs("/proc/self/fd")
         .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
-    let Ok(open) = nix::sys::stat::stat("/proc/self/fd").map(|st| st.st_size) else {
-        return false;
+    let open = match nix::sys::stat::stat("/proc/self/fd") {
+        Ok(st) if procfs && st.st_size > 0 => st.st_size,
+        _ => return false,
     };
     // SAFETY: F_GETFD only reads a descriptor's flags; on a number that is not open it returns EBADF.
     let stdio = (0..=2)
         .filter(|fd| unsafe { libc::fcntl(*fd, libc::F_GETFD) } >= 0)
         .count();
-    procfs && open > 0 && usize::try_from(open) == Ok(stdio)
+    usize::try_from(open) == Ok(stdio)
 }
 
 #[cfg(not(target_os = "linux"))]

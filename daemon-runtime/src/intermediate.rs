@@ -163,13 +163,10 @@ impl Rseq {
         }
         let area = thread_pointer().checked_add_signed(offset)?;
         // glibc 2.35 to 2.39 register 32 bytes (the original `struct rseq`); later ones the feature size,
-        // at least 32 (and a kernel may want it rounded up to the area's alignment).
-        let mut lengths = [32, size.max(32), size.next_multiple_of(32)];
-        lengths.sort_unstable();
-        let mut tried = 0;
-        lengths
+        // at least 32 (and a kernel may want it rounded up to the area's alignment). The first that the
+        // kernel confirms wins: one system call where glibc registered 32 bytes.
+        [32, size.max(32), size.next_multiple_of(32)]
             .into_iter()
-            .filter(|len| std::mem::replace(&mut tried, *len) != *len)
             .map(|len| Rseq { area, len })
             .find(|rseq| rseq.call(RSEQ_FLAG_UNREGISTER, NOT_THE_SIGNATURE) == Err(Errno::EPERM))
     }

@@ -182,12 +182,16 @@ fn the_daemons_c_library_state_is_its_own() {
     command.args(["--atfork", "--then", "ids"]);
     let daemon = start(command, &out);
     let report = std::fs::read_to_string(&out).unwrap();
-    let field = |name: &str| -> i64 {
+    let word = |name: &str| -> &str {
         report
             .split_whitespace()
             .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {name} in {report:?}"))
+    };
+    let field = |name: &str| -> i64 {
+        word(name)
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is not a number in {report:?}"))
     };
     assert_eq!(field("tid"), i64::from(daemon.pid), "{report}");
     assert_eq!(field("gettid"), i64::from(daemon.pid), "{report}");
@@ -195,12 +199,6 @@ fn the_daemons_c_library_state_is_its_own() {
         field("atfork") >= 1,
         "the atfork child handler never ran: {report}"
     );
-    let word = |name: &str| -> &str {
-        report
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-            .unwrap_or_else(|| panic!("no {name} in {report:?}"))
-    };
     assert_eq!(
         word("rseq"),
         word("rseq_launcher"),
