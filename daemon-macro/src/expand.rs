@@ -28,13 +28,14 @@
 //!             __daemon_builder, __daemon_module, __daemon_function, __daemon_binary,
 //!         )
 //!     };
-//!     #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
+//!     #[allow(clippy::redundant_closure_call, clippy::let_unit_value, clippy::unused_unit)]
 //!     let __daemon_result: Result<(), MyError> = (|| -> Result<(), MyError> { body })();
-//!     ::daemon_runtime::__private::finish(__daemon_running, {
-//!         #[allow(unused_imports)]
-//!         use ::daemon_runtime::__private::{DescribeError as _, DescribeOther as _};
-//!         (&::daemon_runtime::__private::Outcome(&__daemon_result)).describe()
-//!     });
+//!     #[allow(unused_imports, clippy::needless_borrow)]
+//!     let __daemon_failure = {
+//!         use ::daemon_runtime::__private::{DescribeDebug as _, DescribeDisplay as _, DescribeOther as _};
+//!         (&&&::daemon_runtime::__private::Outcome(&__daemon_result)).describe()
+//!     };
+//!     ::daemon_runtime::__private::finish(__daemon_running, __daemon_failure);
 //!     __daemon_result
 //! }
 //! ```
@@ -350,23 +351,35 @@ pub(crate) fn expand(
                     }
                 }
                 output => {
+                    // The closure's type is written out wherever it can be named: a body that never
+                    // returns (`loop {}`, `process::exit`, a `-> !` call) would otherwise leave it to
+                    // inference, and the describing below would then take it for a `Result`.
                     let (closure_output, binding) = match output {
+                        ReturnType::Default => (quote!(-> ()), quote!(: ())),
                         ReturnType::Type(arrow, ty) if !contains_impl(&ty.to_token_stream()) => {
                             (quote!(#arrow #ty), quote!(: #ty))
                         }
-                        _ => (TokenStream::new(), TokenStream::new()),
+                        ReturnType::Type(..) => (TokenStream::new(), TokenStream::new()),
                     };
                     let body = quote_spanned! {span=>
-                        #[allow(clippy::redundant_closure_call, clippy::let_unit_value)]
+                        #[allow(
+                            clippy::redundant_closure_call,
+                            clippy::let_unit_value,
+                            clippy::unused_unit
+                        )]
                         let #result #binding = (|| #closure_output #block)();
                     };
+                    let failure = local("__daemon_failure");
                     quote!(
                         #body
-                        #krate::__private::finish(#running, {
-                            #[allow(unused_imports)]
-                            use #krate::__private::{DescribeError as _, DescribeOther as _};
-                            (&#krate::__private::Outcome(&#result)).describe()
-                        });
+                        #[allow(unused_imports, clippy::needless_borrow)]
+                        let #failure = {
+                            use #krate::__private::{
+                                DescribeDebug as _, DescribeDisplay as _, DescribeOther as _,
+                            };
+                            (&&&#krate::__private::Outcome(&#result)).describe()
+                        };
+                        #krate::__private::finish(#running, #failure);
                         #result
                     )
                 }

@@ -117,17 +117,33 @@ pub(crate) fn program() -> String {
         .unwrap_or_else(|| "daemon".to_string())
 }
 
-/// main's return value, for describing it without knowing its type (autoref specialization).
+/// main's return value, for describing it without knowing its type (autoref specialization: the
+/// attribute calls `(&&&Outcome(&result)).describe()`, and method lookup takes the first of these impls
+/// that applies: on `&&Outcome` an error that has `Display`, on `&Outcome` one that has only `Debug`, on
+/// `Outcome` anything else).
 #[derive(Debug)]
 pub struct Outcome<'a, T>(pub &'a T);
 
-/// An `Err` is described by its `Debug`, as `Termination` prints it.
-pub trait DescribeError {
+/// An `Err` whose type has `Display` is described by it, as the privileged code's errors are (`{:#}`:
+/// with `anyhow` and `eyre`, the whole chain of causes on one line).
+pub trait DescribeDisplay {
     /// The error's text, if the value is an `Err`.
     fn describe(&self) -> Option<String>;
 }
 
-impl<T, E: Debug> DescribeError for Outcome<'_, Result<T, E>> {
+impl<T, E: std::fmt::Display> DescribeDisplay for &&Outcome<'_, Result<T, E>> {
+    fn describe(&self) -> Option<String> {
+        self.0.as_ref().err().map(|e| format!("{e:#}"))
+    }
+}
+
+/// An `Err` with only `Debug` is described by it, as `Termination` prints it.
+pub trait DescribeDebug {
+    /// The error's text, if the value is an `Err`.
+    fn describe(&self) -> Option<String>;
+}
+
+impl<T, E: Debug> DescribeDebug for &Outcome<'_, Result<T, E>> {
     fn describe(&self) -> Option<String> {
         self.0.as_ref().err().map(|e| format!("{e:?}"))
     }
@@ -139,7 +155,7 @@ pub trait DescribeOther {
     fn describe(&self) -> Option<String>;
 }
 
-impl<T> DescribeOther for &Outcome<'_, T> {
+impl<T> DescribeOther for Outcome<'_, T> {
     fn describe(&self) -> Option<String> {
         None
     }

@@ -502,7 +502,15 @@ fn manual_readiness_reports_errors_panics_and_timeouts() {
     assert_eq!(
         stderr_text(&output),
         "fx_manual: the daemon exited before it was ready: main returned an error: \
-         \"cannot bind 127.0.0.1:1: address in use\"\n"
+         cannot bind 127.0.0.1:1: address in use\n"
+    );
+    // Shown with `Display`, as the privileged code's errors are, not `Debug` (`Os { code: 2, ... }`).
+    let output = run("err-io");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr_text(&output),
+        "fx_manual: the daemon exited before it was ready: main returned an error: \
+         No such file or directory (os error 2)\n"
     );
     let output = run("panic");
     assert_eq!(output.status.code(), Some(1));

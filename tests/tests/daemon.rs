@@ -62,6 +62,32 @@ fn attribute_keys_are_applied_to_a_detached_daemon() {
     }
 }
 
+/// The shapes users write first run as daemons: a `fn main()` that never returns, and an `async fn main`
+/// server under `#[tokio::main]` that accepts for ever (it serves here, from its daemon).
+#[test]
+fn a_main_that_never_returns_and_an_async_server_run_as_daemons() {
+    let (_dir, out) = scratch("forever");
+    let daemon = start(fixture("fx_forever", &out), &out);
+    assert_detached(&daemon, daemon.launcher.unwrap(), our_sid());
+    assert_stdio_null(&daemon);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(daemon.alive(), "the parked daemon is still there");
+
+    let (_dir, out) = scratch("server");
+    let daemon = start(fixture("fx_server", &out), &out);
+    assert_detached(&daemon, daemon.launcher.unwrap(), our_sid());
+    let report = common::wait_for_report(&out);
+    let port: u16 = report.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    std::io::Write::write_all(&mut stream, b"hello daemon\n").unwrap();
+    let mut reply = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&stream), &mut reply).unwrap();
+    assert_eq!(reply, "hello daemon\n");
+}
+
 /// Launched from a real pseudo-terminal that is the launcher's controlling terminal, with inherited fds at
 /// low and high numbers: the daemon has no terminal, only /dev/null on 0-2, and survives the hang-up.
 #[test]

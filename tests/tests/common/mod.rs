@@ -30,6 +30,8 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_privileged" => env!("CARGO_BIN_EXE_fx_privileged"),
         "fx_systemd" => env!("CARGO_BIN_EXE_fx_systemd"),
         "fx_ctor_thread" => env!("CARGO_BIN_EXE_fx_ctor_thread"),
+        "fx_forever" => env!("CARGO_BIN_EXE_fx_forever"),
+        "fx_server" => env!("CARGO_BIN_EXE_fx_server"),
         "bench_floor" => env!("CARGO_BIN_EXE_bench_floor"),
         other => panic!("no fixture {other}"),
     }
