@@ -868,19 +868,20 @@ mod imp {
     //! The Linux implementation: `/proc/locks`, pidfds (Linux 5.3), inotify.
 
     use std::io;
-    use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::fd::{AsFd, AsRawFd, OwnedFd};
     use std::path::Path;
     use std::time::{Duration, Instant};
 
     use nix::errno::Errno;
     use nix::fcntl::OFlag;
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::poll::{poll, PollFd, PollFlags};
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
     use nix::sys::signal::Signal;
     use nix::sys::stat::{fstat, Mode, SFlag};
 
     use super::record::{self, Reload};
     use super::{Action, Item, Outcome, Schedule, Target};
+    use crate::pidfd::{self, poll_timeout, wait_exit};
     use crate::pidfile::{lock_path, locks};
 
     /// Why an action cannot go on: the message, and whether it is a matter of permission (LSB code 4).
@@ -1175,50 +1176,6 @@ mod imp {
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(':').map(str::trim))
     }
 
-    /// `pidfd_open(2)`.
-    fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd (or -1); no memory is involved.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let fd = Errno::result(fd)?;
-        let fd = RawFd::try_from(fd).map_err(|_| Errno::EBADF)?;
-        // SAFETY: the kernel just returned this fd, which nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
-
-    /// `pidfd_send_signal(2)`.
-    fn send(pidfd: &OwnedFd, signal: Signal) -> Result<(), Errno> {
-        let (fd, signal) = (pidfd.as_raw_fd(), signal as libc::c_int);
-        let no_info: *const libc::siginfo_t = std::ptr::null();
-        // SAFETY: a pidfd we own, a valid signal number, a null siginfo (the kernel fills it as kill does),
-        // no flags.
-        let result = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, signal, no_info, 0) };
-        Errno::result(result).map(drop)
-    }
-
-    /// Waits up to `timeout` for the process to exit; whether it did.
-    fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool, Errno> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            // A timeout too large to represent waits for ever.
-            let left = deadline.map_or(Duration::MAX, |d| {
-                d.saturating_duration_since(Instant::now())
-            });
-            let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, poll_timeout(left)) {
-                Ok(0) if left.is_zero() => return Ok(false),
-                Ok(0) | Err(Errno::EINTR) => {}
-                Ok(_) => return Ok(true),
-                Err(errno) => return Err(errno),
-            }
-        }
-    }
-
-    /// Milliseconds for poll(2), rounded up so that a wait never ends early.
-    fn poll_timeout(left: Duration) -> PollTimeout {
-        let ms = left.as_micros().div_ceil(1000);
-        PollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
-    }
-
     /// The holder, pinned by a pidfd and checked again after: the pid read from /proc/locks may have
     /// exited and been recycled between that read and `pidfd_open`, so the lock must still name it once the
     /// pidfd pins the process. `Ok(None)` when nobody holds the lock (any more).
@@ -1231,7 +1188,7 @@ mod imp {
                 Found::Stopped { .. } => return Ok(None),
                 Found::Running { pid, lock } => (pid, lock),
             };
-            let pidfd = match pidfd_open(pid) {
+            let pidfd = match pidfd::open(nix::unistd::Pid::from_raw(pid)) {
                 Ok(pidfd) => pidfd,
                 // Gone between the two reads: look again.
                 Err(Errno::ESRCH) => continue,
@@ -1366,7 +1323,7 @@ mod imp {
                 }
             }
             match schedule.items[index] {
-                Item::Signal(signal) => match send(&pidfd, signal) {
+                Item::Signal(signal) => match pidfd::send(&pidfd, signal) {
                     Ok(()) => last = Some(signal),
                     Err(Errno::ESRCH) => return released(pid, &lock, last, schedule),
                     Err(Errno::EPERM) => return denied(Action::Stop, signal, pid),
@@ -1529,7 +1486,7 @@ mod imp {
         // Watch the record before signalling, so that no answer can come unseen.
         let watch = Watch::new(&lock);
         let before = watch.as_ref().ok().and_then(Watch::read);
-        if let Err(errno) = send(&pidfd, Signal::SIGHUP) {
+        if let Err(errno) = pidfd::send(&pidfd, Signal::SIGHUP) {
             return match errno {
                 Errno::EPERM => denied(Action::Reload, Signal::SIGHUP, pid),
                 Errno::ESRCH => Outcome::new(Action::Reload, 7, "not running (it exited)"),

@@ -24,6 +24,8 @@ pub(crate) type Hook<'a> = Option<&'a mut dyn FnMut() -> Result<(), Error>>;
 
 /// How long a daemon that missed the ready timeout gets to exit after SIGTERM, before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// The longest the daemon waits for the intermediate process to exit (it exits right after its fork).
+const PARENT_EXIT_WAIT: Duration = Duration::from_secs(10);
 
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready or returns why not.
 pub(crate) fn background(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
@@ -89,13 +91,20 @@ fn fork_daemon(
             drop(write_end);
             return launcher(&read_end, leader, config);
         }
-        Ok(Side::Daemon(ready_to_run)) => {
+        Ok(Side::Daemon(intermediate, ready_to_run)) => {
             drop(read_end);
             let reporter = Reporter::new(write_end);
             if let Err(errno) = ready_to_run {
                 fail(reporter, &Error::os(Step::Fork, None, errno));
             }
-            return Ok(daemon(reporter, config, hup, notify, privileged));
+            return Ok(daemon(
+                reporter,
+                config,
+                hup,
+                notify,
+                privileged,
+                intermediate,
+            ));
         }
         Err(Failure::Setsid(leader, errno)) => {
             let _ = nix::sys::wait::waitpid(leader, None);
@@ -179,30 +188,29 @@ fn first_child(
     notify: bool,
     privileged: Hook<'_>,
 ) -> Running {
-    if let Err(errno) = setsid() {
-        fail(reporter, &Error::os(Step::Setsid, None, errno));
-    }
+    // The session's id is this process's pid: the daemon's parent until it exits.
+    let intermediate = match setsid() {
+        Ok(session) => session,
+        Err(errno) => fail(reporter, &Error::os(Step::Setsid, None, errno)),
+    };
     // SAFETY: still the only thread of this process (see `fork_daemon`).
     match unsafe { fork() } {
         Err(errno) => fail(reporter, &Error::os(Step::Fork, None, errno)),
         Ok(ForkResult::Parent { .. }) => exit_now(0),
-        Ok(ForkResult::Child) => daemon(reporter, config, hup, notify, privileged),
+        Ok(ForkResult::Child) => daemon(reporter, config, hup, notify, privileged, intermediate),
     }
 }
 
 /// The daemon: sets itself up, reports, and returns to run the body. `notify`: whether the launcher
-/// opened a notify socket.
+/// opened a notify socket; `intermediate`: the pid of the process that forked it.
 fn daemon(
     reporter: Reporter,
     config: &Daemon,
     hup: &signals::SavedHup,
     notify: bool,
     privileged: Hook<'_>,
+    intermediate: Pid,
 ) -> Running {
-    // Under a notify socket the daemon sends MAINPID= only once the intermediate process has exited, so it
-    // needs that process's pid, read now: after setup the intermediate may be gone. Without one, no system
-    // call is spent on it.
-    let parent = notify.then(nix::unistd::getppid);
     // Single-threaded: the launcher checked before forking.
     // The reopen handler goes in after SIGHUP's disposition is restored, which would undo it.
     let pid_file = match setup(config, true, privileged, Some(1))
@@ -212,9 +220,10 @@ fn daemon(
         Ok(pid_file) => pid_file,
         Err(error) => fail(reporter, &error),
     };
-    if let Some(parent) = parent {
-        wait_for_parent_exit(parent);
-    }
+    // Ready, and the body, only once the intermediate has exited: the daemon's parent is then init (or
+    // the nearest subreaper), as the body may expect, and systemd accepts its `MAINPID=` (it refuses one
+    // whose parent is alive and not systemd).
+    wait_for_exit(intermediate);
     // A failure to notify systemd reaches the launcher, which prints it.
     if ready::setup_done(config.ready, Some(reporter), notify).is_err() {
         exit_now(1);
@@ -226,12 +235,28 @@ fn daemon(
     }
 }
 
-/// Waits (a few milliseconds at most: it `_exit`s right after forking) until the intermediate process
-/// `parent` has exited: systemd refuses a `MAINPID=` whose parent is alive and not systemd.
-fn wait_for_parent_exit(parent: Pid) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+/// Waits until `parent`, the intermediate process (which exits right after its fork), is gone, so that
+/// this process has been reparented. Usually it is gone already: one `getppid`. Else, on Linux, a pidfd
+/// says when it exits (the kernel reparents its children before that); elsewhere, or without pidfds
+/// (Linux before 5.3), `getppid` is asked again after each short sleep. Bounded, so that an intermediate
+/// held up by something else (a debugger) cannot hold the daemon for ever.
+fn wait_for_exit(parent: Pid) {
+    if nix::unistd::getppid() != parent {
+        return;
+    }
+    let deadline = std::time::Instant::now() + PARENT_EXIT_WAIT;
+    #[cfg(target_os = "linux")]
+    match crate::pidfd::open(parent) {
+        Ok(pidfd) => {
+            let _ = crate::pidfd::wait_exit(&pidfd, PARENT_EXIT_WAIT);
+            return;
+        }
+        // Exited and reaped already.
+        Err(nix::errno::Errno::ESRCH) => return,
+        Err(_) => {}
+    }
     while nix::unistd::getppid() == parent && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 

@@ -43,9 +43,11 @@ pub(crate) enum Side {
     /// The launcher. The pid is the intermediate's (exited), the leader of the daemon's session and
     /// process group.
     Launcher(Pid),
-    /// The daemon: the intermediate's child, in a new session it does not lead; the result of registering
-    /// its rseq area again (a daemon without it must not run).
-    Daemon(Result<(), Errno>),
+    /// The daemon: the intermediate's child, in a new session it does not lead; the intermediate's pid
+    /// (the session's id, which `setsid` returned to it before the fork: known without asking, and
+    /// without the race of `getppid` against the intermediate's exit); the result of registering its
+    /// rseq area again (a daemon without it must not run).
+    Daemon(Pid, Result<(), Errno>),
 }
 
 /// Why the double fork failed.
@@ -98,7 +100,12 @@ pub(crate) unsafe fn double_fork() -> Result<Side, Failure> {
         // handlers ran before, without it: one thread, every signal blocked, so only a `sched_getcpu`
         // there could read a stale CPU.)
         let registered = rseq.register();
-        return Ok(Side::Daemon(registered.and(set_mask(saved).map(drop))));
+        // The daemon's copy of `relay` was made by the fork, after `setsid` wrote to it.
+        let intermediate = Pid::from_raw(i32::try_from(relay.setsid).unwrap_or(0));
+        return Ok(Side::Daemon(
+            intermediate,
+            registered.and(set_mask(saved).map(drop)),
+        ));
     }
     let restored = set_mask(saved);
     if returned < 0 {

@@ -78,6 +78,8 @@ mod lifecycle;
 pub mod listen;
 mod logs;
 pub mod notify;
+#[cfg(target_os = "linux")]
+mod pidfd;
 mod pidfile;
 mod privileges;
 mod proc_status;

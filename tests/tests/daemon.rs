@@ -88,6 +88,46 @@ fn a_main_that_never_returns_and_an_async_server_run_as_daemons() {
     assert_eq!(reply, "hello daemon\n");
 }
 
+/// The `log` example's promise: its parent is init (or the nearest subreaper), never the intermediate
+/// process, whose pid is the daemon's session id. With `ready = "auto"` the body once ran while the
+/// intermediate was still there, in about half of the runs: 50 runs, every one checked.
+#[test]
+fn the_log_examples_parent_is_never_the_intermediate() {
+    let example = std::path::Path::new(env!("CARGO_BIN_EXE_fx_default"))
+        .parent()
+        .unwrap()
+        .join("examples/log");
+    if !example.exists() {
+        common::skip("the log example is not built (cargo test --workspace builds it)");
+        return;
+    }
+    let log = std::path::Path::new("/tmp/daemon-runtime-example.log");
+    for run in 0..50 {
+        let _ = std::fs::remove_file(log);
+        let output = launch(std::process::Command::new(&example));
+        assert!(
+            output.status.success(),
+            "run {run}: {}",
+            stderr_text(&output)
+        );
+        let text = common::wait_for_report_containing(log, "effective group ID");
+        let field = |name: &str| -> i32 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(" = "))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or_else(|| panic!("run {run}: no {name} in {text:?}"))
+        };
+        let (pid, parent, session) = (
+            field("process ID"),
+            field("parent process ID"),
+            field("session ID"),
+        );
+        assert_ne!(parent, session, "run {run}: the parent is the intermediate");
+        assert_ne!(pid, session, "run {run}: a session leader");
+    }
+    let _ = std::fs::remove_file(log);
+}
+
 /// Launched from a real pseudo-terminal that is the launcher's controlling terminal, with inherited fds at
 /// low and high numbers: the daemon has no terminal, only /dev/null on 0-2, and survives the hang-up.
 #[test]

@@ -203,6 +203,24 @@ pub(crate) fn wait_for_report(path: &Path) -> String {
     }
 }
 
+/// Waits until the file at `path` contains `wanted` and returns its text.
+pub(crate) fn wait_for_report_containing(path: &Path, wanted: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.contains(wanted) {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {wanted:?} in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// The pid at the start of a report.
 pub(crate) fn report_pid(report: &str) -> i32 {
     report
