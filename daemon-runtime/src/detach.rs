@@ -260,7 +260,8 @@ fn wait_for_exit(parent: Pid) {
     }
 }
 
-/// Foreground (systemd `Type=notify`, PID 1, or forced): no fork and stdio kept, the rest as a daemon.
+/// Foreground (systemd `Type=notify`, PID 1, or forced): no fork, and stdio kept but for the configured
+/// log files; the rest as a daemon.
 pub(crate) fn foreground(config: &Daemon, privileged: Hook<'_>) -> Result<Running, Error> {
     let mut keep = config.keep_fds.clone();
     // Socket activation: the fds systemd passed, if they are for this process (the variables go).
@@ -316,13 +317,15 @@ fn setup(
     };
     // Dropped on a failed start: removes the log files this start created.
     let mut log_files = None;
-    if detached {
-        if config.stdout.is_some() || config.stderr.is_some() {
+    // Forked, stdio goes to /dev/null or the log files; in the foreground only a log file the program
+    // asked for replaces the terminal's or the service manager's fd: a key applies in every mode.
+    let (stdout, stderr) = (config.stdout.as_deref(), config.stderr.as_deref());
+    if detached || stdout.is_some() || stderr.is_some() {
+        if stdout.is_some() || stderr.is_some() {
             // Log files are created 0o640 exactly; the configured umask follows.
             umask(Mode::empty());
         }
-        let (stdout, stderr) = (config.stdout.as_deref(), config.stderr.as_deref());
-        let opened = fds::redirect_stdio(stdout, stderr, config.open_log)?;
+        let opened = fds::redirect_stdio(stdout, stderr, config.open_log, detached)?;
         log_files = Some(logs::remember(opened, stdout, stderr)?);
     }
     umask(Mode::from_bits_truncate(config.umask as _));

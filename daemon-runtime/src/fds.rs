@@ -262,19 +262,22 @@ pub(crate) type OpenLog = fn(&Path, Step) -> Result<LogFile, Error>;
 /// [`open_log`], for the builder.
 pub(crate) const OPEN_LOG: OpenLog = open_log;
 
-/// Points stdin at /dev/null, and stdout and stderr at /dev/null or at the given files (appended to,
-/// created 0o640 under the caller's umask), each opened with `open_log` (given with any path). The
-/// targets are opened first, then `dup2`ed onto 0, 1 and 2, which are never closed first, so no other
-/// open can take their numbers in between. Returns the log files opened, for `logs::remember`.
+/// Points stdout and stderr at the given files (appended to, created 0o640 under the caller's umask),
+/// each opened with `open_log` (given with any path); when `detached`, also stdin, and stdout or stderr
+/// without a file, at /dev/null (in the foreground those stay as they are: the terminal, or systemd's
+/// journal). The targets are opened first, then `dup2`ed onto 0, 1 and 2, which are never closed first,
+/// so no other open can take their numbers in between. Returns the log files opened, for
+/// `logs::remember`.
 pub(crate) fn redirect_stdio(
     stdout: Option<&Path>,
     stderr: Option<&Path>,
     open_log: Option<OpenLog>,
+    detached: bool,
 ) -> Result<LogFiles, Error> {
     // The builder sets the opener with either path, so a path without one is never seen (and would fail
     // the start, not be ignored).
     let open_log = open_log.unwrap_or(OPEN_NOTHING);
-    let null = open_null()?;
+    let null = if detached { Some(open_null()?) } else { None };
     let mut files = LogFiles::default();
     let removing = |files: LogFiles, error: Error| {
         // A file this start created goes when the start fails (review F15).
@@ -294,17 +297,19 @@ pub(crate) fn redirect_stdio(
             Err(error) => return Err(removing(files, error)),
         }
     }
-    let out = files.stdout.as_ref().map_or(&null, |f| &f.file);
+    let out = files.stdout.as_ref().map(|f| &f.file).or(null.as_ref());
     let err = match &files.stderr {
-        Some(log) => &log.file,
+        Some(log) => Some(&log.file),
         None if shared => out,
-        None => &null,
+        None => null.as_ref(),
     };
     // dup2 replaces 0, 1 and 2 atomically; no Rust object owns them (std's handles borrow them by number).
     let fail = |errno| Error::os(Step::Stdio, None, errno);
-    let result = nix::unistd::dup2_stdin(&null)
-        .and_then(|()| nix::unistd::dup2_stdout(out))
-        .and_then(|()| nix::unistd::dup2_stderr(err));
+    let result = null
+        .as_ref()
+        .map_or(Ok(()), nix::unistd::dup2_stdin)
+        .and_then(|()| out.map_or(Ok(()), nix::unistd::dup2_stdout))
+        .and_then(|()| err.map_or(Ok(()), nix::unistd::dup2_stderr));
     match result {
         Ok(()) => Ok(files),
         Err(errno) => Err(removing(files, fail(errno))),

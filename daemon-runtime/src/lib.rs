@@ -29,7 +29,8 @@
 //! privileges, and reports "ready" (or the error) to the launcher over the pipe.
 //!
 //! Under systemd `Type=notify` (`NOTIFY_SOCKET` set), as PID 1 in a container, or with
-//! `DAEMON_FOREGROUND=1` in the environment, it does not fork and keeps stdio; the other steps still apply
+//! `DAEMON_FOREGROUND=1` in the environment, it does not fork and leaves stdio as it is (but for a `stdout` or
+//! `stderr` file the program asked for: keys apply in every mode); the other steps still apply
 //! and readiness goes to systemd as `READY=1`.
 //! As PID 1 (a container's entry point) the process stays PID 1 as a minimal init that forwards signals,
 //! reaps orphans and exits with the program's status, and the program runs as its child: so SIGTERM and
@@ -127,7 +128,7 @@ pub use watchdog::Watchdog;
 /// | `umask` | integer literal, 0..=0o777, any base | `0` | umask(2) in the daemon |
 /// | `workdir` | string literal path | `"/"` | chdir(2) in the daemon (after chroot, if any) |
 /// | `pid_file` | string literal path | none | pid file (0o644) with its lock on `PID_FILE.lock` (0o600), removed when main returns |
-/// | `stdout`, `stderr` | string literal path | `/dev/null` | append to this file (created 0o640) |
+/// | `stdout`, `stderr` | string literal path | forked: `/dev/null`; foreground: as inherited | append to this file (created 0o640), forked or in the foreground |
 /// | `user`, `group` | string literal: name or numeric id | none | drop privileges (group: the user's) |
 /// | `chroot` | string literal path | none | chroot(2) before chdir |
 /// | `keep_fds` | list of integer literals above 2 | `[]` | fds the daemon inherits; all others are closed |
@@ -165,7 +166,7 @@ pub use daemon_macro::daemon;
 
 /// The environment variable that chooses foreground or background at run time, without recompiling, over
 /// what the program and the environment say: `DAEMON_FOREGROUND=1` (or `true`, `yes`, `on`) keeps the
-/// process attached to the terminal with stdio untouched, for debugging; `DAEMON_FOREGROUND=0` (or
+/// process attached to the terminal with stdio untouched (but for `stdout`/`stderr` files), for debugging; `DAEMON_FOREGROUND=0` (or
 /// `false`, `no`, `off`) forks even when `NOTIFY_SOCKET` is set (a `Type=forking` unit with
 /// `NotifyAccess=` or `WatchdogSec=`). Another value is a launch error. As PID 1 the process never
 /// daemonizes (the launcher's exit would end the container): it stays PID 1 as a minimal init and the
@@ -323,7 +324,10 @@ impl Daemon {
         }
     }
 
-    /// Appends the daemon's stdout to this file (created 0o640), instead of /dev/null.
+    /// Appends the daemon's stdout to this file (created 0o640), instead of /dev/null. It applies in every
+    /// mode: in the foreground (systemd's `Type=notify`, PID 1, `DAEMON_FOREGROUND=1`) it replaces the
+    /// inherited stdout (the terminal, the journal) too; without it, stdout is /dev/null when the daemon
+    /// forks and stays as inherited in the foreground.
     ///
     /// ```
     /// let daemon = daemon_runtime::Daemon::new().stdout("/var/log/app.out");
@@ -335,7 +339,8 @@ impl Daemon {
         self
     }
 
-    /// Appends the daemon's stderr (panic messages included) to this file (created 0o640).
+    /// Appends the daemon's stderr (panic messages included) to this file (created 0o640), in every mode,
+    /// as [`stdout`](Daemon::stdout) does.
     ///
     /// ```
     /// let daemon = daemon_runtime::Daemon::new().stderr("/var/log/app.err");
@@ -444,7 +449,8 @@ impl Daemon {
         self
     }
 
-    /// `true`: stays in the foreground (no fork, stdio kept; the other steps still apply), for example for
+    /// `true`: stays in the foreground (no fork, stdio kept but for `stdout`/`stderr` files; the other steps
+    /// still apply), for example for
     /// a `--foreground` debugging flag. `false`: no preference, the default: decided at run time, which
     /// means foreground under systemd's `NOTIFY_SOCKET` (`Type=notify`) and as PID 1, else a fork. So
     /// passing a command-line flag straight through is always safe: a `Type=notify` unit still gets

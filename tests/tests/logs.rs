@@ -749,3 +749,68 @@ fn report_pid(out: &Path) -> i32 {
     let report = wait_report(out, Duration::from_secs(10), |r| r.contains('\n'));
     report.split_whitespace().next().unwrap().parse().unwrap()
 }
+
+/// A `stdout` or `stderr` key applies in every mode: in the foreground (`DAEMON_FOREGROUND=1`, and under
+/// a notify socket, systemd's `Type=notify`) the configured files replace fds 1 and 2 as in fork mode,
+/// while stdin, and a stream without a file, stay as they were.
+#[test]
+fn log_files_apply_in_the_foreground_too() {
+    use std::io::Read;
+    for mode in ["DAEMON_FOREGROUND=1", "NOTIFY_SOCKET"] {
+        let dir = TempDir::new("fg-logs");
+        let out = dir.join("report");
+        let (stdout_log, stderr_log) = (dir.join("out.log"), dir.join("err.log"));
+        let notify = dir.join("notify.sock");
+        let _socket = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+        let mut command = fixture("fx_builder", &out);
+        command.args(["--stdout", stdout_log.to_str().unwrap()]);
+        command.args(["--stderr", stderr_log.to_str().unwrap(), "--then", "print"]);
+        match mode {
+            "NOTIFY_SOCKET" => command.env("NOTIFY_SOCKET", &notify),
+            _ => command.env("DAEMON_FOREGROUND", "1"),
+        };
+        let child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = common::ChildGuard(child);
+        let pid = report_pid(&out);
+        assert_eq!(pid, child.0.id() as i32, "{mode}: in the foreground");
+        let daemon = LiveDaemon::new(pid);
+        let fds = daemon.fds();
+        assert_eq!(fds[1], (1, stdout_log.display().to_string()), "{mode}");
+        assert_eq!(fds[2], (2, stderr_log.display().to_string()), "{mode}");
+        assert_eq!(
+            fds[0].1, "/dev/null",
+            "{mode}: stdin is the test's, as given"
+        );
+        assert_eq!(
+            read(&stdout_log),
+            format!("stdout line from {pid}\n"),
+            "{mode}"
+        );
+        assert_eq!(
+            read(&stderr_log),
+            format!("stderr line from {pid}\n"),
+            "{mode}"
+        );
+        drop(daemon);
+        let mut printed = String::new();
+        child
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut printed)
+            .unwrap();
+        child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut printed)
+            .unwrap();
+        assert_eq!(printed, "", "{mode}: nothing reached the launcher's stdio");
+    }
+}
