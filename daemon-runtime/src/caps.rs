@@ -257,6 +257,21 @@ mod linux {
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{after_switch, before_switch};
 
+/// Whether this (unprivileged) process may still change its ids: `CAP_SETUID` and `CAP_SETGID` are in
+/// its effective set (a capability-aware service manager may grant them without root).
+#[cfg(target_os = "linux")]
+pub(crate) fn may_switch_ids() -> bool {
+    // capabilities(7): CAP_SETGID is 6, CAP_SETUID 7 (the indices of "setgid" and "setuid" in `NAMES`).
+    let needed = CapSet(1 << 6 | 1 << 7);
+    linux::get().is_ok_and(|sets| sets.effective.0 & needed.0 == needed.0)
+}
+
+/// Elsewhere only root changes its ids.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn may_switch_ids() -> bool {
+    false
+}
+
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn before_switch(keep: CapSet) -> Result<(), Error> {
     Err(Error::new(Step::Capabilities, Some(keep.names()), None)

@@ -315,6 +315,10 @@ fn setup(
     } else {
         caps::CapSet::parse(&config.privileges.keep_caps)?
     };
+    // Looked up first, and the switch checked possible, before any file is created: an impossible switch
+    // is said as such, not as the first file it would have failed on.
+    let identity = config.identity()?;
+    identity.check_possible(config.user.as_deref(), config.group.as_deref())?;
     // Dropped on a failed start: removes the log files this start created.
     let mut log_files = None;
     // Forked, stdio goes to /dev/null or the log files; in the foreground only a log file the program
@@ -329,8 +333,6 @@ fn setup(
         log_files = Some(logs::remember(opened, stdout, stderr)?);
     }
     umask(Mode::from_bits_truncate(config.umask as _));
-    // Looked up before the pid file: the lock file goes to the daemon's user, who may also own both files.
-    let identity = config.identity()?;
     let owners = pidfile::Owners {
         user: identity.new_uid(),
     };

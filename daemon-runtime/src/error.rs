@@ -85,6 +85,8 @@ pub enum Step {
     Environment = 31,
     /// Reopening a log file (after rotation).
     ReopenLogs = 32,
+    /// The user or group switch is impossible for this process (checked before any file is touched).
+    Switch = 33,
 }
 
 impl Step {
@@ -130,6 +132,7 @@ impl Step {
             30 => Step::Harden,
             31 => Step::Environment,
             32 => Step::ReopenLogs,
+            33 => Step::Switch,
             _ => return None,
         };
         Some(step)
@@ -173,6 +176,7 @@ impl Step {
             Step::Harden => "cannot harden the process with",
             Step::Environment => "cannot clean the environment",
             Step::ReopenLogs => "cannot reopen log file",
+            Step::Switch => "cannot switch to",
         }
     }
 }
@@ -323,7 +327,7 @@ mod tests {
             }
         }
         // The codes are the discriminants 0, 1, 2...: the last step's code is the count minus one.
-        assert_eq!(known, usize::from(Step::ReopenLogs.code()) + 1);
+        assert_eq!(known, usize::from(Step::Switch.code()) + 1);
         assert_eq!(Step::from_code(200), None);
     }
 

@@ -662,7 +662,8 @@ impl Daemon {
     ///   [`Step::Limit`], [`Step::Nice`], [`Step::Environment`], [`Step::User`], [`Step::Group`],
     ///   [`Step::PidFile`], [`Step::LockFile`], [`Step::AlreadyRunning`], [`Step::Privileged`],
     ///   [`Step::Groups`], [`Step::Chroot`], [`Step::Chdir`], [`Step::Capabilities`], [`Step::Setgid`],
-    ///   [`Step::Setuid`], [`Step::RegainRoot`], [`Step::Harden`].
+    ///   [`Step::Setuid`], [`Step::RegainRoot`], [`Step::Harden`], [`Step::Switch`] (a user or group switch
+    ///   that only root could make, refused before any file is touched).
     /// - [`Step::NotReady`]: the daemon exited, or its body failed or panicked, before it was ready;
     ///   [`Step::Timeout`]: it was not ready within [`ready_timeout`](Daemon::ready_timeout) and was stopped.
     /// - [`Step::Notify`] (foreground only): `READY=1` could not be sent to `NOTIFY_SOCKET`.

@@ -68,6 +68,32 @@ impl Identity {
         Ok(identity)
     }
 
+    /// Refuses a switch this process cannot make, before the start touches any file: only root (or a
+    /// process with `CAP_SETUID` and `CAP_SETGID`) changes its user, its group or its supplementary
+    /// groups. `user` and `group` are the names as configured, for the message.
+    pub(crate) fn check_possible(
+        &self,
+        user: Option<&str>,
+        group: Option<&str>,
+    ) -> Result<(), Error> {
+        let Some((uid, gid)) = self.target() else {
+            return Ok(());
+        };
+        if Uid::effective().is_root() || crate::caps::may_switch_ids() {
+            return Ok(());
+        }
+        let running = format!("running as uid {}", Uid::effective());
+        let (subject, what) = if uid == Uid::current() {
+            let group = group.map_or_else(|| gid.to_string(), str::to_string);
+            (format!("group {group}"), "group")
+        } else {
+            let user = user.map_or_else(|| uid.to_string(), str::to_string);
+            (format!("user {user}"), "user")
+        };
+        Err(Error::new(Step::Switch, Some(subject), None)
+            .with_detail(format!("only root can change {what} ({running})")))
+    }
+
     /// The user the daemon switches to, if it switches user.
     pub(crate) fn new_uid(&self) -> Option<Uid> {
         self.target()

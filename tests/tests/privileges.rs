@@ -440,3 +440,43 @@ fn a_thread_left_by_the_privileged_code_fails_the_start_with_per_thread_settings
     );
     assert_eq!(daemon.status("Threads"), ["2"]);
 }
+
+/// A user who is not root asking for another user (or group) is told that, before any file is made:
+/// not about the first file the impossible switch would have failed on (the lock file, a log file).
+#[test]
+fn an_impossible_switch_is_refused_before_any_file_is_touched() {
+    if !is_root() {
+        skip("running the launcher as nobody needs root");
+        return;
+    }
+    let (dir, out) = scratch_for_all("switch-refused");
+    let cases = [
+        (
+            "--user",
+            "root",
+            "cannot switch to user root: only root can change user (running as uid 65534)",
+        ),
+        (
+            "--group",
+            "root",
+            "cannot switch to group root: only root can change group (running as uid 65534)",
+        ),
+    ];
+    for (flag, name, message) in cases {
+        let (log, pid_file) = (dir.join("app.log"), dir.join("app.pid"));
+        let mut command = fixture("fx_builder", &out);
+        command.args([flag, name]);
+        command.args(["--stdout", log.to_str().unwrap()]);
+        command.args(["--pid-file", pid_file.to_str().unwrap()]);
+        std::os::unix::process::CommandExt::uid(&mut command, NOBODY);
+        std::os::unix::process::CommandExt::gid(&mut command, NOBODY);
+        let output = launch(command);
+        assert_eq!(output.status.code(), Some(1), "{flag}");
+        assert_eq!(stderr_text(&output), format!("fx_builder: {message}\n"));
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{flag}: the refused start left {left:?}");
+    }
+}
