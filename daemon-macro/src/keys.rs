@@ -50,12 +50,25 @@ const U64_MAX: i128 = u64::MAX as i128;
 /// The largest fd number.
 const FD_MAX: i128 = i32::MAX as i128;
 
-/// A path: a non-empty string literal without NUL bytes.
+/// A path: a non-empty string literal without NUL bytes, absolute.
 const PATH: Kind = Kind::Text {
     what: "path",
-    check: any,
+    check: absolute,
 };
-const PATH_EXPECTED: &str = "a string literal path (for example \"/var/lib/app\")";
+const PATH_EXPECTED: &str = "a string literal absolute path (for example \"/var/lib/app\")";
+
+/// A path must be absolute: the daemon changes directory (to `workdir`, after any `chroot`), so a
+/// relative path would name one file at start and another later (a reload, a reopen), from whatever
+/// directory the launcher was started in. systemd refuses a relative `PIDFile=` for the same reason.
+fn absolute(path: &str) -> std::result::Result<(), String> {
+    if path.starts_with('/') {
+        return Ok(());
+    }
+    Err(format!(
+        "`{path}` is a relative path, which would be taken from the directory the launcher was started \
+         in, not the daemon's"
+    ))
+}
 
 /// A user or group: a name or a numeric id.
 const NAME: Kind = Kind::Text {

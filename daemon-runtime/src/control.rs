@@ -594,13 +594,18 @@ impl Daemon {
                 format!("cannot {action}: no pid file is configured"),
             ));
         };
-        let pid_file = std::path::absolute(path).map_err(|e| {
-            Outcome::new(
+        if path.is_relative() {
+            // LSB: 4 for status ("unknown"), 2 ("invalid argument") for the others.
+            return Err(Outcome::new(
                 action,
-                4,
-                format!("cannot use pid file {}: {e}", path.display()),
-            )
-        })?;
+                if action == Action::Status { 4 } else { 2 },
+                format!(
+                    "cannot {action}: pid file {} is a relative path (give an absolute path)",
+                    path.display()
+                ),
+            ));
+        }
+        let pid_file = path.clone();
         let user = self
             .user
             .as_deref()

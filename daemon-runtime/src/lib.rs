@@ -126,16 +126,16 @@ pub use watchdog::Watchdog;
 /// | key | value | default | meaning |
 /// |---|---|---|---|
 /// | `umask` | integer literal, 0..=0o777, any base | `0` | umask(2) in the daemon |
-/// | `workdir` | string literal path | `"/"` | chdir(2) in the daemon (after chroot, if any) |
-/// | `pid_file` | string literal path | none | pid file (0o644) with its lock on `PID_FILE.lock` (0o600), removed when main returns |
-/// | `stdout`, `stderr` | string literal path | forked: `/dev/null`; foreground: as inherited | append to this file (created 0o640), forked or in the foreground |
+/// | `workdir` | string literal absolute path | `"/"` | chdir(2) in the daemon (after chroot, if any) |
+/// | `pid_file` | string literal absolute path | none | pid file (0o644) with its lock on `PID_FILE.lock` (0o600), removed when main returns |
+/// | `stdout`, `stderr` | string literal absolute path | forked: `/dev/null`; foreground: as inherited | append to this file (created 0o640), forked or in the foreground |
 /// | `user`, `group` | string literal: name or numeric id | none | drop privileges (group: the user's) |
-/// | `chroot` | string literal path | none | chroot(2) before chdir |
+/// | `chroot` | string literal absolute path | none | chroot(2) before chdir |
 /// | `keep_fds` | list of integer literals above 2 | `[]` | fds the daemon inherits; all others are closed |
 /// | `ready` | `"auto"` or `"manual"` | `"auto"` | `"manual"`: the launcher waits for [`ready()`] |
 /// | `ready_timeout` | integer literal, seconds, at least 1 | `90` | the launcher gives up after this |
 /// | `watchdog` | `"auto"` or `"manual"` | `"manual"` | who pings systemd's `WatchdogSec=`: a runtime thread, or the body ([`notify::watchdog()`]) |
-/// | `privileged` | path of a `fn() -> Result<T, E>` | none | run as root before chroot and the drop; `main` takes its `T` |
+/// | `privileged` | path of a `fn() -> Result<T, E>` | none | run as root before chroot and the drop, in the launcher's directory; `main` takes its `T` |
 /// | `keep_caps` | list of capability names | `[]` | kept after the switch to `user` (permitted, effective) |
 /// | `ambient_caps` | `true` or `false` | `false` | the kept capabilities are also ambient (kept across exec) |
 /// | `core_dumps` | `true` or `false` | `true` | `false`: `RLIMIT_CORE` 0 and not dumpable |
@@ -146,7 +146,7 @@ pub use watchdog::Watchdog;
 /// | `commands` | `true` or `false` (needs `pid_file`) | `false` | first argument `start`/`stop`/`status`/`restart`/`reload` acts on the daemon: see [`Daemon::commands`] |
 /// | `stop_retry` | string literal schedule | `"TERM/30/KILL/5"` | how `stop` escalates, as start-stop-daemon's `--retry`: see [`Daemon::stop_retry`] |
 /// | `reopen_logs_on` | `"SIGUSR1"`, `"SIGUSR2"` or `"SIGHUP"` | none | [`reopen_logs`] on this signal |
-/// | `crate` | string literal path | `"::daemon_runtime"` | where this crate is, when renamed |
+/// | `crate` | string literal absolute path | `"::daemon_runtime"` | where this crate is, when renamed |
 ///
 /// `async fn main` works under a runtime's attribute, placed above or below `#[daemon]`: the process forks
 /// before the runtime starts any thread.
@@ -304,11 +304,17 @@ impl Daemon {
 
     /// A pid file: created 0o644 without following a symlink, locked for the daemon's life (a second
     /// daemon fails with "already running (pid N)"), written before the launcher exits, removed when the
-    /// [`Running`] handle is dropped. A relative path is taken from the launcher's directory.
+    /// [`Running`] handle is dropped. The path must be absolute, as every path of the builder: a relative
+    /// one fails [`start`](Daemon::start) with [`Step::Config`].
     ///
     /// ```
-    /// let daemon = daemon_runtime::Daemon::new().pid_file("/run/app.pid");
+    /// use daemon_runtime::{Daemon, Step};
+    ///
+    /// let daemon = Daemon::new().pid_file("/run/app.pid");
     /// # drop(daemon);
+    /// let error = Daemon::new().pid_file("run/app.pid").start().unwrap_err();
+    /// assert_eq!(error.step(), Step::Config);
+    /// assert_eq!(Daemon::new().pid_file("run/app.pid").status().code(), 4);
     /// ```
     pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Daemon {
         self.pid_file = Some(path.into());
@@ -599,7 +605,8 @@ impl Daemon {
     }
 
     /// Code to run as root before the drop: after stdio and the pid file, before chroot and the user
-    /// switch, in the daemon. Its `Ok` value is handed to the program with the [`Running`] handle (for
+    /// switch, in the daemon, and still in the launcher's working directory (the daemon enters `workdir`
+    /// after it): a relative path it opens is taken from there. Its `Ok` value is handed to the program with the [`Running`] handle (for
     /// example a socket bound to port 80 by a daemon that then runs as `nobody`); its `Err` fails the start
     /// like any step (`PROGRAM: the privileged code failed: MESSAGE` on the launcher's terminal), and the
     /// body never runs.
@@ -705,20 +712,10 @@ impl Daemon {
         result
     }
 
-    fn daemonize(mut self, privileged: detach::Hook<'_>) -> Result<Running, Error> {
+    fn daemonize(self, privileged: detach::Hook<'_>) -> Result<Running, Error> {
         self.check()?;
         if let Some(run_command) = self.commands {
             run_command(&self);
-        }
-        if let Some(path) = &self.pid_file {
-            let absolute = std::path::absolute(path).map_err(|e| {
-                Error::new(
-                    Step::PidFile,
-                    Some(path.display().to_string()),
-                    e.raw_os_error(),
-                )
-            })?;
-            self.pid_file = Some(absolute);
         }
         if self.runs_in_foreground()? {
             detach::foreground(&self, privileged)
@@ -803,6 +800,13 @@ impl Daemon {
         for (key, path) in paths {
             if path.is_some_and(|p| p.as_os_str().is_empty()) {
                 return invalid(format!("{key} is an empty path"));
+            }
+            if let Some(path) = path.filter(|p| p.is_relative()) {
+                return invalid(format!(
+                    "{key} {} is a relative path, which would be taken from the launcher's directory, \
+                     not the daemon's: give an absolute path",
+                    path.display()
+                ));
             }
         }
         for (key, name) in [("user", &self.user), ("group", &self.group)] {

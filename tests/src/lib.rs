@@ -27,6 +27,25 @@ pub fn report_at(path: &std::path::Path, text: &str) {
     }
 }
 
+/// `name` in the launcher's working directory, as an absolute path (the daemon changes directory, and the
+/// runtime refuses relative paths): where the signal fixtures keep their pid and log files.
+pub fn launch_dir_file(name: &str) -> PathBuf {
+    std::env::current_dir()
+        .unwrap_or_else(|e| {
+            eprintln!("cannot read the working directory: {e}");
+            std::process::exit(2)
+        })
+        .join(name)
+}
+
+/// Starts the builder's daemon, or prints `PROGRAM: ERROR` and exits 1 as `#[daemon]` does.
+pub fn start_or_exit(daemon: daemon_runtime::Daemon, program: &str) -> daemon_runtime::Running {
+    daemon.start().unwrap_or_else(|error| {
+        eprintln!("{program}: {error}");
+        std::process::exit(1)
+    })
+}
+
 /// Reports this process's pid, then stays alive for the test to observe it (at most `$FIXTURE_LIFE`
 /// seconds, 60 by default, so that a crashed test leaves nothing behind for long).
 pub fn report_pid_and_wait() {

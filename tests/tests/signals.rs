@@ -400,31 +400,24 @@ fn as_pid_1_a_program_that_handles_sigterm_runs_its_shutdown_and_exits_0() {
     }
     let dir = TempDir::new("pid1-handles");
     let mut command = under_unshare("fx_signals", &dir);
-    // In the foreground stdout stays where it was: here, a pipe the test reads.
-    command.stdout(Stdio::piped());
-    let child = command.spawn().expect("spawn unshare");
-    let mut unshare = common::ChildGuard(child);
-    let stdout = unshare.0.stdout.take().unwrap();
-    let (lines, seen) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let first = seen
-        .recv_timeout(Duration::from_secs(10))
-        .expect("no output");
-    assert_eq!(first, "2 subscribed");
-    let init = children(unshare.0.id() as i32)[0];
-    let mut pid1 = AsPid1 { unshare, init };
+    let child = common::ChildGuard(
+        command
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn unshare"),
+    );
+    // Its `stdout` file applies in the foreground too.
+    let log = dir.join("fx_signals.log");
+    common::wait_for_report_containing(&log, "2 subscribed\n");
+    let init = children(child.0.id() as i32)[0];
+    let mut pid1 = AsPid1 {
+        unshare: child,
+        init,
+    };
     pid1.kill_pid_1("TERM");
     let status = pid1.wait();
-    let rest: Vec<String> = seen.iter().collect();
-    assert_eq!(rest, ["2 terminate Sigterm", "2 main returns"]);
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(lines, "2 subscribed\n2 terminate Sigterm\n2 main returns\n");
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(
         !dir.join("fx_signals.pid").exists(),

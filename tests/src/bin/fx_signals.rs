@@ -1,15 +1,15 @@
-//! The blocking signal API under `#[daemon]`: subscribes before a manual `ready()`, logs every event to
-//! stdout (`fx_signals.log` in the launcher's directory, where the pid file `fx_signals.pid` is too), each
-//! line prefixed with the pid; acknowledges reloads; returns from `main` on SIGTERM or SIGINT. With
+//! The blocking signal API: subscribes before a manual `ready()`, logs every event to stdout
+//! (`fx_signals.log` in the launcher's directory, where the pid file `fx_signals.pid` is too), each line
+//! prefixed with the pid; acknowledges reloads; returns from `main` on SIGTERM or SIGINT. With
 //! `FIXTURE_MODE=slow-reload` each reload takes 2 s before it is acknowledged (`reloaded N` then).
-use daemon_runtime::{daemon, Signal};
+use daemon_runtime::{Daemon, Ready, Signal};
 
-#[daemon(
-    ready = "manual",
-    pid_file = "fx_signals.pid",
-    stdout = "fx_signals.log"
-)]
 fn main() -> std::io::Result<()> {
+    let daemon = Daemon::new()
+        .ready(Ready::Manual)
+        .pid_file(tests::launch_dir_file("fx_signals.pid"))
+        .stdout(tests::launch_dir_file("fx_signals.log"));
+    let _running = tests::start_or_exit(daemon, "fx_signals");
     let pid = std::process::id();
     let signals = daemon_runtime::signals()?.with_user1()?;
     println!("{pid} subscribed");

@@ -4,10 +4,11 @@
 //! orphaned, goes to PID 1), reporting `PID orphan=SLEEP_PID` once its own wait succeeded.
 use std::process::Command;
 
-use daemon_runtime::daemon;
+use daemon_runtime::Daemon;
 
-#[daemon(pid_file = "fx_signals_none.pid")]
 fn main() {
+    let daemon = Daemon::new().pid_file(tests::launch_dir_file("fx_signals_none.pid"));
+    let _running = tests::start_or_exit(daemon, "fx_signals_none");
     let pid = std::process::id();
     if std::env::var("FIXTURE_MODE").as_deref() == Ok("orphan") {
         let output = Command::new("sh")

@@ -5,16 +5,20 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use daemon_runtime::{daemon, Signal};
+use daemon_runtime::{Daemon, Ready, Signal};
 use tokio::signal::unix::{signal, SignalKind};
 
-#[daemon(
-    ready = "manual",
-    pid_file = "fx_signals_tokio.pid",
-    stdout = "fx_signals_tokio.log"
-)]
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn main() -> std::io::Result<()> {
+    let daemon = Daemon::new()
+        .ready(Ready::Manual)
+        .pid_file(tests::launch_dir_file("fx_signals_tokio.pid"))
+        .stdout(tests::launch_dir_file("fx_signals_tokio.log"));
+    let _running = tests::start_or_exit(daemon, "fx_signals_tokio");
+    // The runtime's threads start in the daemon, after the forks.
+    tokio::runtime::Runtime::new()?.block_on(serve())
+}
+
+async fn serve() -> std::io::Result<()> {
     let pid = std::process::id();
     let mut ours = daemon_runtime::signals()?;
     let mut hangup = signal(SignalKind::hangup())?;
