@@ -146,7 +146,7 @@ pub use watchdog::Watchdog;
 /// | `commands` | `true` or `false` (needs `pid_file`) | `false` | first argument `start`/`stop`/`status`/`restart`/`reload` acts on the daemon: see [`Daemon::commands`] |
 /// | `stop_retry` | string literal schedule | `"TERM/30/KILL/5"` | how `stop` escalates, as start-stop-daemon's `--retry`: see [`Daemon::stop_retry`] |
 /// | `reopen_logs_on` | `"SIGUSR1"`, `"SIGUSR2"` or `"SIGHUP"` | none | [`reopen_logs`] on this signal |
-/// | `crate` | string literal absolute path | `"::daemon_runtime"` | where this crate is, when renamed |
+/// | `crate` | string literal (a Rust path) | `"::daemon_runtime"` | where this crate is, when renamed |
 ///
 /// `async fn main` works under a runtime's attribute, placed above or below `#[daemon]`: the process forks
 /// before the runtime starts any thread.
