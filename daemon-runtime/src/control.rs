@@ -285,6 +285,30 @@ pub fn args_os() -> impl Iterator<Item = OsString> {
         .map(|(_, arg)| arg)
 }
 
+/// The program's arguments as `String`s (as [`std::env::args`]), without the action word that
+/// `commands = true` consumed: see [`args_os`].
+///
+/// An argument that is not valid Unicode ends the process with `PROGRAM: argument N is not valid
+/// UTF-8: ARG` on stderr and exit code 2 (an invalid command line, as LSB counts it), where
+/// `std::env::args` would panic; use [`args_os`] to take such arguments.
+///
+/// ```
+/// let args: Vec<String> = daemon_runtime::args().collect();
+/// assert!(!args.is_empty());
+/// ```
+pub fn args() -> impl Iterator<Item = String> {
+    args_os().enumerate().map(|(index, arg)| {
+        arg.into_string().unwrap_or_else(|arg| {
+            eprintln!(
+                "{}: argument {index} is not valid UTF-8: {}",
+                crate::__private::program(),
+                arg.to_string_lossy()
+            );
+            std::process::exit(2)
+        })
+    })
+}
+
 /// A stop schedule, as start-stop-daemon's `--retry`: `TERM/30/KILL/5` sends SIGTERM, waits up to 30 s
 /// for the process to exit, then sends SIGKILL and waits up to 5 s. Items are signals (`TERM`, `SIGTERM`,
 /// `-15`: a number needs the `-`), timeouts in seconds (decimals allowed: `0.5`) and at most one

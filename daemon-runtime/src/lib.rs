@@ -93,11 +93,16 @@ mod watchdog;
 #[doc(hidden)]
 pub mod __private;
 
+/// The README's Rust code, compiled by `cargo test` as doctests (never run: they daemonize).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use control::{args_os, Action, Outcome};
+pub use control::{args, args_os, Action, Outcome};
 pub use error::{Error, Step};
 pub use events::{reload_failed, reloaded, signals, Signal, Signals, Term};
 pub use hardening::Env;
