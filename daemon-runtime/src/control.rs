@@ -57,6 +57,26 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order `help` lists them.
+    pub const ALL: [Action; 5] = [
+        Action::Start,
+        Action::Stop,
+        Action::Status,
+        Action::Restart,
+        Action::Reload,
+    ];
+
+    /// What the action does and its exit codes, for `help`.
+    fn summary(self) -> &'static str {
+        match self {
+            Action::Start => "start the daemon (also without an action); 0 once it is ready, 1 if it failed",
+            Action::Stop => "stop the daemon (its stop_retry schedule); 0 stopped or not running, 1 still running, 4 not allowed",
+            Action::Status => "tell whether it runs (--json: as JSON); 0 running, 1 dead but its pid file is there, 3 not running, 4 cannot tell",
+            Action::Restart => "stop, then start; as stop, then as start",
+            Action::Reload => "SIGHUP, and wait for its answer; 0 reloaded, 1 failed, 3 it does not handle SIGHUP, 4 not allowed, 7 not running",
+        }
+    }
+
     /// The word on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -285,6 +305,62 @@ pub fn args_os() -> impl Iterator<Item = OsString> {
         .map(|(_, arg)| arg)
 }
 
+/// The actions a first argument is taken for a misspelling of: the closest within an edit distance of a
+/// third of the action's length (1 for `stop`, 2 for `status`); never a word that starts with `-` (an
+/// option for the program).
+fn misspelt_action(word: &str) -> Option<&'static str> {
+    if word.starts_with('-') {
+        return None;
+    }
+    Action::ALL
+        .iter()
+        .map(|action| (edit_distance(word, action.as_str()), action.as_str()))
+        .filter(|(distance, name)| *distance <= name.len() / 3)
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of two
+/// adjacent characters (`stauts` for `status`) count 1 each.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// What `help` (`--help`, `-h`) prints.
+fn help() -> String {
+    let program = crate::__private::program();
+    let mut text = format!(
+        "Usage: {program} [ACTION] [ARGUMENTS...]\n\nThe first argument may be an action on the daemon; \
+         any other first argument goes to the program, which then starts the daemon.\n\nActions and \
+         their exit codes:\n"
+    );
+    for action in Action::ALL {
+        let _ = writeln!(text, "  {:<8} {}", action.as_str(), action.summary());
+    }
+    let _ = write!(text, "  {:<8} this text", "help");
+    text
+}
+
 /// The program's arguments as `String`s (as [`std::env::args`]), without the action word that
 /// `commands = true` consumed: see [`args_os`].
 ///
@@ -424,9 +500,17 @@ fn signal(text: &str) -> Option<Signal> {
 impl Daemon {
     /// Whether the program's first argument names an action (`commands = true`): none or `start` starts
     /// the daemon as usual; `stop`, `status`, `restart` and `reload` act on the running daemon and exit with
-    /// the LSB code (see [`Outcome`]); `status --json` prints [`Outcome::to_json`]. Any other first argument
-    /// is left to the program; [`args_os`] shows the arguments without a consumed action word. Needs a
+    /// the LSB code (see [`Outcome`]); `status --json` prints [`Outcome::to_json`]; `help` (or `--help`,
+    /// `-h`) lists the actions and their exit codes. A first argument within a small edit distance of an
+    /// action (`stauts`), not starting with `-`, is refused as a typo (`unknown action `stauts`: did you
+    /// mean `status`?`, exit code 2) instead of starting the daemon. Any other first argument is left to
+    /// the program; [`args`] and [`args_os`] show the arguments without a consumed action word. Needs a
     /// [`pid_file`](Daemon::pid_file).
+    ///
+    /// With `commands`, the runtime owns the first argument's `help`, `--help` and `-h`: a program with a
+    /// command line of its own (clap) leaves `commands` off and calls [`stop`](Daemon::stop),
+    /// [`status`](Daemon::status) and [`reload`](Daemon::reload) from its own subcommands, as
+    /// `examples/cli.rs` does.
     ///
     /// ```no_run
     /// // `myapp stop` stops the daemon; `myapp` or `myapp start` starts it.
@@ -570,8 +654,25 @@ impl Daemon {
     pub(crate) fn run_command(&self) {
         let mut args = std::env::args_os().skip(1);
         let Some(word) = args.next() else { return };
-        let Some(action) = word.to_str().and_then(|w| w.parse::<Action>().ok()) else {
-            return;
+        let Some(word) = word.to_str() else { return };
+        let action = match word.parse::<Action>() {
+            Ok(action) => action,
+            Err(_) if matches!(word, "help" | "--help" | "-h") => {
+                print_line(&help());
+                std::process::exit(0)
+            }
+            Err(_) => {
+                // A word that is nearly an action is a typo, not an argument for the program: starting
+                // the daemon on `myapp stauts` would be the wrong answer to the question asked.
+                if let Some(near) = misspelt_action(word) {
+                    let program = crate::__private::program();
+                    eprintln!(
+                        "{program}: unknown action `{word}`: did you mean `{near}`? (`{program} help` lists the actions)"
+                    );
+                    std::process::exit(2);
+                }
+                return;
+            }
         };
         CONSUMED_ACTION.store(true, Ordering::Relaxed);
         match action {
@@ -1762,6 +1863,18 @@ mod tests {
             assert!(Schedule::parse(bad).is_err(), "{bad:?} parsed");
         }
         assert!(Schedule::parse("TERM/x").unwrap_err().contains("\"x\""));
+    }
+
+    #[test]
+    fn a_near_action_is_a_typo() {
+        assert_eq!(misspelt_action("stauts"), Some("status"));
+        assert_eq!(misspelt_action("stpo"), Some("stop"));
+        assert_eq!(misspelt_action("relaod"), Some("reload"));
+        assert_eq!(misspelt_action("restat"), Some("restart"));
+        assert_eq!(misspelt_action("--stop"), None, "an option for the program");
+        assert_eq!(misspelt_action("serve"), None);
+        assert_eq!(misspelt_action("config.toml"), None);
+        assert_eq!(edit_distance("stauts", "status"), 1);
     }
 
     #[test]

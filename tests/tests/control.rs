@@ -520,6 +520,39 @@ fn the_attribute_maps_the_first_argument_to_actions() {
     // A previous run that crashed may have left its daemon: stop it first (the lock says whether it runs).
     let _ = launch(fixture(&["stop"]));
     assert_eq!(result(&launch(fixture(&["status"]))).0, 3);
+    // A typo of an action is refused, not passed to the program (which would start the daemon).
+    let output = launch(fixture(&["stauts"]));
+    assert_eq!(code(&output), 2);
+    assert_eq!(
+        stderr_text(&output),
+        "fx_commands: unknown action `stauts`: did you mean `status`? (`fx_commands help` lists the \
+         actions)\n"
+    );
+    assert_eq!(
+        result(&launch(fixture(&["status"]))).0,
+        3,
+        "nothing started"
+    );
+    for word in ["help", "--help", "-h"] {
+        let output = launch(fixture(&[word]));
+        assert_eq!(code(&output), 0, "{word}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.starts_with("Usage: fx_commands [ACTION]"),
+            "{word}: {text}"
+        );
+        for action in ["start", "stop", "status", "restart", "reload", "help"] {
+            assert!(
+                text.contains(&format!("\n  {action} ")),
+                "{word}: {action} in {text}"
+            );
+        }
+    }
+    assert_eq!(
+        result(&launch(fixture(&["status"]))).0,
+        3,
+        "nothing started"
+    );
     let daemon = start(fixture(&["start", "--port", "7"]), &out);
     let report = std::fs::read_to_string(&out).unwrap();
     assert!(report.ends_with(" args=--port|7\n"), "{report}");
