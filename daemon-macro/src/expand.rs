@@ -142,6 +142,17 @@ impl MainFn {
     }
 }
 
+/// Which attribute is expanding: the public `#[daemon]`, or the hidden one that `#[daemon]` on an
+/// `async fn main` with `privileged` leaves below the runtime's attribute (see [`Plan::BelowRuntime`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `#[daemon]`.
+    Public,
+    /// The synchronous `main` a runtime's attribute made of an `async fn main` whose parameter took the
+    /// privileged value: the value is stashed for the async body instead of bound to a parameter.
+    Stash,
+}
+
 /// What to do with the user's function.
 #[derive(Clone, Copy)]
 pub(crate) enum Plan {
@@ -154,7 +165,7 @@ pub(crate) enum Plan {
 }
 
 /// Checks the function's shape and decides how to expand it.
-pub(crate) fn plan(item: &MainFn, options: &Options) -> syn::Result<Plan> {
+pub(crate) fn plan(item: &MainFn, options: &Options, mode: Mode) -> syn::Result<Plan> {
     let sig = &item.sig;
     if sig.ident != "main" {
         return Err(Error::new(
@@ -170,6 +181,8 @@ pub(crate) fn plan(item: &MainFn, options: &Options) -> syn::Result<Plan> {
     }
     match (options.get("privileged"), sig.inputs.len()) {
         (None, 0) => {}
+        // The stashing attribute's `main` lost its parameter to the async body (see `expand`).
+        (Some(_), 0) if mode == Mode::Stash => {}
         (None, _) => {
             return Err(Error::new_spanned(
                 &sig.inputs,
@@ -182,19 +195,10 @@ pub(crate) fn plan(item: &MainFn, options: &Options) -> syn::Result<Plan> {
             "`privileged` hands its function's value to `main`: give `fn main` one parameter of \
                  that type, e.g. `fn main(listener: std::net::TcpListener)`",
         )),
-        (Some(arg), 1) => {
-            if let Some(token) = sig.asyncness {
-                return Err(Error::new(
-                    token.span,
-                    "`privileged` needs a synchronous `fn main` (a runtime's attribute takes no \
-                     parameter): build the runtime in the body, e.g. with \
-                     `tokio::runtime::Runtime::new()?.block_on(...)`",
-                ));
-            }
+        (Some(_), 1) => {
             if let Some(syn::FnArg::Receiver(receiver)) = sig.inputs.first() {
                 return Err(Error::new_spanned(receiver, "`fn main` takes no `self`"));
             }
-            let _ = arg;
         }
         (Some(_), _) => return Err(Error::new_spanned(
             &sig.inputs,
@@ -262,13 +266,42 @@ pub(crate) fn expand(
     args: &TokenStream,
     mut item: MainFn,
     plan: Plan,
+    mode: Mode,
 ) -> TokenStream {
     let krate = krate(options);
     match plan {
         Plan::BelowRuntime(index) => {
-            let ours: Attribute = syn::parse_quote!(#[#krate::daemon(#args)]);
+            let privileged = options.get("privileged");
+            let parameter = privileged.and_then(|_| item.sig.inputs.pop());
+            let (ours, body) = match (privileged, parameter) {
+                // A runtime's attribute refuses a `main` with parameters: the parameter moves into the
+                // body, which takes the value the stashing attribute below the runtime's put aside
+                // before the runtime was built (on this thread: the runtime runs main's future here).
+                // Its type is checked against the privileged function's at compile time.
+                (Some(arg), Some(syn::FnArg::Typed(syn::PatType { pat, ty, .. }))) => {
+                    let body = &item.body;
+                    let code = arg.value.expr(&krate);
+                    // Located at the function's path: a type mismatch points at it.
+                    let value = syn::Ident::new(
+                        "__daemon_value",
+                        Span::mixed_site().located_at(arg.value.span()),
+                    );
+                    (
+                        syn::parse_quote!(#[#krate::__private::daemon_stashing(#args)]),
+                        quote!(
+                            let #value = #krate::__private::privileged_value(#code);
+                            let #pat: #ty = #value;
+                            #body
+                        ),
+                    )
+                }
+                _ => (
+                    syn::parse_quote!(#[#krate::daemon(#args)]),
+                    item.body.clone(),
+                ),
+            };
             item.attrs.insert(index + 1, ours);
-            item.with_body(item.body.clone())
+            item.with_body(body)
         }
         Plan::Wrap => {
             // `privileged = f`: `main`'s one parameter takes f's value, typed as the user wrote it (a
@@ -285,6 +318,9 @@ pub(crate) fn expand(
             let parameter = match item.sig.inputs.pop() {
                 Some(syn::FnArg::Typed(syn::PatType { pat, ty, .. })) => {
                     quote_spanned!(ty.span()=> let #pat: #ty = #value_at;)
+                }
+                _ if mode == Mode::Stash => {
+                    quote!(#krate::__private::stash_privileged(#value);)
                 }
                 _ => TokenStream::new(),
             };

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{Daemon, Running};
 
+pub use daemon_macro::daemon_stashing;
+
 /// Daemonizes for the attribute: returns in the daemon; the launcher exits (0 once the daemon is ready, 1
 /// with `PROGRAM: MESSAGE` on stderr when it failed).
 ///
@@ -80,6 +82,42 @@ where
             std::process::exit(1)
         }
     }
+}
+
+thread_local! {
+    /// The privileged code's value, between the synchronous `main` that a runtime's attribute made of an
+    /// `async fn main` and that function's body, which runs on the same thread (the runtime drives main's
+    /// future on the thread that builds it). Thread-local, so the value need not be `Send`.
+    static PRIVILEGED: std::cell::RefCell<Option<Box<dyn std::any::Any>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Puts the privileged code's value aside for the async body (`#[daemon]` with `privileged` on an
+/// `async fn main`).
+pub fn stash_privileged<T: 'static>(value: T) {
+    PRIVILEGED.with(|slot| *slot.borrow_mut() = Some(Box::new(value)));
+}
+
+/// Takes the value [`stash_privileged`] put aside. `code` is the privileged function itself, only for its
+/// type: the parameter's type is checked against the function's `Ok` type at compile time.
+///
+/// # Panics
+///
+/// If nothing of that type was stashed on this thread: the runtime's attribute ran main's future on
+/// another thread than the one that built the runtime (tokio, async-std and smol do not).
+pub fn privileged_value<F, T: 'static, E>(code: F) -> T
+where
+    F: FnOnce() -> Result<T, E>,
+{
+    drop(code);
+    PRIVILEGED
+        .with(|slot| slot.borrow_mut().take())
+        .and_then(|value| value.downcast::<T>().ok())
+        .map(|value| *value)
+        .expect(
+            "#[daemon]: the privileged value was not found on this thread: the async runtime's \
+             attribute ran main's future on another thread than main's",
+        )
 }
 
 /// Whether this is the first call, from the `main` at the root of a binary (see [`start`]).

@@ -154,7 +154,8 @@ pub use watchdog::Watchdog;
 /// | `crate` | string literal (a Rust path) | `"::daemon_runtime"` | where this crate is, when renamed |
 ///
 /// `async fn main` works under a runtime's attribute, placed above or below `#[daemon]`: the process forks
-/// before the runtime starts any thread.
+/// before the runtime starts any thread. With `privileged`, put `#[daemon]` above the runtime's attribute
+/// (which refuses a `main` with a parameter): `async fn main(listener: TcpListener)` then gets the value.
 ///
 /// ```no_run
 /// use daemon_runtime::daemon;

@@ -480,3 +480,19 @@ fn an_impossible_switch_is_refused_before_any_file_is_touched() {
         assert!(left.is_empty(), "{flag}: the refused start left {left:?}");
     }
 }
+
+/// `privileged` with the async server shape: the value bound as root reaches `async fn main`'s
+/// parameter under `#[tokio::main]`, and is served as nobody from a tokio task.
+#[test]
+fn an_async_main_gets_the_privileged_value() {
+    if !is_root() {
+        return skip("binding port 80 and switching to nobody need root");
+    }
+    let (_dir, out) = scratch_for_all("privileged-async");
+    let daemon = start(fixture("fx_privileged_async", &out), &out);
+    assert_eq!(daemon.status("Uid"), vec![NOBODY.to_string(); 4]);
+    let mut stream = std::net::TcpStream::connect("127.0.0.4:80").expect("connect to port 80");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    assert_eq!(answer, format!("uid={NOBODY}\n"));
+}

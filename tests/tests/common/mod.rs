@@ -28,6 +28,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_shared_lock" => env!("CARGO_BIN_EXE_fx_shared_lock"),
         "fx_privlogs" => env!("CARGO_BIN_EXE_fx_privlogs"),
         "fx_privileged" => env!("CARGO_BIN_EXE_fx_privileged"),
+        "fx_privileged_async" => env!("CARGO_BIN_EXE_fx_privileged_async"),
         "fx_systemd" => env!("CARGO_BIN_EXE_fx_systemd"),
         "fx_ctor_thread" => env!("CARGO_BIN_EXE_fx_ctor_thread"),
         "fx_forever" => env!("CARGO_BIN_EXE_fx_forever"),
