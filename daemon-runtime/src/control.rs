@@ -54,16 +54,20 @@ pub enum Action {
     Restart,
     /// Ask the daemon to reload (SIGHUP) and wait for its answer: see [`Daemon::reload`].
     Reload,
+    /// Ask the daemon to reopen its log files (its `reopen_logs_on` signal) and wait for its answer: see
+    /// [`Daemon::reopen_logs`].
+    ReopenLogs,
 }
 
 impl Action {
     /// Every action, in the order `help` lists them.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::Start,
         Action::Stop,
         Action::Status,
         Action::Restart,
         Action::Reload,
+        Action::ReopenLogs,
     ];
 
     /// What the action does and its exit codes, for `help`.
@@ -74,6 +78,7 @@ impl Action {
             Action::Status => "tell whether it runs (--json: as JSON); 0 running, 1 dead but its pid file is there, 3 not running, 4 cannot tell",
             Action::Restart => "stop, then start; as stop, then as start",
             Action::Reload => "SIGHUP, and wait for its answer; 0 reloaded, 1 failed, 3 it does not handle SIGHUP, 4 not allowed, 7 not running",
+            Action::ReopenLogs => "its reopen_logs_on signal, and wait for its answer (for logrotate's postrotate); 0 reopened, 1 failed, 3 not configured, 4 not allowed, 7 not running",
         }
     }
 
@@ -85,6 +90,7 @@ impl Action {
             Action::Status => "status",
             Action::Restart => "restart",
             Action::Reload => "reload",
+            Action::ReopenLogs => "reopen-logs",
         }
     }
 }
@@ -105,9 +111,10 @@ impl FromStr for Action {
             "status" => Action::Status,
             "restart" => Action::Restart,
             "reload" => Action::Reload,
+            "reopen-logs" => Action::ReopenLogs,
             other => {
                 return Err(format!(
-                    "unknown action {other:?}: expected start, stop, status, restart or reload"
+                    "unknown action {other:?}: expected start, stop, status, restart, reload or reopen-logs"
                 ))
             }
         })
@@ -355,9 +362,9 @@ fn help() -> String {
          their exit codes:\n"
     );
     for action in Action::ALL {
-        let _ = writeln!(text, "  {:<8} {}", action.as_str(), action.summary());
+        let _ = writeln!(text, "  {:<11} {}", action.as_str(), action.summary());
     }
-    let _ = write!(text, "  {:<8} this text", "help");
+    let _ = write!(text, "  {:<11} this text", "help");
     text
 }
 
@@ -619,6 +626,38 @@ impl Daemon {
         }
     }
 
+    /// Asks the daemon to reopen its log files (after logrotate moved them), and waits for its answer:
+    /// sends the configured [`reopen_logs_on`](Daemon::reopen_logs_on) signal to the lock's holder through
+    /// a pidfd, as [`reload`](Daemon::reload) sends SIGHUP, and waits up to
+    /// [`reload_timeout`](Daemon::reload_timeout) for the daemon to say how the reopen went. So logrotate's
+    /// `postrotate` never signals a pid read from a file, and rotation need not be a configuration
+    /// reload (with `reopen_logs_on = "SIGUSR1"`). Exit codes: 0 reopened, 1 the reopen failed (with the
+    /// daemon's reason, such as `cannot reopen log file /var/log/app/app.log: Permission denied (os error
+    /// 13)`) or was not answered in time, 3 `reopen_logs_on` is not configured (or the daemon does not
+    /// reopen on that signal), 4 permission denied, 7 not running.
+    ///
+    /// ```no_run
+    /// use daemon_runtime::{Daemon, Signal};
+    ///
+    /// let daemon = Daemon::new().pid_file("/run/app.pid").reopen_logs_on(Signal::User1);
+    /// daemon.reopen_logs().exit();
+    /// ```
+    pub fn reopen_logs(&self) -> Outcome {
+        let Some(signal) = self.reopen_logs_on else {
+            return Outcome::new(
+                Action::ReopenLogs,
+                3,
+                "cannot reopen-logs: reopen_logs_on is not configured, so the daemon does not reopen its log files on a signal",
+            );
+        };
+        let signal = nix::sys::signal::Signal::try_from(signal.number())
+            .unwrap_or(nix::sys::signal::Signal::SIGHUP);
+        match self.control_pid_file(Action::ReopenLogs) {
+            Ok(target) => imp::reopen_logs(&target, signal, self.reload_timeout),
+            Err(outcome) => outcome,
+        }
+    }
+
     /// Stops the running daemon (as [`stop`](Daemon::stop)), then starts a new one (as
     /// [`start`](Daemon::start)): the launcher exits 0 only once the new daemon is ready. Returns
     /// `Ok(Running)` in the new daemon.
@@ -697,6 +736,7 @@ impl Daemon {
             }
             Action::Stop => self.stop().exit(),
             Action::Reload => self.reload().exit(),
+            Action::ReopenLogs => self.reopen_logs().exit(),
         }
     }
 
@@ -753,27 +793,34 @@ pub(crate) struct Target {
     user: Option<u32>,
 }
 
-/// The daemon's side of reload acknowledgement: a small text record in its lock file, written from the
-/// signal API's lifecycle hooks and read by `reload` (which watches the file with inotify).
+/// The daemon's side of the control actions: a small text record in its lock file, written through the
+/// descriptor the daemon locked it with (opened before any privilege drop: the lock file is root's, so
+/// no other process of the daemon's user can write it, issue 18.4), and read by `reload`, `reopen-logs`
+/// (which watch the file with inotify) and `status`.
 ///
 /// ```text
-/// daemon-runtime control 1
+/// daemon-runtime control 2
+/// pid 4242
 /// subscribed
 /// reload 3 ok
+/// reopen-on 10
+/// reopen 2 failed cannot reopen log file /var/log/app/app.log: Permission denied (os error 13)
 /// end 5f0c2e91
 /// ```
 ///
-/// `subscribed` says the program receives signals as events (so it answers reloads); the reload line is
-/// `reload N pending`, `reload N ok` or `reload N failed MESSAGE`, N counting the Reload events delivered.
+/// `pid` names the daemon (a candidate the control actions verify, never trust); `subscribed` says the
+/// program receives signals as events (so it answers reloads); the reload line is `reload N pending`,
+/// `reload N ok` or `reload N failed MESSAGE`, N counting the Reload events delivered; `reopen-on S` says
+/// the log files are reopened on signal S, and the reopen line answers the Nth such signal the same way.
 /// The last line carries a checksum of the lines above it: the record is rewritten in place (`pwrite` at
 /// offset 0, then `ftruncate`), so a reader that catches it half-written sees a bad checksum and waits for
-/// the next change.
+/// the next change. At a clean exit the record is emptied.
 pub(crate) mod record {
     use std::fmt::Write as _;
     use std::os::fd::{BorrowedFd, RawFd};
     use std::sync::Mutex;
 
-    const HEADER: &str = "daemon-runtime control 1";
+    const HEADER: &str = "daemon-runtime control 2";
     /// The longest failure message kept.
     const MAX_MESSAGE: usize = 512;
 
@@ -784,11 +831,16 @@ pub(crate) mod record {
         owner: u32,
         subscribed: bool,
         seq: u64,
-        reload: Reload,
+        reload: Answer,
+        /// The signal number the log files are reopened on, if any.
+        reopen_on: Option<i32>,
+        reopen_seq: u64,
+        reopen: Answer,
     }
 
+    /// How the latest request of a kind went.
     #[derive(Clone, Debug, PartialEq, Eq)]
-    pub(crate) enum Reload {
+    pub(crate) enum Answer {
         None,
         Pending,
         Ok,
@@ -800,7 +852,10 @@ pub(crate) mod record {
         owner: 0,
         subscribed: false,
         seq: 0,
-        reload: Reload::None,
+        reload: Answer::None,
+        reopen_on: None,
+        reopen_seq: 0,
+        reopen: Answer::None,
     });
 
     fn with_state(f: impl FnOnce(&mut State)) {
@@ -836,18 +891,33 @@ pub(crate) mod record {
     pub(crate) fn reload_delivered() {
         with_state(|state| {
             state.seq += 1;
-            state.reload = Reload::Pending;
+            state.reload = Answer::Pending;
         });
     }
 
     /// The program said how its reload went (lifecycle hook `reload_done`).
     pub(crate) fn reload_done(result: Result<(), &str>) {
+        with_state(|state| state.reload = answer(result));
+    }
+
+    /// The log files are reopened on signal `number` from now on.
+    pub(crate) fn reopen_on(number: i32) {
+        with_state(|state| state.reopen_on = Some(number));
+    }
+
+    /// The reopen asked for by the `seq`th signal is done.
+    pub(crate) fn reopen_done(seq: u64, result: Result<(), &str>) {
         with_state(|state| {
-            state.reload = match result {
-                Ok(()) => Reload::Ok,
-                Err(message) => Reload::Failed(clean(message)),
-            }
+            state.reopen_seq = seq;
+            state.reopen = answer(result);
         });
+    }
+
+    fn answer(result: Result<(), &str>) -> Answer {
+        match result {
+            Ok(()) => Answer::Ok,
+            Err(message) => Answer::Failed(clean(message)),
+        }
     }
 
     /// One line, printable, bounded.
@@ -866,23 +936,25 @@ pub(crate) mod record {
         out
     }
 
+    fn line(body: &mut String, kind: &str, seq: u64, answer: &Answer) {
+        let _ = match answer {
+            Answer::None => Ok(()),
+            Answer::Pending => writeln!(body, "{kind} {seq} pending"),
+            Answer::Ok => writeln!(body, "{kind} {seq} ok"),
+            Answer::Failed(message) => writeln!(body, "{kind} {seq} failed {message}"),
+        };
+    }
+
     fn encode(state: &State) -> String {
-        let mut body = format!("{HEADER}\n");
+        let mut body = format!("{HEADER}\npid {}\n", state.owner);
         if state.subscribed {
             body.push_str("subscribed\n");
         }
-        match &state.reload {
-            Reload::None => {}
-            Reload::Pending => {
-                let _ = writeln!(body, "reload {} pending", state.seq);
-            }
-            Reload::Ok => {
-                let _ = writeln!(body, "reload {} ok", state.seq);
-            }
-            Reload::Failed(message) => {
-                let _ = writeln!(body, "reload {} failed {message}", state.seq);
-            }
+        line(&mut body, "reload", state.seq, &state.reload);
+        if let Some(number) = state.reopen_on {
+            let _ = writeln!(body, "reopen-on {number}");
         }
+        line(&mut body, "reopen", state.reopen_seq, &state.reopen);
         let sum = checksum(body.as_bytes());
         let _ = writeln!(body, "end {sum:08x}");
         body
@@ -919,13 +991,16 @@ pub(crate) mod record {
         })
     }
 
-    /// A whole record, as `reload` reads it (on Linux).
+    /// A whole record, as the control actions read it (on Linux).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub(crate) struct Parsed {
         pub(crate) subscribed: bool,
         pub(crate) seq: u64,
-        pub(crate) reload: Reload,
+        pub(crate) reload: Answer,
+        pub(crate) reopen_on: Option<i32>,
+        pub(crate) reopen_seq: u64,
+        pub(crate) reopen: Answer,
     }
 
     /// Parses a record; `None` for a torn, empty or foreign one.
@@ -945,19 +1020,29 @@ pub(crate) mod record {
         let mut parsed = Parsed {
             subscribed: false,
             seq: 0,
-            reload: Reload::None,
+            reload: Answer::None,
+            reopen_on: None,
+            reopen_seq: 0,
+            reopen: Answer::None,
+        };
+        let answer = |rest: &str| -> Option<(u64, Answer)> {
+            let (seq, state) = rest.split_once(' ')?;
+            let answer = match state {
+                "pending" => Answer::Pending,
+                "ok" => Answer::Ok,
+                _ => Answer::Failed(state.strip_prefix("failed ")?.to_string()),
+            };
+            Some((seq.parse().ok()?, answer))
         };
         for line in lines {
             if line == "subscribed" {
                 parsed.subscribed = true;
             } else if let Some(rest) = line.strip_prefix("reload ") {
-                let (seq, state) = rest.split_once(' ')?;
-                parsed.seq = seq.parse().ok()?;
-                parsed.reload = match state {
-                    "pending" => Reload::Pending,
-                    "ok" => Reload::Ok,
-                    _ => Reload::Failed(state.strip_prefix("failed ")?.to_string()),
-                };
+                (parsed.seq, parsed.reload) = answer(rest)?;
+            } else if let Some(rest) = line.strip_prefix("reopen-on ") {
+                parsed.reopen_on = Some(rest.parse().ok()?);
+            } else if let Some(rest) = line.strip_prefix("reopen ") {
+                (parsed.reopen_seq, parsed.reopen) = answer(rest)?;
             }
         }
         Some(parsed)
@@ -971,16 +1056,27 @@ pub(crate) mod record {
         fn records_round_trip_and_torn_ones_are_rejected() {
             let state = State {
                 fd: None,
-                owner: 0,
+                owner: 4242,
                 subscribed: true,
                 seq: 3,
-                reload: Reload::Failed(clean("bad\nconfig: line 3")),
+                reload: Answer::Failed(clean("bad\nconfig: line 3")),
+                reopen_on: Some(10),
+                reopen_seq: 2,
+                reopen: Answer::Ok,
             };
             let text = encode(&state);
+            assert!(
+                text.starts_with("daemon-runtime control 2\npid 4242\n"),
+                "{text}"
+            );
             let parsed = parse(text.as_bytes()).unwrap();
             assert!(parsed.subscribed);
             assert_eq!(parsed.seq, 3);
-            assert_eq!(parsed.reload, Reload::Failed("bad config: line 3".into()));
+            assert_eq!(parsed.reload, Answer::Failed("bad config: line 3".into()));
+            assert_eq!(
+                (parsed.reopen_on, parsed.reopen_seq, &parsed.reopen),
+                (Some(10), 2, &Answer::Ok)
+            );
             // A longer old record under a shorter new one, before the truncate: still the new one.
             let mut torn = text.clone().into_bytes();
             torn.extend_from_slice(b"reload 2 ok\nend 00000000\n");
@@ -995,7 +1091,8 @@ pub(crate) mod record {
 
 #[cfg(target_os = "linux")]
 mod imp {
-    //! The Linux implementation: `/proc/locks`, pidfds (Linux 5.3), inotify.
+    //! The Linux implementation: the holder verified through its own descriptors (holder.rs), pidfds
+    //! (Linux 5.3), inotify.
 
     use std::io;
     use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -1009,8 +1106,9 @@ mod imp {
     use nix::sys::signal::Signal;
     use nix::sys::stat::{fstat, Mode, SFlag};
 
-    use super::record::{self, Reload};
+    use super::record::{self, Answer};
     use super::{Action, Item, Outcome, Schedule, Target};
+    use crate::holder::{self, LockFile, Probe, Verdict};
     use crate::pidfd::{self, poll_timeout, wait_exit};
     use crate::pidfile::{lock_path, locks};
 
@@ -1036,6 +1134,14 @@ mod imp {
             }
         }
 
+        fn timed_out(lock: &LockFile) -> Refusal {
+            Refusal::new(format!(
+                "the holder of {} could not be verified within {:?}",
+                lock.path.display(),
+                holder::DEADLINE
+            ))
+        }
+
         /// The outcome of `action` refused for this reason (status: 4 "cannot tell").
         fn outcome(self, action: Action) -> Outcome {
             let code = if action == Action::Status || self.permission {
@@ -1047,32 +1153,32 @@ mod imp {
         }
     }
 
-    /// The lock file, pinned by an `O_PATH` descriptor: its inode cannot be freed and its number reused
-    /// while we look for its holder, and the path can be swapped under us without effect.
-    struct Lock {
-        fd: OwnedFd,
-        /// How `/proc/locks` may name it (`MAJOR:MINOR:INODE`): see `pidfile::locks::ids`.
-        ids: Vec<String>,
-        uid: u32,
-        path: std::path::PathBuf,
-    }
-
     /// What the files and the kernel say.
     enum Found {
-        /// `pid` holds the lock (checked as far as this user can see).
-        Running { pid: i32, lock: Lock },
-        /// Nobody holds the lock; `pid_file` says whether the pid file exists, `refused` why it would be
-        /// refused (it is not used: only looked at to tell "stopped" from "dead, files left").
-        Stopped {
-            pid_file: bool,
-            refused: Option<String>,
-        },
+        /// `pid` holds the lock (verified as far as this user can see).
+        Running { pid: i32, lock: LockFile },
+        /// Nobody holds the lock.
+        Stopped(Stopped),
+    }
+
+    /// The files a daemon that is not running left.
+    struct Stopped {
+        /// The pid file exists: `Some(empty)`; `None` when it does not.
+        pid_file: Option<bool>,
+        /// The lock file, if there is one.
+        lock: Option<LockFile>,
+        /// Why the pid file would be refused, where it would (only looked at, to tell "stopped" from
+        /// "dead, files left").
+        refused: Option<String>,
+        /// The lock, taken by this process where it may open the lock file: proof that nobody holds it,
+        /// kept for a clean-up.
+        taken: Option<std::fs::File>,
     }
 
     /// Opens `path` with `O_PATH|O_NOFOLLOW` (no read permission needed) and checks it: a regular file, not
-    /// group- or world-writable, owned by root, the caller or `user` (the configured daemon user, to whom
-    /// the daemon gives its lock file). `None` when it does not exist.
-    fn pin(path: &Path, what: &str, user: Option<u32>) -> Result<Option<Lock>, Refusal> {
+    /// group- or world-writable, owned by root, the caller or `user` (the configured daemon user, who
+    /// owns the files of a daemon it started itself). `None` when it does not exist.
+    fn pin(path: &Path, what: &str, user: Option<u32>) -> Result<Option<LockFile>, Refusal> {
         let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = match nix::fcntl::open(path, flags, Mode::empty()) {
             Ok(fd) => fd,
@@ -1115,27 +1221,21 @@ mod imp {
                 stat.st_uid
             ));
         }
-        Ok(Some(Lock {
+        Ok(Some(LockFile {
             ids: locks::ids(fd.as_fd(), stat.st_dev, stat.st_ino),
             fd,
-            uid: stat.st_uid,
             path: path.to_path_buf(),
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+            uid: stat.st_uid,
+            size: stat.st_size,
         }))
-    }
-
-    /// The pid that holds an exclusive `flock` on the pinned inode, from `/proc/locks` (readable by anyone;
-    /// it identifies the file by device and inode, which `O_PATH` gave without read permission). `Some(0)`
-    /// when the holder is outside this pid namespace.
-    fn holder(lock: &Lock) -> Result<Option<i32>, Refusal> {
-        locks::holder_as_printed(&lock.ids)
-            .map_err(|e| Refusal::io("read", Path::new(locks::PATH), &e))
     }
 
     /// Refuses when `/proc` is not the procfs of the caller's pid namespace (`unshare --pid --fork` without
     /// `--mount-proc`, `nsenter -m` into a container, a sandbox that binds the host's `/proc`): the pids
-    /// `/proc/locks` names are then numbered in another namespace than the one `pidfd_open` resolves them
-    /// in, so a holder found there could pin (and a stop kill) an unrelated process, and a holder outside
-    /// the procfs's namespace is left out of `/proc/locks` altogether (a false "not running").
+    /// found there are then numbered in another namespace than the one `pidfd_open` resolves them in, so
+    /// a holder found there could pin (and a stop kill) an unrelated process.
     fn proc_is_ours() -> Result<(), Refusal> {
         let own = std::process::id();
         let seen = std::fs::read_link("/proc/self")
@@ -1158,121 +1258,108 @@ mod imp {
         status_field(&info, "Pid")?.parse().ok()
     }
 
-    /// Finds the lock's holder, as far as the files and the kernel say.
+    /// Finds the lock's holder, as far as the files and the kernel say (see holder.rs): the pids the record
+    /// and the pid file name, each verified through its own descriptors; else whether anyone holds the
+    /// lock, asked by taking it; only then `/proc/locks`.
     fn inspect(target: &Target) -> Result<Found, Refusal> {
         proc_is_ours()?;
-        // The pid file is looked at only once the lock says nobody holds it: stop and reload never use
-        // it, so what it has become (a symlink, another user's file) must not block them (review F7).
-        let stopped = || {
-            let (pid_file, refused) = match pin(&target.pid_file, "pid file", target.user) {
-                Ok(found) => (found.is_some(), None),
-                Err(refusal) => (true, Some(refusal.message)),
-            };
-            Ok(Found::Stopped { pid_file, refused })
-        };
         let lock_file = lock_path(&target.pid_file);
-        let Some(lock) = pin(&lock_file, "lock file", target.user)? else {
-            return stopped();
+        let lock = pin(&lock_file, "lock file", target.user)?;
+        let Some(lock) = lock else {
+            return Ok(Found::Stopped(stopped(target, None, None)));
         };
-        match holder(&lock)? {
-            None if held_unseen(&lock) => Err(Refusal::new(format!(
+        let deadline = Instant::now() + holder::DEADLINE;
+        let mut candidates = vec![];
+        for pid in [
+            holder::record_pid(&lock),
+            holder::pid_file_pid(&target.pid_file),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !candidates.contains(&pid) {
+                candidates.push(pid);
+            }
+        }
+        for &pid in &candidates {
+            match holder::verify(pid, &lock, deadline) {
+                Ok(Verdict::Holds) => {
+                    check_holder(&lock, pid, target)?;
+                    return Ok(Found::Running { pid, lock });
+                }
+                Ok(Verdict::DoesNot | Verdict::Unseen) => {}
+                Err(holder::TimedOut) => return Err(Refusal::timed_out(&lock)),
+            }
+        }
+        let held = match holder::probe(&lock) {
+            Some(Probe::Free(taken)) => {
+                return Ok(Found::Stopped(stopped(target, Some(lock), Some(taken))))
+            }
+            Some(Probe::Held) => true,
+            // This caller may not open the lock file (the daemon's user, a monitoring user).
+            None => false,
+        };
+        // A holder the files do not name, or one this caller may not look at: the kernel's table.
+        let named = holder::from_table(&lock.ids, deadline)
+            .map_err(|e| Refusal::io("read", Path::new(locks::PATH), &e))?;
+        match named {
+            None if held => Err(Refusal::new(format!(
                 "lock file {} is locked, but /proc/locks names no holder for it (a holder in another pid namespace, or a file system whose lock entries name another device), so its holder cannot be identified",
                 lock_file.display()
             ))),
-            None => stopped(),
-            Some(0) => Err(Refusal::new(format!(
+            None => Ok(Found::Stopped(stopped(target, Some(lock), None))),
+            Some(pid) if pid <= 0 => Err(Refusal::new(format!(
                 "lock file {} is held by a process outside this pid namespace",
                 lock_file.display()
             ))),
             Some(pid) => {
-                check_holder(&lock, pid)?;
+                let verdict = holder::verify(pid, &lock, deadline)
+                    .map_err(|holder::TimedOut| Refusal::timed_out(&lock))?;
+                // A process that is exiting has closed its descriptors before the kernel drops its lock:
+                // it is the holder, on its way out.
+                if verdict == Verdict::DoesNot && !exiting(pid) {
+                    return Err(Refusal::new(format!(
+                        "refusing to act on pid {pid}, which /proc/locks names as the holder of {}: none of its descriptors holds the lock (it is held through a descriptor another process shares)",
+                        lock_file.display()
+                    )));
+                }
+                check_holder(&lock, pid, target)?;
                 Ok(Found::Running { pid, lock })
             }
         }
     }
 
-    /// Whether someone holds an exclusive lock on the file although `/proc/locks` showed no holder: a
-    /// non-blocking shared `flock` fails. Never "stopped" from an absent line alone, where this user may
-    /// open the file (root, its owner) to ask; the shared lock, if taken, goes at once with the descriptor.
-    fn held_unseen(lock: &Lock) -> bool {
-        let Ok(file) = reopen(lock) else {
-            return false;
+    /// What a stopped daemon left.
+    fn stopped(target: &Target, lock: Option<LockFile>, taken: Option<std::fs::File>) -> Stopped {
+        // The pid file is looked at only once the lock says nobody holds it: stop and reload never use
+        // it for anything but a candidate, so what it has become (a symlink, another user's file) must not
+        // block them (review F7).
+        let (pid_file, refused) = match pin(&target.pid_file, "pid file", target.user) {
+            Ok(found) => (found.map(|file| file.size == 0), None),
+            Err(refusal) => (Some(false), Some(refusal.message)),
         };
-        // SAFETY: flock(2) on a descriptor `file` owns; no memory is involved.
-        let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-        result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
+        Stopped {
+            pid_file,
+            lock,
+            refused,
+            taken,
+        }
     }
 
-    /// Checks that `pid`, which `/proc/locks` names as the lock's holder, is a plausible holder: where this
-    /// user can list its fds, one of its descriptors holds the lock (a lock outlives its taker when
-    /// another process shares the descriptor, and the taker's pid may then have been recycled); and it runs
-    /// as the lock file's owner (unless root owns the lock file).
-    fn check_holder(lock: &Lock, pid: i32) -> Result<(), Refusal> {
-        let not_holder = |why: String| {
-            Refusal::new(format!(
-                "refusing to act on pid {pid}, which /proc/locks names as the holder of {}: {why}",
-                lock.path.display()
-            ))
-        };
-        // A process that is exiting has closed its descriptors before the kernel drops its lock: it is the
-        // holder, on its way out.
-        if has_open(pid, lock) == Some(false) && !exiting(pid) {
-            return Err(not_holder(
-                "none of its descriptors holds the lock (it is held through a descriptor another process shares)".into(),
-            ));
+    /// Checks that the holder runs as a user that may hold the lock: root, the lock file's owner, or the
+    /// configured daemon user (a descriptor handed to a process of anyone else proves nothing of theirs).
+    fn check_holder(lock: &LockFile, pid: i32, target: &Target) -> Result<(), Refusal> {
+        let uids = proc_uids(pid).unwrap_or_default();
+        let allowed = |uid: &u32| *uid == 0 || *uid == lock.uid || Some(*uid) == target.user;
+        if uids.is_empty() || uids.iter().any(allowed) {
+            return Ok(());
         }
-        if lock.uid != 0 {
-            let uids = proc_uids(pid).unwrap_or_default();
-            if !uids.contains(&lock.uid) {
-                return Err(not_holder(format!(
-                    "it does not run as the lock file's owner (uid {})",
-                    lock.uid
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether one of `pid`'s descriptors holds the lock: its `/proc/PID/fdinfo/N` lists the exclusive
-    /// `flock` on the lock file's device and inode. `None` when this user may not look at its fds.
-    ///
-    /// fdinfo is read, not the files the fds name: a `stat` through `/proc/PID/fd/N` would reach the file
-    /// system, and a descriptor on a hung FUSE mount could hang `stop`.
-    fn has_open(pid: i32, lock: &Lock) -> Option<bool> {
-        let dir = match std::fs::read_dir(format!("/proc/{pid}/fdinfo")) {
-            Ok(dir) => dir,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Some(false),
-            Err(_) => return None,
-        };
-        let mut denied = false;
-        for entry in dir.filter_map(Result::ok) {
-            match std::fs::read_to_string(entry.path()) {
-                Ok(info) => {
-                    // `lock:	1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`
-                    let holds = info.lines().any(|line| {
-                        line.strip_prefix("lock:").is_some_and(|rest| {
-                            let fields: Vec<&str> = rest.split_whitespace().collect();
-                            fields.get(1) == Some(&"FLOCK")
-                                && fields.get(3) == Some(&"WRITE")
-                                && fields
-                                    .get(5)
-                                    .is_some_and(|file| lock.ids.iter().any(|id| id == file))
-                        })
-                    });
-                    if holds {
-                        return Some(true);
-                    }
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EACCES) => denied = true,
-                // Closed since the listing.
-                Err(_) => {}
-            }
-        }
-        if denied {
-            None
-        } else {
-            Some(false)
-        }
+        Err(Refusal::new(format!(
+            "refusing to act on pid {pid}, the holder of {}: it runs as uid {}, neither root, the lock file's owner (uid {}) nor the daemon's user",
+            lock.path.display(),
+            uids.get(1).copied().unwrap_or_default(),
+            lock.uid
+        )))
     }
 
     /// Whether `pid` is exiting: `PF_EXITING` in the flags of /proc/PID/stat, or already a zombie. Between
@@ -1306,21 +1393,21 @@ mod imp {
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(':').map(str::trim))
     }
 
-    /// The holder, pinned by a pidfd and checked again after: the pid read from /proc/locks may have
-    /// exited and been recycled between that read and `pidfd_open`, so the lock must still name it once the
-    /// pidfd pins the process. `Ok(None)` when nobody holds the lock (any more).
+    /// The holder, pinned by a pidfd and checked again after: the pid found may have exited and been
+    /// recycled between that finding and `pidfd_open`, so the lock must still be held by it once the pidfd
+    /// pins the process. `Err(Stopped)` when nobody holds the lock (any more).
     fn pin_holder(
         target: &Target,
         action: Action,
-    ) -> Result<Option<(i32, OwnedFd, Lock)>, Outcome> {
+    ) -> Result<Result<(i32, OwnedFd, LockFile), Stopped>, Outcome> {
         for _ in 0..5 {
-            let (pid, lock) = match inspect(target).map_err(|r| r.outcome(action))? {
-                Found::Stopped { .. } => return Ok(None),
-                Found::Running { pid, lock } => (pid, lock),
+            let pid = match inspect(target).map_err(|r| r.outcome(action))? {
+                Found::Stopped(stopped) => return Ok(Err(stopped)),
+                Found::Running { pid, .. } => pid,
             };
             let pidfd = match pidfd::open(nix::unistd::Pid::from_raw(pid)) {
                 Ok(pidfd) => pidfd,
-                // Gone between the two reads: look again.
+                // Gone between the two looks: look again.
                 Err(Errno::ESRCH) => continue,
                 Err(errno) => {
                     return Err(Outcome::new(
@@ -1333,9 +1420,8 @@ mod imp {
                     ))
                 }
             };
-            // The pidfd must pin the very process /proc/locks named: the same number in /proc's pid
-            // namespace (a /proc of another namespace is refused up front; this holds even if it is
-            // swapped under us).
+            // The pidfd must pin the very process found: the same number in /proc's pid namespace (a /proc
+            // of another namespace is refused up front; this holds even if it is swapped under us).
             let pinned = pidfd_pid(&pidfd);
             if pinned == Some(-1) {
                 // Exited since pidfd_open: look again.
@@ -1348,10 +1434,9 @@ mod imp {
                 ))
                 .outcome(action));
             }
-            match holder(&lock).map_err(|r| r.outcome(action))? {
-                Some(now) if now == pid => {
-                    check_holder(&lock, pid).map_err(|r| r.outcome(action))?;
-                    return Ok(Some((pid, pidfd, lock)));
+            match inspect(target).map_err(|r| r.outcome(action))? {
+                Found::Running { pid: now, lock } if now == pid => {
+                    return Ok(Ok((pid, pidfd, lock)));
                 }
                 // The holder changed under us (a restart): look again.
                 _ => {}
@@ -1375,10 +1460,28 @@ mod imp {
                 outcome.message = format!("cannot tell whether it runs: {}", outcome.message);
                 outcome
             }
-            Ok(Found::Stopped {
-                pid_file: true,
-                refused,
-            }) => Outcome::new(
+            Ok(Found::Stopped(Stopped { pid_file: None, .. })) => {
+                Outcome::new(Action::Status, 3, "not running")
+            }
+            // What a clean exit leaves where the daemon could not remove its files: an empty pid file
+            // (a daemon that kept it open), or an empty lock file (the daemon empties its record last).
+            Ok(Found::Stopped(Stopped {
+                pid_file: Some(true),
+                ..
+            })) => Outcome::new(Action::Status, 3, "not running"),
+            Ok(Found::Stopped(Stopped {
+                lock: Some(lock),
+                refused: None,
+                ..
+            })) if lock.size == 0 => Outcome::new(
+                Action::Status,
+                3,
+                format!(
+                    "not running (it exited cleanly; its pid file {} is left for the next start)",
+                    pid_file.display()
+                ),
+            ),
+            Ok(Found::Stopped(Stopped { refused, .. })) => Outcome::new(
                 Action::Status,
                 1,
                 format!(
@@ -1387,9 +1490,6 @@ mod imp {
                     refused.map_or(String::new(), |why| format!("; {why}"))
                 ),
             ),
-            Ok(Found::Stopped {
-                pid_file: false, ..
-            }) => Outcome::new(Action::Status, 3, "not running"),
             Ok(Found::Running { pid, .. }) => {
                 let mut outcome =
                     Outcome::new(Action::Status, 0, format!("running (pid {pid})")).with_pid(pid);
@@ -1437,11 +1537,26 @@ mod imp {
         .with_pid(pid)
     }
 
+    /// Removes what a stopped daemon left, where this caller holds the lock that proves nobody else does.
+    fn clean_up(target: &Target, stopped: &Stopped) {
+        if let Some(taken) = &stopped.taken {
+            crate::pidfile::remove_left_files(
+                &target.pid_file,
+                &lock_path(&target.pid_file),
+                taken,
+            );
+        }
+    }
+
     pub(super) fn stop(target: &Target, schedule: &Schedule) -> Outcome {
         let (pid, pidfd, lock) = match pin_holder(target, Action::Stop) {
             Err(outcome) => return outcome,
-            Ok(None) => return Outcome::new(Action::Stop, 0, "not running (already stopped)"),
-            Ok(Some(pinned)) => pinned,
+            Ok(Err(stopped)) => {
+                // Stopping a stopped daemon succeeds (LSB); what it left goes, as after a stop.
+                clean_up(target, &stopped);
+                return Outcome::new(Action::Stop, 0, "not running (already stopped)");
+            }
+            Ok(Ok(pinned)) => pinned,
         };
         let mut last = None;
         let mut index = 0;
@@ -1455,7 +1570,7 @@ mod imp {
             match schedule.items[index] {
                 Item::Signal(signal) => match pidfd::send(&pidfd, signal) {
                     Ok(()) => last = Some(signal),
-                    Err(Errno::ESRCH) => return released(pid, &lock, last, schedule),
+                    Err(Errno::ESRCH) => return released(target, pid, &lock, last, schedule),
                     Err(Errno::EPERM) => return denied(Action::Stop, signal, pid),
                     Err(errno) => {
                         return Outcome::new(
@@ -1467,7 +1582,7 @@ mod imp {
                     }
                 },
                 Item::Wait(timeout) => match wait_exit(&pidfd, timeout) {
-                    Ok(true) => return released(pid, &lock, last, schedule),
+                    Ok(true) => return released(target, pid, &lock, last, schedule),
                     Ok(false) => {}
                     Err(errno) => {
                         return Outcome::new(
@@ -1482,7 +1597,7 @@ mod imp {
             index += 1;
         }
         if wait_exit(&pidfd, Duration::ZERO) == Ok(true) {
-            return released(pid, &lock, last, schedule);
+            return released(target, pid, &lock, last, schedule);
         }
         Outcome::new(
             Action::Stop,
@@ -1493,16 +1608,20 @@ mod imp {
     }
 
     /// The process has exited: its lock went with its last descriptor, unless a process it spawned
-    /// shares that descriptor. Then wait for the lock too, bounded by the schedule's time.
-    fn released(pid: i32, lock: &Lock, last: Option<Signal>, schedule: &Schedule) -> Outcome {
+    /// shares that descriptor. Waits for the lock too, bounded by the schedule's time, without reading
+    /// the global lock table where this caller may take the lock to ask (root: the lock then proves that
+    /// nobody holds it, and what the daemon could not remove is removed under it, as start-stop-daemon's
+    /// `--remove-pidfile` does).
+    fn released(
+        target: &Target,
+        pid: i32,
+        lock: &LockFile,
+        last: Option<Signal>,
+        schedule: &Schedule,
+    ) -> Outcome {
         let by = last.map_or(String::new(), |s| format!(", {}", s.as_str()));
         let stopped =
             Outcome::new(Action::Stop, 0, format!("stopped (pid {pid}{by})")).with_pid(pid);
-        match holder(lock) {
-            Ok(None) => return stopped,
-            Err(refusal) => return refusal.outcome(Action::Stop),
-            Ok(Some(_)) => {}
-        }
         let still_held = || {
             Outcome::new(
                 Action::Stop,
@@ -1514,11 +1633,9 @@ mod imp {
             )
             .with_pid(pid)
         };
-        // Wait for the lock to go without taking it (even a brief shared lock would make a concurrent start
-        // fail) and without a thread blocked in flock(2) that could outlive this call: /proc/locks is read
-        // again whenever a descriptor of the file is closed (inotify, where this user may watch the file)
-        // and at least every 100 ms, until the schedule's time is up.
-        let closes = reopen(lock).ok().and_then(|file| {
+        // A descriptor of the file being closed wakes the wait (inotify, where this user may watch it);
+        // else it looks again every 100 ms.
+        let closes = holder::reopen(lock).ok().and_then(|file| {
             let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
             inotify
                 .add_watch(
@@ -1531,10 +1648,28 @@ mod imp {
         let deadline =
             Instant::now().checked_add(schedule.total_wait().max(Duration::from_secs(1)));
         loop {
-            match holder(lock) {
-                Ok(None) => return stopped,
-                Err(refusal) => return refusal.outcome(Action::Stop),
-                Ok(Some(_)) => {}
+            match holder::probe(lock) {
+                Some(Probe::Free(taken)) => {
+                    crate::pidfile::remove_left_files(
+                        &target.pid_file,
+                        &lock_path(&target.pid_file),
+                        &taken,
+                    );
+                    return stopped;
+                }
+                Some(Probe::Held) => {}
+                // This caller may not take the lock (the daemon's user): the kernel's table says.
+                None => {
+                    let within = Instant::now() + holder::DEADLINE;
+                    match holder::from_table(&lock.ids, within) {
+                        Ok(None) => return stopped,
+                        Ok(Some(_)) => {}
+                        Err(error) => {
+                            return Refusal::io("read", Path::new(locks::PATH), &error)
+                                .outcome(Action::Stop)
+                        }
+                    }
+                }
             }
             let left = deadline.map_or(Duration::MAX, |d| {
                 d.saturating_duration_since(Instant::now())
@@ -1558,75 +1693,88 @@ mod imp {
         }
     }
 
-    /// Opens the pinned lock file for reading, through its `O_PATH` descriptor (so exactly that inode,
-    /// whatever the path names now).
-    fn reopen(lock: &Lock) -> io::Result<std::fs::File> {
-        std::fs::File::open(format!("/proc/self/fd/{}", lock.fd.as_raw_fd()))
-    }
-
-    /// SIGHUP's disposition in `pid`, from the `SigCgt` and `SigIgn` masks of /proc/PID/status:
+    /// A signal's disposition in `pid`, from the `SigCgt` and `SigIgn` masks of /proc/PID/status:
     /// `Some(true)` caught, `Some(false)` ignored, `None` default.
-    fn hup_disposition(pid: i32) -> Result<Option<bool>, Refusal> {
+    fn disposition(pid: i32, signal: Signal) -> Result<Option<bool>, Refusal> {
         let path = format!("/proc/{pid}/status");
         let status = std::fs::read_to_string(&path)
             .map_err(|e| Refusal::io("read", Path::new(&path), &e))?;
-        let bit = |name: &str| {
+        let bit = 1u64 << (signal as i32 - 1);
+        let set = |name: &str| {
             status_field(&status, name)
                 .and_then(|mask| u64::from_str_radix(mask, 16).ok())
-                .map(|mask| mask & 1 != 0)
+                .map(|mask| mask & bit != 0)
         };
-        match (bit("SigCgt"), bit("SigIgn")) {
+        match (set("SigCgt"), set("SigIgn")) {
             (Some(true), _) => Ok(Some(true)),
             (Some(false), Some(true)) => Ok(Some(false)),
             (Some(false), Some(false)) => Ok(None),
             _ => Err(Refusal::new(format!(
-                "cannot read SIGHUP's disposition in {path}"
+                "cannot read {}'s disposition in {path}",
+                signal.as_str()
             ))),
+        }
+    }
+
+    /// Refuses to send `signal` to a process that would die of it or ignore it.
+    fn handles(action: Action, pid: i32, signal: Signal, what: &str) -> Result<(), Outcome> {
+        match disposition(pid, signal) {
+            Err(refusal) => Err(refusal.outcome(action)),
+            Ok(Some(true)) => Ok(()),
+            Ok(Some(false)) => Err(Outcome::new(
+                action,
+                3,
+                format!(
+                    "refusing to {action} pid {pid}: it ignores {}, so it would do nothing",
+                    signal.as_str()
+                ),
+            )
+            .with_pid(pid)),
+            Ok(None) => Err(Outcome::new(
+                action,
+                3,
+                format!(
+                    "refusing to send {} to pid {pid}: it does not handle {}, whose default action would kill it ({what})",
+                    signal.as_str(),
+                    signal.as_str()
+                ),
+            )
+            .with_pid(pid)),
+        }
+    }
+
+    fn signal_error(action: Action, signal: Signal, pid: i32, errno: Errno) -> Outcome {
+        match errno {
+            Errno::EPERM => denied(action, signal, pid),
+            Errno::ESRCH => Outcome::new(action, 7, "not running (it exited)"),
+            errno => Outcome::new(
+                action,
+                1,
+                format!("cannot signal pid {pid}: {}", io::Error::from(errno)),
+            )
+            .with_pid(pid),
         }
     }
 
     pub(super) fn reload(target: &Target, timeout: Duration) -> Outcome {
         let (pid, pidfd, lock) = match pin_holder(target, Action::Reload) {
             Err(outcome) => return outcome,
-            Ok(None) => return Outcome::new(Action::Reload, 7, "not running"),
-            Ok(Some(pinned)) => pinned,
+            Ok(Err(_)) => return Outcome::new(Action::Reload, 7, "not running"),
+            Ok(Ok(pinned)) => pinned,
         };
-        match hup_disposition(pid) {
-            Err(refusal) => return refusal.outcome(Action::Reload),
-            Ok(Some(true)) => {}
-            Ok(Some(false)) => {
-                return Outcome::new(
-                    Action::Reload,
-                    3,
-                    format!("refusing to reload pid {pid}: it ignores SIGHUP, so a reload would do nothing"),
-                )
-                .with_pid(pid)
-            }
-            Ok(None) => {
-                return Outcome::new(
-                    Action::Reload,
-                    3,
-                    format!(
-                        "refusing to send SIGHUP to pid {pid}: it does not handle SIGHUP, whose default action would kill it (the program must subscribe to Reload events)"
-                    ),
-                )
-                .with_pid(pid)
-            }
+        if let Err(outcome) = handles(
+            Action::Reload,
+            pid,
+            Signal::SIGHUP,
+            "the program must subscribe to Reload events",
+        ) {
+            return outcome;
         }
         // Watch the record before signalling, so that no answer can come unseen.
         let watch = Watch::new(&lock);
         let before = watch.as_ref().ok().and_then(Watch::read);
         if let Err(errno) = pidfd::send(&pidfd, Signal::SIGHUP) {
-            return match errno {
-                Errno::EPERM => denied(Action::Reload, Signal::SIGHUP, pid),
-                Errno::ESRCH => Outcome::new(Action::Reload, 7, "not running (it exited)"),
-                errno => Outcome::new(
-                    Action::Reload,
-                    1,
-                    format!("cannot signal pid {pid}: {}", io::Error::from(errno)),
-                )
-                .with_pid(pid),
-            };
+            return signal_error(Action::Reload, Signal::SIGHUP, pid, errno);
         }
         let signalled = |why: &str| {
             Outcome::new(
@@ -1640,15 +1788,106 @@ mod imp {
             Ok(watch) => watch,
             Err(error) => {
                 return signalled(&format!(
-                    "its acknowledgement cannot be read: {} {error}",
+                    "its answer cannot be read: {} {error}",
                     lock.path.display()
                 ))
             }
         };
-        match before {
-            Some(record) if record.subscribed => watch.wait(&pidfd, pid, record.seq, timeout),
-            _ => signalled("it does not acknowledge reloads"),
+        let Some(record) = before else {
+            return signalled("it does not acknowledge reloads");
+        };
+        // With `reopen_logs_on = "SIGHUP"`, the same signal reopens the log files: a reopen that fails
+        // fails the reload too, which otherwise would say nothing of it.
+        let reopens = record.reopen_on == Some(libc::SIGHUP);
+        let mut expected = vec![];
+        if record.subscribed {
+            expected.push(Expect::Reload(record.seq));
         }
+        if reopens {
+            expected.push(Expect::Reopen(record.reopen_seq));
+        }
+        if expected.is_empty() {
+            return signalled("it does not acknowledge reloads");
+        }
+        let wanted = if record.subscribed {
+            format!("reloaded (pid {pid})")
+        } else {
+            format!("reopened the log files (pid {pid})")
+        };
+        watch.wait(Action::Reload, &pidfd, pid, &expected, timeout, &wanted)
+    }
+
+    pub(super) fn reopen_logs(target: &Target, signal: Signal, timeout: Duration) -> Outcome {
+        let action = Action::ReopenLogs;
+        let (pid, pidfd, lock) = match pin_holder(target, action) {
+            Err(outcome) => return outcome,
+            Ok(Err(_)) => return Outcome::new(action, 7, "not running"),
+            Ok(Ok(pinned)) => pinned,
+        };
+        let watch = Watch::new(&lock);
+        let before = watch.as_ref().ok().and_then(Watch::read);
+        // Where the record can be read, it must say that this signal reopens the log files: the
+        // program may handle the signal for something else.
+        if let Some(record) = &before {
+            if record.reopen_on != Some(signal as i32) {
+                return Outcome::new(
+                    action,
+                    3,
+                    format!(
+                        "refusing to send {} to pid {pid}: it does not reopen its log files on it (reopen_logs_on)",
+                        signal.as_str()
+                    ),
+                )
+                .with_pid(pid);
+            }
+        }
+        if let Err(outcome) = handles(
+            action,
+            pid,
+            signal,
+            "it does not reopen its log files on it",
+        ) {
+            return outcome;
+        }
+        if let Err(errno) = pidfd::send(&pidfd, signal) {
+            return signal_error(action, signal, pid, errno);
+        }
+        match (watch, before) {
+            (Ok(watch), Some(record)) => watch.wait(
+                action,
+                &pidfd,
+                pid,
+                &[Expect::Reopen(record.reopen_seq)],
+                timeout,
+                &format!("reopened the log files (pid {pid})"),
+            ),
+            (Err(error), _) => Outcome::new(
+                action,
+                0,
+                format!(
+                    "signalled pid {pid} with {} (its answer cannot be read: {} {error}, so whether the reopen worked is unknown)",
+                    signal.as_str(),
+                    lock.path.display()
+                ),
+            )
+            .with_pid(pid),
+            (Ok(_), None) => Outcome::new(
+                action,
+                0,
+                format!(
+                    "signalled pid {pid} with {} (it keeps no record to answer in, so whether the reopen worked is unknown)",
+                    signal.as_str()
+                ),
+            )
+            .with_pid(pid),
+        }
+    }
+
+    /// An answer to wait for: a reload, or a reopen, numbered above the one given.
+    #[derive(Clone, Copy)]
+    enum Expect {
+        Reload(u64),
+        Reopen(u64),
     }
 
     /// The lock file open for reading, watched with inotify.
@@ -1658,8 +1897,8 @@ mod imp {
     }
 
     impl Watch {
-        fn new(lock: &Lock) -> io::Result<Watch> {
-            let file = reopen(lock)?;
+        fn new(lock: &LockFile) -> io::Result<Watch> {
+            let file = holder::reopen(lock)?;
             let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
             // Through /proc/self/fd: the watch lands on the very inode we pinned.
             inotify.add_watch(
@@ -1676,55 +1915,72 @@ mod imp {
             record::parse(&buffer[..n])
         }
 
-        /// Waits for an answer to a reload newer than `seq`.
-        fn wait(&self, pidfd: &OwnedFd, pid: i32, seq: u64, timeout: Duration) -> Outcome {
+        /// Waits until every expected answer came; the first failure ends the wait.
+        fn wait(
+            &self,
+            action: Action,
+            pidfd: &OwnedFd,
+            pid: i32,
+            expected: &[Expect],
+            timeout: Duration,
+            success: &str,
+        ) -> Outcome {
             let deadline = Instant::now().checked_add(timeout);
             let mut delivered = false;
             loop {
                 if let Some(record) = self.read() {
-                    if record.seq > seq {
-                        delivered = true;
-                        match record.reload {
-                            Reload::Ok => {
-                                return Outcome::new(
-                                    Action::Reload,
-                                    0,
-                                    format!("reloaded (pid {pid})"),
-                                )
-                                .with_pid(pid)
+                    let answers: Vec<(&str, &Answer, bool)> = expected
+                        .iter()
+                        .map(|expect| match *expect {
+                            Expect::Reload(seq) => ("reload", &record.reload, record.seq > seq),
+                            Expect::Reopen(seq) => {
+                                ("reopen", &record.reopen, record.reopen_seq > seq)
                             }
-                            Reload::Failed(message) => {
-                                // The daemon wrote this; never pass its control characters to a terminal.
-                                let message: String = message
-                                    .chars()
-                                    .map(|c| if c.is_control() { ' ' } else { c })
-                                    .collect();
-                                return Outcome::new(
-                                    Action::Reload,
-                                    1,
-                                    format!("reload failed (pid {pid}): {message}"),
-                                )
-                                .with_pid(pid);
-                            }
-                            Reload::Pending | Reload::None => {}
-                        }
+                        })
+                        .map(|(what, answer, newer)| {
+                            (what, if newer { answer } else { &Answer::None }, newer)
+                        })
+                        .collect();
+                    delivered |= answers.iter().any(|(_, _, newer)| *newer);
+                    if let Some((what, Answer::Failed(message), _)) = answers
+                        .iter()
+                        .find(|(_, answer, _)| matches!(answer, Answer::Failed(_)))
+                    {
+                        // The daemon wrote this; never pass its control characters to a terminal.
+                        let message: String = message
+                            .chars()
+                            .map(|c| if c.is_control() { ' ' } else { c })
+                            .collect();
+                        let what = if *what == "reload" {
+                            "reload"
+                        } else {
+                            "reopen of the log files"
+                        };
+                        return Outcome::new(
+                            action,
+                            1,
+                            format!("{what} failed (pid {pid}): {message}"),
+                        )
+                        .with_pid(pid);
+                    }
+                    if answers.iter().all(|(_, answer, _)| **answer == Answer::Ok) {
+                        return Outcome::new(action, 0, success).with_pid(pid);
                     }
                 }
                 let left = deadline.map_or(Duration::MAX, |d| {
                     d.saturating_duration_since(Instant::now())
                 });
                 if left.is_zero() {
-                    let what = if delivered {
-                        "took the reload but did not say how it went (reloaded() or reload_failed())"
-                    } else {
-                        "did not take the reload"
+                    let what = match (delivered, action) {
+                        (true, Action::Reload) => {
+                            "took the reload but did not say how it went (reloaded() or reload_failed())"
+                        }
+                        (true, _) => "took the request to reopen its log files but did not answer",
+                        (false, Action::Reload) => "did not take the reload",
+                        (false, _) => "did not take the request to reopen its log files",
                     };
-                    return Outcome::new(
-                        Action::Reload,
-                        1,
-                        format!("pid {pid} {what} within {timeout:?}"),
-                    )
-                    .with_pid(pid);
+                    return Outcome::new(action, 1, format!("pid {pid} {what} within {timeout:?}"))
+                        .with_pid(pid);
                 }
                 let mut fds = [
                     PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN),
@@ -1734,7 +1990,7 @@ mod imp {
                     Ok(_) | Err(Errno::EINTR) => {}
                     Err(errno) => {
                         return Outcome::new(
-                            Action::Reload,
+                            action,
                             1,
                             format!(
                                 "cannot wait for pid {pid}'s answer: {}",
@@ -1745,9 +2001,9 @@ mod imp {
                 }
                 if fds[1].any() == Some(true) {
                     return Outcome::new(
-                        Action::Reload,
+                        action,
                         1,
-                        format!("pid {pid} exited during the reload"),
+                        format!("pid {pid} exited during the {action}"),
                     );
                 }
                 // Drain the events; the record is read again above.
@@ -1757,30 +2013,6 @@ mod imp {
                     }
                 }
             }
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn the_holder_is_found_by_inode_in_proc_locks() {
-            let dir =
-                std::env::temp_dir().join(format!("daemon-rt-control-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("x.lock");
-            let file = std::fs::File::create(&path).unwrap();
-            let lock = pin(&path, "lock file", None).unwrap().unwrap();
-            assert_eq!(holder(&lock).ok().flatten(), None);
-            // SAFETY: flock(2) on an fd `file` owns.
-            assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
-            let me = i32::try_from(std::process::id()).unwrap();
-            assert_eq!(holder(&lock).ok().flatten(), Some(me));
-            assert_eq!(has_open(me, &lock), Some(true));
-            drop(file);
-            assert_eq!(holder(&lock).ok().flatten(), None);
-            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 }
@@ -1812,6 +2044,10 @@ mod imp {
 
     pub(super) fn reload(_: &Target, _: Duration) -> Outcome {
         unsupported(Action::Reload)
+    }
+
+    pub(super) fn reopen_logs(_: &Target, _: nix::sys::signal::Signal, _: Duration) -> Outcome {
+        unsupported(Action::ReopenLogs)
     }
 }
 

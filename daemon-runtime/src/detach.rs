@@ -12,7 +12,7 @@ use crate::error::{Error, Step};
 use crate::handshake::{self, Report, Reporter};
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 use crate::intermediate::{self, Failure, Side};
-use crate::pidfile::{self, PidFile};
+use crate::pidfile::PidFile;
 use crate::privileges;
 use crate::proc_status::ProcStatus;
 use crate::{
@@ -333,10 +333,7 @@ fn setup(
         log_files = Some(logs::remember(opened, stdout, stderr)?);
     }
     umask(Mode::from_bits_truncate(config.umask as _));
-    let owners = pidfile::Owners {
-        user: identity.new_uid(),
-    };
-    let pid_file = config.acquire_pid_file(owners)?;
+    let pid_file = config.acquire_pid_file()?;
     if let Some(files) = &mut log_files {
         files.give_to(identity.owner())?;
     }

@@ -17,15 +17,12 @@
 //! of a signal the way the program did). After such a death the program could not remove its pid file:
 //! the init does, once no process holds the lock.
 
-use std::path::Path;
-
 use nix::errno::Errno;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::error::{Error, Step};
-use crate::pidfile::{self, Owners};
 use crate::Daemon;
 
 /// Signals a terminal sends to its foreground process group, which the program is in too.
@@ -120,28 +117,10 @@ fn reap(child: Pid) -> Option<i32> {
     }
 }
 
-/// Once the program is gone: removes a pid file and lock file it left (it died of a signal, or called
-/// `process::exit`), the way it would have on a normal return, if no process holds the lock any more (taking the lock proves it; a descendant that
-/// inherited the lock's fd keeps the files, as it should).
+/// Once the program is gone: removes a pid file and lock file it left (it died of a signal, called
+/// `process::exit`, or dropped its privileges and could not), the way it would have on a normal return,
+/// if no process holds the lock any more (taking the lock proves it; a descendant that inherited the
+/// lock's fd keeps the files, as it should).
 fn remove_stale_pid_file(config: &Daemon) {
-    let Some(path) = config.pid_file.as_deref() else {
-        return;
-    };
-    if !exists(path) && !exists(&pidfile::lock_path(path)) {
-        return;
-    }
-    let owners = Owners {
-        user: config
-            .identity()
-            .ok()
-            .and_then(|identity| identity.new_uid()),
-    };
-    // Taking the files over runs every check the daemon's start does; dropping them removes both.
-    if let Ok(taken) = config.acquire_pid_file(owners) {
-        drop(taken);
-    }
-}
-
-fn exists(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok()
+    config.clean_up_pid_file();
 }

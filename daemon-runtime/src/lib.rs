@@ -72,6 +72,8 @@ mod fds;
 mod handshake;
 mod hardening;
 #[cfg(target_os = "linux")]
+mod holder;
+#[cfg(target_os = "linux")]
 mod init;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod intermediate;
@@ -203,9 +205,9 @@ pub struct Daemon {
     umask: u32,
     workdir: PathBuf,
     pid_file: Option<PathBuf>,
-    /// Locks and writes the pid file: set with `pid_file` by the builder, like `commands`, so that a
-    /// daemon without a pid file does not link that code.
-    lock_pid_file: Option<pidfile::Acquire>,
+    /// Locks, writes and cleans up the pid file: set with `pid_file` by the builder, like `commands`, so
+    /// that a daemon without a pid file does not link that code.
+    pid_file_ops: Option<&'static pidfile::Ops>,
     stdout: Option<PathBuf>,
     stderr: Option<PathBuf>,
     /// Opens the log files: set with `stdout` or `stderr` by the builder, like `commands`, so that a daemon
@@ -262,7 +264,7 @@ impl Daemon {
             umask: 0,
             workdir: PathBuf::from("/"),
             pid_file: None,
-            lock_pid_file: None,
+            pid_file_ops: None,
             stdout: None,
             stderr: None,
             open_log: None,
@@ -324,15 +326,23 @@ impl Daemon {
     /// ```
     pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Daemon {
         self.pid_file = Some(path.into());
-        self.lock_pid_file = Some(pidfile::PidFile::acquire);
+        self.pid_file_ops = Some(&pidfile::OPS);
         self
     }
 
     /// Locks and writes the pid file with this process's pid, if one is configured.
-    fn acquire_pid_file(&self, owners: pidfile::Owners) -> Result<Option<pidfile::PidFile>, Error> {
-        match (&self.pid_file, self.lock_pid_file) {
-            (Some(path), Some(acquire)) => acquire(path, std::process::id(), owners).map(Some),
+    fn acquire_pid_file(&self) -> Result<Option<pidfile::PidFile>, Error> {
+        match (&self.pid_file, self.pid_file_ops) {
+            (Some(path), Some(ops)) => (ops.acquire)(path, std::process::id()).map(Some),
             _ => Ok(None),
+        }
+    }
+
+    /// Removes the pid and lock files a daemon that is gone left, if nobody holds the lock.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn clean_up_pid_file(&self) {
+        if let (Some(path), Some(ops)) = (&self.pid_file, self.pid_file_ops) {
+            (ops.clean_up)(path);
         }
     }
 

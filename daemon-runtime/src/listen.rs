@@ -82,7 +82,7 @@ pub(crate) fn take_env() -> Vec<RawFd> {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut kept = Vec::new();
     for (fd, name) in passed {
-        if let Some(fd) = adopt(fd) {
+        if let Some(fd) = adopt(fd, &name) {
             kept.push(fd.as_raw_fd());
             taken.push(ListenFd { name, fd });
         }
@@ -123,13 +123,28 @@ fn passed_fds(
         .collect()
 }
 
-/// Owns `fd` if it is open and was inherited (not close-on-exec: systemd clears the flag, while Rust
-/// opens every fd close-on-exec, so an fd the program opened itself is never taken), and makes it
-/// close-on-exec.
-fn adopt(fd: RawFd) -> Option<OwnedFd> {
+/// Owns `fd` if it is open, was inherited (not close-on-exec: systemd clears the flag, while Rust opens
+/// every fd close-on-exec, so an fd the program opened itself is never taken) and is what systemd passes:
+/// a socket or a FIFO (`ListenStream=`, `ListenFIFO=`), or another kind of file only under a name of its
+/// own (`OpenFile=`, the fd store), never under the default `unknown`. So a `LISTEN_PID` naming the
+/// process cannot have it adopt, and keep after the user switch, any file its launcher had open (issue
+/// 18.6: `/etc/passwd` on fd 3 was). Makes it close-on-exec. What is not adopted is closed with the other
+/// inherited fds.
+fn adopt(fd: RawFd, name: &str) -> Option<OwnedFd> {
     // SAFETY: F_GETFD only reads the flags of an fd number; an unused number fails with EBADF.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags == -1 || flags & libc::FD_CLOEXEC != 0 {
+        return None;
+    }
+    // SAFETY: an all-zero stat is a valid value for fstat to overwrite.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat(2) writes one stat into a live local; `fd` is open (checked just above).
+    if unsafe { libc::fstat(fd, &raw mut stat) } == -1 {
+        return None;
+    }
+    let kind = stat.st_mode & libc::S_IFMT;
+    let named = !name.is_empty() && name != "unknown";
+    if kind != libc::S_IFSOCK && kind != libc::S_IFIFO && !named {
         return None;
     }
     // SAFETY: F_SETFD only sets the close-on-exec flag of an open fd (checked just above).
@@ -365,7 +380,7 @@ mod tests {
     #[test]
     fn an_fd_the_program_opened_is_never_adopted() {
         let file = std::fs::File::open("/dev/null").unwrap(); // close-on-exec, as Rust opens it
-        assert!(adopt(file.as_raw_fd()).is_none());
-        assert!(adopt(100_000).is_none());
+        assert!(adopt(file.as_raw_fd(), "http").is_none());
+        assert!(adopt(100_000, "http").is_none());
     }
 }

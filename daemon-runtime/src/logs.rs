@@ -8,9 +8,11 @@
 //! lands whole in the old file or whole in the new one.
 
 use std::ffi::CString;
+use std::io::Write as _;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use nix::errno::Errno;
@@ -405,82 +407,95 @@ fn reopen(target: &Target) -> Result<OwnedFd, Refusal> {
     Ok(file)
 }
 
-/// Reopens the log files on `signal` (`SIGHUP`, `SIGUSR1` or `SIGUSR2`) from now on, in the signal handler
-/// itself, through signal-hook-registry: the program's own subscriptions ([`signals()`](crate::signals),
-/// `tokio::signal`, `signal-hook`) to the same signal still get it. A failure is one line on stderr.
+/// Signals of `reopen_logs_on` received so far: the number of the latest request.
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+/// The write end of the pipe that wakes the reopening thread (`-1` until it runs).
+static WAKE: AtomicI32 = AtomicI32::new(-1);
+
+/// Reopens the log files on `signal` (`SIGHUP`, `SIGUSR1` or `SIGUSR2`) from now on. The signal handler,
+/// registered through signal-hook-registry (so the program's own subscriptions to the same signal,
+/// [`signals()`](crate::signals), `tokio::signal`, `signal-hook`, still get it), only counts the signal and
+/// wakes a thread of the runtime, which reopens the files and says how it went where the operator looks:
+/// a failure as one line on stderr (still the old file) with the OS error's text, as `STATUS=` under
+/// systemd, and in the record that `myapp reopen-logs` (and `reload`, when the signal is SIGHUP) waits
+/// on. Called in the daemon, once its setup is done.
 pub(crate) fn reopen_on(signal: crate::Signal) -> Result<(), Error> {
     let number = signal.number();
-    // SAFETY: the action is async-signal-safe: `reopen_all` makes system calls on fds and C strings
-    // prepared at start and allocates nothing, and the failure path is a few write(2)s of static text, the
-    // path kept from start and digits formatted on the stack. It takes no lock, so it cannot deadlock
-    // with the code it interrupts.
-    let registered = unsafe { signal_hook_registry::register(number, on_signal) };
-    registered.map(drop).map_err(|error| {
-        Error::new(Step::ReopenLogs, None, error.raw_os_error()).with_detail(format!(
-            "cannot handle signal {number} to reopen the log files"
+    let fail = |what: &str, errno: Option<i32>| {
+        Error::new(Step::ReopenLogs, None, errno).with_detail(format!(
+            "cannot {what} to reopen the log files on signal {number}"
         ))
-    })
+    };
+    let (wake_read, wake_write) =
+        crate::fds::pipe().map_err(|errno| fail("create a pipe", Some(errno as i32)))?;
+    // A full pipe means the thread has a wake-up pending already: the handler must never block.
+    fcntl(&wake_write, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .map_err(|errno| fail("set up a pipe", Some(errno as i32)))?;
+    let spawned = spawn_with_signals_blocked(move || reopen_thread(&wake_read))
+        .map_err(|error| fail("start a thread", error.raw_os_error()))?;
+    drop(spawned);
+    // The write end lives as long as the process: the handler may run at any time.
+    WAKE.store(wake_write.as_raw_fd(), Ordering::SeqCst);
+    std::mem::forget(wake_write);
+    crate::control::record::reopen_on(number);
+    // SAFETY: the action is async-signal-safe: an atomic add, an atomic load and write(2) of one byte on a
+    // non-blocking pipe that stays open. It takes no lock and allocates nothing.
+    let registered = unsafe { signal_hook_registry::register(number, on_signal) };
+    registered
+        .map(drop)
+        .map_err(|error| fail("handle the signal", error.raw_os_error()))
 }
 
-/// The handler of `reopen_logs_on`: on failure, `cannot reopen log file PATH: WHY` on stderr (still the
-/// old file), written piece by piece without allocating.
+/// The handler of `reopen_logs_on`: counts the request and wakes the thread.
 fn on_signal() {
-    let Err((target, why)) = reopen_all() else {
-        return;
-    };
-    let mut number = [0u8; 32];
-    let why: &[u8] = match why {
-        Refusal::Os(errno) => digits(&mut number, b"os error ", errno as u32),
-        Refusal::Symlink => b"it is a symbolic link, which a reopen never follows",
-        Refusal::Fifo => b"it is a FIFO without a reader",
-        Refusal::NotRegular => b"it is not a regular file",
-        Refusal::Owner(uid) => digits(&mut number, b"it belongs to uid ", uid),
-        Refusal::Links => LINKS.as_bytes(),
-        Refusal::OutsideChroot => OUTSIDE_CHROOT.as_bytes(),
-    };
-    for piece in [
-        b"daemon-runtime: cannot reopen log file ".as_slice(),
-        target.path.as_os_str().as_bytes(),
-        b": ",
-        why,
-        b"\n",
-    ] {
-        // SAFETY: write(2) of a live buffer to fd 2: async-signal-safe. Nothing to do if it fails.
-        unsafe { libc::write(2, piece.as_ptr().cast(), piece.len()) };
-    }
+    REQUESTS.fetch_add(1, Ordering::SeqCst);
+    let fd = WAKE.load(Ordering::SeqCst);
+    let byte = 1u8;
+    // SAFETY: write(2) of one byte from a live local to the pipe's write end, which is never closed.
+    // EAGAIN (a wake-up is pending already) is fine.
+    unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
 }
 
-/// `prefix` then `n` in decimal, in `buffer` (which must hold `prefix.len()` + 10 bytes); no allocation.
-fn digits<'a>(buffer: &'a mut [u8; 32], prefix: &[u8], n: u32) -> &'a [u8] {
-    let mut text = [0u8; 10];
-    let mut start = text.len();
-    let mut rest = n;
+/// Starts `work` on a thread that blocks every signal, so that signals meant for the program are never
+/// delivered to it (the thread inherits the mask it is started with).
+fn spawn_with_signals_blocked(
+    work: impl FnOnce() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let all = nix::sys::signal::SigSet::all();
+    let previous = all.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_SETMASK);
+    let spawned = std::thread::Builder::new()
+        .name("reopen-logs".into())
+        .spawn(work);
+    if let Ok(previous) = previous {
+        let _ = previous.thread_set_mask();
+    }
+    spawned
+}
+
+/// Waits for requests and answers each: the files are reopened once per wake-up, however many signals
+/// came meanwhile (the answer carries the number of the latest one it covers).
+fn reopen_thread(wake: &OwnedFd) {
+    let mut buffer = [0u8; 64];
     loop {
-        start -= 1;
-        text[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
+        match nix::unistd::read(wake, &mut buffer) {
+            Ok(0) => return,
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
         }
-    }
-    let length = prefix.len() + text.len() - start;
-    buffer[..prefix.len()].copy_from_slice(prefix);
-    buffer[prefix.len()..length].copy_from_slice(&text[start..]);
-    &buffer[..length]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digits_formats_without_allocating() {
-        let mut buffer = [0u8; 32];
-        assert_eq!(digits(&mut buffer, b"os error ", 13), b"os error 13");
-        assert_eq!(digits(&mut buffer, b"uid ", 0), b"uid 0");
-        assert_eq!(
-            digits(&mut buffer, b"it belongs to uid ", u32::MAX),
-            b"it belongs to uid 4294967295"
-        );
+        let request = REQUESTS.load(Ordering::SeqCst);
+        match reopen_logs() {
+            Ok(()) => crate::control::record::reopen_done(request, Ok(())),
+            Err(error) => {
+                let text = error.to_string();
+                // stderr is still the old file when its own reopen failed: where the operator looks.
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "{}: {text}",
+                    crate::__private::program()
+                );
+                let _ = crate::notify::status(&text);
+                crate::control::record::reopen_done(request, Err(&text));
+            }
+        }
     }
 }

@@ -1,9 +1,18 @@
 //! The pid file and its lock.
 //!
-//! The lock lives on a separate file, `<pid_file>.lock`, mode 0600: a user who may only read the pid file
-//! (0644) cannot open the lock file, so cannot block a start with a shared `flock`; and a pid file
-//! unlinked by someone else (systemd removes a failed unit's `PIDFile=`) no longer matters, since the lock
-//! file is the truth. Who holds the lock is read from the kernel (`/proc/locks`), never from the pid file.
+//! The lock lives on a separate file, `<pid_file>.lock`, mode 0600, owned by the user who started the
+//! daemon (root): nobody else can open it, so nobody else can hold its lock to block a start, forge the
+//! daemon's answers in the record it carries, or change its mode (issue 18.4). The daemon holds its lock
+//! through a descriptor opened before any privilege drop, for its whole life, and answers through that
+//! descriptor. A pid file unlinked by someone else (systemd removes a failed unit's `PIDFile=`) no longer
+//! matters, since the lock file is the truth: who holds it is verified through the kernel (holder.rs),
+//! never merely read from the pid file.
+//!
+//! The pid file is written once, before any privilege drop, and closed: no descriptor that can write it
+//! survives the user switch, so the daemon's user can never make root's tools (`start-stop-daemon
+//! --pidfile`, systemd's `PIDFile=`) signal a process of its choosing (issue 18.1). What the daemon can
+//! no longer remove at its exit, `stop` or the next start removes; a clean exit leaves the lock file
+//! empty, which `status` tells from a crash.
 //!
 //! Both files are opened without following symlinks, without blocking (a FIFO cannot hang the start), and
 //! checked on the opened descriptor before anything about them changes.
@@ -26,9 +35,10 @@ use crate::{fds, sigblock};
 const PID_FILE_MODE: libc::mode_t = 0o644;
 /// The mode of the lock file: nobody but its owner may open it, so nobody else can hold its lock.
 const LOCK_FILE_MODE: libc::mode_t = 0o600;
-/// How many times a launch that lost the race for the lock looks again for the holder before it says
-/// "already running" without a pid (the holder may exit between our attempt and the lookup).
-const HOLDER_ATTEMPTS: u32 = 3;
+/// How many times a launch that lost the race for the lock looks again before it says "already running"
+/// without a pid (the holder may be a control action taking the lock for a moment, or a daemon on its
+/// way out).
+const HOLDER_ATTEMPTS: u32 = 5;
 
 /// The lock file of a pid file: `<pid_file>.lock`.
 pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
@@ -37,136 +47,92 @@ pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
     PathBuf::from(path)
 }
 
-/// The process that holds the lock of `pid_file` (the daemon), read from the kernel's lock table: never a
-/// pid merely written in a file. `Ok(None)` when nobody holds it (or the holder is outside this pid
-/// namespace). Needs no read permission on either file, so any user may ask.
-#[cfg(target_os = "linux")]
-pub(crate) fn holder(pid_file: &Path) -> Result<Option<Pid>, Error> {
-    use std::os::fd::AsFd;
-    let lock_path = lock_path(pid_file);
-    // O_PATH: no read permission needed; the descriptor also tells the mount (see `locks::ids`).
-    let fd = match open(
-        &lock_path,
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Ok(None),
-        Err(errno) => return Err(Error::at(Step::LockFile, &lock_path, errno)),
-    };
-    let stat =
-        nix::sys::stat::fstat(&fd).map_err(|errno| Error::at(Step::LockFile, &lock_path, errno))?;
-    if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Ok(None);
-    }
-    locks::holder(&locks::ids(fd.as_fd(), stat.st_dev, stat.st_ino))
-        .map_err(|error| Error::at(Step::LockFile, Path::new(locks::PATH), io_errno(&error)))
+/// What the builder keeps when `pid_file()` is set: so that a daemon without a pid file does not link
+/// this code.
+#[derive(Debug)]
+pub(crate) struct Ops {
+    /// [`PidFile::acquire`].
+    pub(crate) acquire: fn(&Path, u32) -> Result<PidFile, Error>,
+    /// [`clean_up`].
+    pub(crate) clean_up: fn(&Path),
 }
 
-/// Without a lock table to read, the holder is unknown.
-#[cfg(not(target_os = "linux"))]
-#[allow(clippy::unnecessary_wraps)]
-pub(crate) fn holder(_pid_file: &Path) -> Result<Option<Pid>, Error> {
-    Ok(None)
-}
-
-/// [`PidFile::acquire`], as the builder keeps it.
-pub(crate) type Acquire = fn(&Path, u32, Owners) -> Result<PidFile, Error>;
-
-/// Who may own the pid file and the lock file.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Owners {
-    /// The user the daemon becomes, when it switches (the lock file is given to that user).
-    pub(crate) user: Option<Uid>,
-}
-
-impl Owners {
-    fn allows(self, uid: u32) -> bool {
-        uid == 0 || uid == Uid::effective().as_raw() || self.user.is_some_and(|u| u.as_raw() == uid)
-    }
-
-    fn describe(self) -> String {
-        let mut who = vec!["root".to_string()];
-        let euid = Uid::effective();
-        if !euid.is_root() {
-            who.push(format!("uid {euid}"));
-        }
-        if let Some(user) = self.user.filter(|u| !u.is_root() && *u != euid) {
-            who.push(format!("uid {user}"));
-        }
-        who.join(" or ")
-    }
-}
+/// The pid file functions, for the builder.
+pub(crate) static OPS: Ops = Ops {
+    acquire: PidFile::acquire,
+    clean_up,
+};
 
 /// A locked pid file. Dropping it removes the pid file and the lock file (where the paths still name
-/// them), then releases the lock; dropped in another process than the one that locked it (a child made
-/// with `fork()` that leaves `main`), it removes nothing: the files are the parent daemon's, whose lock
-/// still holds.
+/// them), then releases the lock; where they cannot be removed (after a chroot, or without write access
+/// to their directory once privileges are dropped), the lock file is emptied, which tells `status` that
+/// the daemon exited cleanly. Dropped in another process than the one that locked it (a child made with
+/// `fork()` that leaves `main`), it changes nothing: the files are the parent daemon's, whose lock still
+/// holds.
 #[derive(Debug)]
 pub(crate) struct PidFile {
     path: PathBuf,
-    /// The pid file, open for the daemon's life so that it can be emptied where it cannot be removed.
-    file: File,
-    /// Declared last: dropped (removed, then unlocked) after the pid file is gone.
+    /// The pid file's device and inode: it is removed only while its path still names it.
+    id: (u64, u64),
+    /// Declared last: dropped (emptied, removed, then unlocked) after the pid file is gone.
     lock: Lock,
 }
 
 impl PidFile {
-    /// Locks `<path>.lock`, then opens, checks and writes `pid` into `path` (absolute).
-    pub(crate) fn acquire(path: &Path, pid: u32, owners: Owners) -> Result<PidFile, Error> {
-        let lock = Lock::acquire(&lock_path(path), owners, path)?;
+    /// Locks `<path>.lock`, then opens, checks and writes `pid` into `path` (absolute), and closes it.
+    pub(crate) fn acquire(path: &Path, pid: u32) -> Result<PidFile, Error> {
+        let lock = Lock::acquire(&lock_path(path), path)?;
         let (fd, created) =
             open_new_or_existing(path, PID_FILE_MODE).map_err(|errno| pid_error(path, errno))?;
         let file = File::from(fd);
         // The pid file is root's (or the starting user's) only, never the daemon's user's: scripts read it
         // as root (`kill $(cat ...)`, start-stop-daemon --pidfile), so a file that user could rewrite would
-        // let it have root signal any process (review F8). Only the lock file is given to that user.
-        let pid_file_owners = Owners { user: None };
-        if let Err(error) = check(&file, path, Step::PidFile, pid_file_owners, Rules::PID_FILE) {
+        // let it have root signal any process (review F8).
+        let checked = check(&file, path, Step::PidFile, Rules::PID_FILE)
+            .and_then(|()| write_pid(&file, path, pid));
+        if let Err(error) = checked {
             if created {
-                // Ours and still empty: a failed start leaves nothing behind.
-                remove_if_names(path, &file);
+                // Ours: a failed start leaves nothing behind.
+                remove_if_names(path, id_of(&file));
             }
             return Err(error);
         }
-        // From here on the file is ours: dropping `pid_file` on an error removes it.
+        // The descriptor closes here, before any privilege drop (issue 18.1).
         let pid_file = PidFile {
             path: path.to_path_buf(),
-            file,
+            id: id_of(&file),
             lock,
         };
-        pid_file.write(pid)?;
-        // The reload records `myapp reload` waits on go into the lock file from now on.
+        // The record `myapp reload` and `status` read goes into the lock file from now on.
         crate::control::record::attach(pid_file.lock.file.as_raw_fd());
         Ok(pid_file)
-    }
-
-    /// `PID\n` in one write: a short write (a tiny `RLIMIT_FSIZE`) is an error, never a truncated pid that
-    /// could name another process. SIGXFSZ is held back during the write, so the limit fails the start
-    /// with EFBIG instead of killing the daemon.
-    fn write(&self, pid: u32) -> Result<(), Error> {
-        let fail = |errno| pid_error(&self.path, errno);
-        nix::sys::stat::fchmod(&self.file, Mode::from_bits_truncate(PID_FILE_MODE))
-            .map_err(fail)?;
-        self.file.set_len(0).map_err(|e| fail(io_errno(&e)))?;
-        let text = format!("{pid}\n");
-        let written = sigblock::holding(nix::sys::signal::Signal::SIGXFSZ, || {
-            self.file.write_at(text.as_bytes(), 0)
-        })
-        .map_err(|e| fail(io_errno(&e)))?;
-        if written != text.len() {
-            return Err(fail(Errno::EFBIG).with_detail(format!(
-                "only {written} of the {} bytes of the pid were written (the file size limit, RLIMIT_FSIZE, is too small)",
-                text.len()
-            )));
-        }
-        Ok(())
     }
 
     /// The path of the pid file.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// `PID\n` in one write: a short write (a tiny `RLIMIT_FSIZE`) is an error, never a truncated pid that
+/// could name another process. SIGXFSZ is held back during the write, so the limit fails the start with
+/// EFBIG instead of killing the daemon.
+fn write_pid(file: &File, path: &Path, pid: u32) -> Result<(), Error> {
+    let fail = |errno| pid_error(path, errno);
+    nix::sys::stat::fchmod(file, Mode::from_bits_truncate(PID_FILE_MODE)).map_err(fail)?;
+    file.set_len(0).map_err(|e| fail(io_errno(&e)))?;
+    let text = format!("{pid}\n");
+    let written = sigblock::holding(nix::sys::signal::Signal::SIGXFSZ, || {
+        file.write_at(text.as_bytes(), 0)
+    })
+    .map_err(|e| fail(io_errno(&e)))?;
+    if written != text.len() {
+        return Err(fail(Errno::EFBIG).with_detail(format!(
+            "only {written} of the {} bytes of the pid were written (the file size limit, RLIMIT_FSIZE, is too small)",
+            text.len()
+        )));
+    }
+    Ok(())
 }
 
 impl Drop for PidFile {
@@ -179,12 +145,8 @@ impl Drop for PidFile {
         // No record may be written to the lock file's descriptor once it is closed (right after this).
         crate::control::record::detach();
         // Removed while still locked, and only if the path still names our file: after a chroot it names
-        // something else (or nothing). Where it cannot be removed (after a chroot, or without write access
-        // to the directory once privileges are dropped), it is emptied through the descriptor opened
-        // before, so that no stale pid is left to match a recycled process.
-        if !remove_if_names(&self.path, &self.file) {
-            let _ = self.file.set_len(0);
-        }
+        // something else (or nothing).
+        remove_if_names(&self.path, self.id);
     }
 }
 
@@ -198,21 +160,28 @@ struct Lock {
 }
 
 impl Lock {
-    fn acquire(path: &Path, owners: Owners, pid_file: &Path) -> Result<Lock, Error> {
+    fn acquire(path: &Path, pid_file: &Path) -> Result<Lock, Error> {
         let mut attempts = 0;
         let file = loop {
             let (fd, _) = open_new_or_existing(path, LOCK_FILE_MODE)
                 .map_err(|errno| lock_error(path, errno))?;
             let file = File::from(fd);
-            check(&file, path, Step::LockFile, owners, Rules::LOCK_FILE)?;
+            check(&file, path, Step::LockFile, Rules::LOCK_FILE)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
                     attempts += 1;
-                    match holder(pid_file) {
-                        Ok(None) if attempts < HOLDER_ATTEMPTS => continue,
-                        Ok(pid) => return Err(already_running(path, pid)),
-                        Err(_) => return Err(already_running(path, None)),
+                    match running_daemon(&file, path, pid_file) {
+                        Some(pid) => return Err(already_running(path, Some(pid))),
+                        None if attempts < HOLDER_ATTEMPTS => {
+                            // Someone the files do not name holds it: a control action taking the lock
+                            // for a moment (`status`, `stop`'s clean-up), or a daemon on its way out.
+                            std::thread::sleep(std::time::Duration::from_millis(
+                                10 * u64::from(attempts),
+                            ));
+                            continue;
+                        }
+                        None => return Err(already_running(path, None)),
                     }
                 }
                 Err(std::fs::TryLockError::Error(error)) => {
@@ -225,23 +194,13 @@ impl Lock {
                 break file;
             }
         };
-        let lock = Lock {
+        Ok(Lock {
             path: path.to_path_buf(),
             file,
             owner: std::process::id(),
-        };
-        // The daemon's user may run `stop`, `reload` and `status` on its own daemon: give it the lock file.
-        if let Some(user) = owners.user {
-            if lock.file.metadata().map(|m| m.uid()).ok() != Some(user.as_raw()) {
-                nix::unistd::fchown(&lock.file, Some(user), None)
-                    .map_err(|errno| lock_error(path, errno))?;
-            }
-        }
-        Ok(lock)
+        })
     }
-}
 
-impl Lock {
     /// Whether this process is the one that locked the file (not a child forked since).
     fn ours(&self) -> bool {
         std::process::id() == self.owner
@@ -252,9 +211,66 @@ impl Drop for Lock {
     fn drop(&mut self) {
         // Still locked here; the lock goes when `file` closes, right after.
         if self.ours() {
-            remove_if_names(&self.path, &self.file);
+            // Empty first: where the path cannot be removed, an empty lock file nobody holds is what a
+            // clean exit leaves (`status` says "not running", not "dead").
+            let _ = self.file.set_len(0);
+            remove_if_names(&self.path, id_of(&self.file));
         }
     }
+}
+
+/// The daemon that holds the lock of `lock_file` (open as `file`), as its own files name it (the record's
+/// pid, then the pid file's) and its own descriptors confirm (see holder.rs). `None` when the holder is
+/// not the daemon they name, or cannot be seen.
+#[cfg(target_os = "linux")]
+fn running_daemon(file: &File, lock_file: &Path, pid_file: &Path) -> Option<Pid> {
+    let lock = crate::holder::pin_open(file, lock_file).ok()?;
+    let deadline = std::time::Instant::now() + crate::holder::DEADLINE;
+    [
+        crate::holder::record_pid(&lock),
+        crate::holder::pid_file_pid(pid_file),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|pid| crate::holder::verify(*pid, &lock, deadline) == Ok(crate::holder::Verdict::Holds))
+    .map(Pid::from_raw)
+}
+
+/// Without /proc the holder is not known.
+#[cfg(not(target_os = "linux"))]
+fn running_daemon(_file: &File, _lock_file: &Path, _pid_file: &Path) -> Option<Pid> {
+    None
+}
+
+/// Removes what a daemon that is gone left at `pid_file`: if nobody holds the lock (this process takes it
+/// to be sure, so a daemon starting meanwhile is never robbed of its files), the pid file, when it is a
+/// regular file of root's or this user's, and the lock file. For the PID 1 init once the program is gone,
+/// and for `stop` once the daemon has exited.
+pub(crate) fn clean_up(pid_file: &Path) {
+    let lock_path = lock_path(pid_file);
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    let Ok(fd) = open(&lock_path, flags, Mode::empty()) else {
+        return;
+    };
+    let file = File::from(fd);
+    if check(&file, &lock_path, Step::LockFile, Rules::LOCK_FILE).is_err()
+        || file.try_lock().is_err()
+    {
+        return;
+    }
+    remove_left_files(pid_file, &lock_path, &file);
+}
+
+/// Removes the pid file (a regular file owned by root or this user, not followed if a symlink) and the
+/// lock file (if its path still names `locked`, whose lock the caller holds).
+pub(crate) fn remove_left_files(pid_file: &Path, lock_path: &Path, locked: &File) {
+    if let Ok(metadata) = std::fs::symlink_metadata(pid_file) {
+        let owner_ok = metadata.uid() == 0 || metadata.uid() == Uid::effective().as_raw();
+        if metadata.file_type().is_file() && owner_ok {
+            let _ = std::fs::remove_file(pid_file);
+        }
+    }
+    remove_if_names(lock_path, id_of(locked));
 }
 
 /// What a file must look like on its descriptor before anything about it changes.
@@ -277,9 +293,9 @@ impl Rules {
     };
 }
 
-/// Refuses anything but a regular file with one link, owned by root, this process's effective user or
-/// the daemon's user, without the permission bits `rules` forbids.
-fn check(file: &File, path: &Path, step: Step, owners: Owners, rules: Rules) -> Result<(), Error> {
+/// Refuses anything but a regular file with one link, owned by root or this process's effective user,
+/// without the permission bits `rules` forbids.
+fn check(file: &File, path: &Path, step: Step, rules: Rules) -> Result<(), Error> {
     let metadata = file
         .metadata()
         .map_err(|e| Error::at(step, path, io_errno(&e)))?;
@@ -293,11 +309,16 @@ fn check(file: &File, path: &Path, step: Step, owners: Owners, rules: Rules) -> 
             describe_type(kind)
         ));
     }
-    if !owners.allows(metadata.uid()) {
+    let euid = Uid::effective();
+    if metadata.uid() != 0 && metadata.uid() != euid.as_raw() {
+        let who = if euid.is_root() {
+            "root".to_string()
+        } else {
+            format!("root or uid {euid}")
+        };
         return refuse(format!(
-            "it is owned by uid {}, not by {}, so that user could rewrite it",
-            metadata.uid(),
-            owners.describe()
+            "it is owned by uid {}, not by {who}, so that user could rewrite it",
+            metadata.uid()
         ));
     }
     if metadata.mode() & rules.forbidden_mode != 0 {
@@ -436,15 +457,19 @@ fn already_running(lock_path: &Path, pid: Option<Pid>) -> Error {
 
 /// Whether `path` (not followed if it is a symlink) is the file open as `file`.
 fn names(path: &Path, file: &File) -> bool {
-    match (std::fs::symlink_metadata(path), file.metadata()) {
-        (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
-        _ => false,
-    }
+    std::fs::symlink_metadata(path).is_ok_and(|named| (named.dev(), named.ino()) == id_of(file))
 }
 
-/// Removes `path` if it still names `file`; whether it did.
-fn remove_if_names(path: &Path, file: &File) -> bool {
-    names(path, file) && std::fs::remove_file(path).is_ok()
+/// The device and inode of an open file.
+fn id_of(file: &File) -> (u64, u64) {
+    file.metadata()
+        .map_or((0, 0), |metadata| (metadata.dev(), metadata.ino()))
+}
+
+/// Removes `path` if it still names the file of device and inode `id`; whether it did.
+fn remove_if_names(path: &Path, id: (u64, u64)) -> bool {
+    let named = std::fs::symlink_metadata(path).is_ok_and(|it| (it.dev(), it.ino()) == id);
+    named && id != (0, 0) && std::fs::remove_file(path).is_ok()
 }
 
 fn io_errno(error: &std::io::Error) -> Errno {
@@ -454,9 +479,9 @@ fn io_errno(error: &std::io::Error) -> Errno {
 /// The kernel's table of file locks.
 #[cfg(target_os = "linux")]
 pub(crate) mod locks {
-    use std::io::BufRead;
     use std::os::fd::{AsRawFd, BorrowedFd};
 
+    #[cfg(test)]
     use nix::unistd::Pid;
 
     pub(crate) const PATH: &str = "/proc/locks";
@@ -509,28 +534,7 @@ pub(crate) mod locks {
         })
     }
 
-    /// The pid holding an exclusive `flock` on the file named by one of `ids`, from lines such as
-    /// `3: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (device numbers in hex; waiters are `->` lines).
-    pub(crate) fn holder(ids: &[String]) -> std::io::Result<Option<Pid>> {
-        let table = std::io::BufReader::new(std::fs::File::open(PATH)?);
-        for line in table.lines() {
-            if let Some(pid) = parse(&line?, ids) {
-                return Ok(Some(pid));
-            }
-        }
-        Ok(None)
-    }
-
-    /// As [`holder`], but the pid as this procfs prints it: 0 or -1 for a holder outside its pid namespace,
-    /// which control must tell apart from "nobody holds it".
-    pub(crate) fn holder_as_printed(ids: &[String]) -> std::io::Result<Option<i32>> {
-        let table = std::fs::read_to_string(PATH)?;
-        Ok(table
-            .lines()
-            .find_map(|line| pid_field(line, ids))
-            .and_then(|pid| pid.parse().ok()))
-    }
-
+    #[cfg(test)]
     fn parse(line: &str, ids: &[String]) -> Option<Pid> {
         // A holder outside our pid namespace shows as 0 or -1.
         pid_field(line, ids)?
@@ -540,8 +544,10 @@ pub(crate) mod locks {
             .map(Pid::from_raw)
     }
 
-    /// The pid field of a line that names an exclusive `flock` on the file named by one of `ids`.
-    fn pid_field<'a>(line: &'a str, ids: &[String]) -> Option<&'a str> {
+    /// The pid field of a line that names an exclusive `flock` on the file named by one of `ids`, as this
+    /// procfs prints it (0 or -1 for a holder outside its pid namespace): from lines such as
+    /// `3: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (device numbers in hex; waiters are `->` lines).
+    pub(crate) fn pid_field<'a>(line: &'a str, ids: &[String]) -> Option<&'a str> {
         let mut fields = line.split_whitespace().skip(1);
         let [kind, _, mode, pid, file] = std::array::from_fn(|_| fields.next().unwrap_or(""));
         (kind == "FLOCK" && mode == "WRITE" && ids.iter().any(|id| id == file)).then_some(pid)
@@ -634,27 +640,33 @@ mod tests {
         }
     }
 
-    const NOBODY_ELSE: Owners = Owners { user: None };
-
     #[test]
-    fn written_locked_and_removed() {
+    fn written_locked_closed_and_removed() {
         let dir = Dir::new("basic");
         let path = dir.0.join("app.pid");
         std::fs::write(&path, "stale\n").unwrap();
         let pid = std::process::id();
-        let pid_file = PidFile::acquire(&path, pid, NOBODY_ELSE).unwrap();
+        let pid_file = PidFile::acquire(&path, pid).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
         let lock = lock_path(&path);
         assert_eq!(std::fs::metadata(&lock).unwrap().mode() & 0o777, 0o600);
-        // flock locks belong to the open file: a second open, even in this process, finds it locked.
-        let error = PidFile::acquire(&path, 1, NOBODY_ELSE).unwrap_err();
+        // The record names the daemon's pid.
+        let record = std::fs::read_to_string(&lock).unwrap();
+        assert!(record.contains(&format!("\npid {pid}\n")), "{record}");
+        // No descriptor of the pid file is kept (issue 18.1).
+        #[cfg(target_os = "linux")]
+        assert!(
+            std::fs::read_dir("/proc/self/fd").unwrap().all(|entry| {
+                std::fs::read_link(entry.unwrap().path()).ok().as_deref() != Some(path.as_path())
+            }),
+            "the pid file is still open"
+        );
+        // flock locks belong to the open file: a second open, even in this process, finds it locked, and
+        // names the holder the files name once its own descriptors confirm it.
+        let error = PidFile::acquire(&path, 1).unwrap_err();
         assert_eq!(error.step(), Step::AlreadyRunning);
         #[cfg(target_os = "linux")]
         assert_eq!(error.subject(), Some(format!("(pid {pid})").as_str()));
-        assert_eq!(
-            holder(&path).unwrap().map(Pid::as_raw),
-            cfg!(target_os = "linux").then_some(pid.cast_signed())
-        );
         let content = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             content,
@@ -664,31 +676,55 @@ mod tests {
         drop(pid_file);
         assert!(!path.exists());
         assert!(!lock.exists());
-        assert_eq!(holder(&path).unwrap(), None);
     }
 
     #[test]
-    fn a_path_that_names_another_file_is_left_alone_and_ours_is_emptied() {
+    fn where_the_paths_name_other_files_they_are_left_alone_and_the_lock_file_is_emptied() {
         let dir = Dir::new("replaced");
         let path = dir.0.join("app.pid");
-        let pid_file = PidFile::acquire(&path, 4242, NOBODY_ELSE).unwrap();
-        // Someone (or a chroot's view of the same path) puts another file there.
-        let other = dir.0.join("other");
-        std::fs::write(&other, "7\n").unwrap();
-        let moved = dir.0.join("ours");
-        std::fs::rename(&path, &moved).unwrap();
-        std::fs::rename(&other, &path).unwrap();
+        let pid_file = PidFile::acquire(&path, 4242).unwrap();
+        // Someone (or a chroot's view of the same paths) puts other files there.
+        for (name, moved) in [(path.clone(), "ours"), (lock_path(&path), "ours.lock")] {
+            let other = dir.0.join("other");
+            std::fs::write(&other, "7\n").unwrap();
+            std::fs::rename(&name, dir.0.join(moved)).unwrap();
+            std::fs::rename(&other, &name).unwrap();
+        }
         drop(pid_file);
+        for name in [path.clone(), lock_path(&path)] {
+            assert_eq!(
+                std::fs::read_to_string(&name).unwrap(),
+                "7\n",
+                "another file was removed or changed"
+            );
+        }
         assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "7\n",
-            "another file was removed or changed"
-        );
-        assert_eq!(
-            std::fs::read_to_string(&moved).unwrap(),
+            std::fs::read_to_string(dir.0.join("ours.lock")).unwrap(),
             "",
-            "our file was not emptied"
+            "the lock file was not emptied: a clean exit must be told from a crash"
         );
+    }
+
+    #[test]
+    fn clean_up_removes_what_nobody_holds() {
+        let dir = Dir::new("clean-up");
+        let path = dir.0.join("app.pid");
+        let pid_file = PidFile::acquire(&path, 4242).unwrap();
+        clean_up(&path);
+        assert!(path.exists() && lock_path(&path).exists(), "held: kept");
+        // A daemon that cannot remove its files (here: it is killed) leaves them.
+        std::mem::forget(pid_file);
+        let dir2 = Dir::new("clean-up-left");
+        let left = dir2.0.join("app.pid");
+        std::fs::write(&left, "4242\n").unwrap();
+        std::fs::write(lock_path(&left), "").unwrap();
+        std::fs::set_permissions(
+            lock_path(&left),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        clean_up(&left);
+        assert!(!left.exists() && !lock_path(&left).exists());
     }
 
     #[test]
@@ -698,7 +734,7 @@ mod tests {
         std::fs::write(&target, "keep\n").unwrap();
         let path = dir.0.join("app.pid");
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        let error = PidFile::acquire(&path, 1, NOBODY_ELSE).unwrap_err();
+        let error = PidFile::acquire(&path, 1).unwrap_err();
         assert_eq!(
             error.os_error().and_then(|e| e.raw_os_error()),
             Some(libc::ELOOP)

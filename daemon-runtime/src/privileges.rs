@@ -94,13 +94,6 @@ impl Identity {
             .with_detail(format!("only root can change {what} ({running})")))
     }
 
-    /// The user the daemon switches to, if it switches user.
-    pub(crate) fn new_uid(&self) -> Option<Uid> {
-        self.target()
-            .map(|(uid, _)| uid)
-            .filter(|uid| *uid != Uid::effective())
-    }
-
     /// Runs `step` with the daemon's effective group and user, then turns back into who we were: a step
     /// that must be checked with the daemon's permissions (entering its working directory) fails while
     /// we can still clean up (remove the pid file) as root. The saved set-user-ID keeps root regainable

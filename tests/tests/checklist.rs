@@ -427,21 +427,20 @@ fn chroot_confines_the_daemon() {
     .unwrap();
     std::fs::create_dir_all(dir.join("data")).unwrap(); // the same relative path outside the jail
     let pid_file = dir.join("app.pid");
-    let mut command = builder(
+    let command = builder(
         &dir.join("report"),
         &[
             "--chroot",
-            "jail",
+            jail.to_str().unwrap(),
             "--workdir",
-            "data",
+            "/data",
             "--user",
             "nobody",
             "--pid-file",
             pid_file.to_str().unwrap(),
         ],
     );
-    // A relative chroot and workdir, from the launcher's directory: the workdir is inside the jail.
-    command.current_dir(dir.path());
+    // The workdir is entered inside the jail: /data there, not the directory of that name outside.
     let output = launch(command);
     assert!(output.status.success(), "{}", stderr_text(&output));
     // The report file is outside the jail: the pid file, opened before the chroot, names the daemon.

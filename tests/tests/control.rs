@@ -6,80 +6,12 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::NOBODY;
-use common::{
-    exe, gone_within, is_alive, launch, scratch, skip, start, stderr_text, LiveDaemon, TempDir,
-};
-
-/// One daemon's files: its scratch directory, pid file and report.
-struct Setup {
-    dir: TempDir,
-    pid_file: PathBuf,
-    out: PathBuf,
-    env: Vec<(&'static str, String)>,
-}
-
-impl Setup {
-    fn new(tag: &str) -> Setup {
-        let (dir, out) = scratch(tag);
-        let pid_file = dir.join("app.pid");
-        Setup {
-            dir,
-            pid_file,
-            out,
-            env: Vec::new(),
-        }
-    }
-
-    fn with(mut self, key: &'static str, value: &str) -> Setup {
-        self.env.push((key, value.to_string()));
-        self
-    }
-
-    /// `fx_control ARGS...` with this setup's environment.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = common::fixture("fx_control", &self.out);
-        command.args(args).env("FX_PID_FILE", &self.pid_file);
-        for (key, value) in &self.env {
-            command.env(key, value);
-        }
-        command
-    }
-
-    /// Starts the daemon (`fx_control start ARGS`) and returns it.
-    fn start(&self, args: &[&str]) -> LiveDaemon {
-        let _ = std::fs::remove_file(&self.out);
-        start(self.command(args), &self.out)
-    }
-
-    /// Runs an action to its end.
-    fn run(&self, args: &[&str]) -> Output {
-        launch(self.command(args))
-    }
-
-    fn lock_file(&self) -> PathBuf {
-        let mut path = self.pid_file.clone().into_os_string();
-        path.push(".lock");
-        path.into()
-    }
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("exited")
-}
-
-fn stdout_text(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The exit code and the message (stdout, else stderr) of an action, for assertions.
-fn result(output: &Output) -> (i32, String) {
-    let text = stdout_text(output) + &stderr_text(output);
-    (code(output), text.trim().to_string())
-}
+use common::control::{code, result, stdout_text, Setup};
+use common::{exe, gone_within, is_alive, launch, scratch, skip, start, stderr_text, LiveDaemon};
+use common::{is_root, NOBODY};
 
 #[test]
 fn status_stop_and_reload_with_their_exit_codes() {
@@ -129,15 +61,29 @@ fn status_stop_and_reload_with_their_exit_codes() {
     );
 }
 
+/// A daemon that dies by a signal cannot remove its files. After a `stop`, which saw the lock released,
+/// they are gone (start-stop-daemon's `--remove-pidfile`): `status` says 3. Killed any other way, they
+/// stay, and `status` says 1 ("dead, and the pid file exists"), until a `stop` or the next start.
 #[test]
-fn a_daemon_killed_by_sigterm_leaves_status_1() {
+fn a_daemon_killed_by_a_signal_is_dead_until_stop_cleans_up() {
     let setup = Setup::new("ctl-dead").with("FX_TERM", "default");
     let daemon = setup.start(&[]);
     assert_eq!(code(&setup.run(&["stop"])), 0);
     assert!(!daemon.alive());
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+    assert_eq!(result(&setup.run(&["status"])), (3, "not running".into()));
+
+    let daemon = setup.start(&[]);
+    common::kill_and_wait(daemon.pid);
     let (code, message) = result(&setup.run(&["status"]));
     assert_eq!(code, 1, "{message}");
     assert!(message.contains("not running, but pid file"), "{message}");
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, "not running (already stopped)".into())
+    );
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+    assert_eq!(result(&setup.run(&["status"])), (3, "not running".into()));
 }
 
 #[test]
@@ -200,33 +146,40 @@ fn an_invalid_schedule_is_refused() {
 }
 
 /// A pid file left behind that names a live process unrelated to the daemon (this test's own process):
-/// nothing is signalled (a SIGTERM or SIGHUP would end this test process), status says 1.
+/// nothing is signalled (a SIGTERM or SIGHUP would end this test process), status says 1. With the lock
+/// file a crashed daemon leaves (its record still in it), `stop` takes the lock, which proves nobody
+/// holds it, and removes both files: status then says 3.
 #[test]
 fn a_stale_pid_file_naming_a_live_process_is_never_signalled() {
     let setup = Setup::new("ctl-stale");
     std::fs::write(&setup.pid_file, format!("{}\n", std::process::id())).unwrap();
-    for with_lock_file in [false, true] {
-        if with_lock_file {
-            std::fs::write(setup.lock_file(), "").unwrap();
-            std::fs::set_permissions(setup.lock_file(), std::fs::Permissions::from_mode(0o600))
-                .unwrap();
-        }
+    let stale = |setup: &Setup| {
         let (code, message) = result(&setup.run(&["status"]));
         assert_eq!(code, 1, "{message}");
-        assert_eq!(
-            result(&setup.run(&["stop"])),
-            (0, "not running (already stopped)".into())
-        );
         assert_eq!(
             result(&setup.run(&["reload"])),
             (7, "fx_control: not running".into())
         );
-    }
+        assert_eq!(
+            result(&setup.run(&["stop"])),
+            (0, "not running (already stopped)".into())
+        );
+    };
+    stale(&setup);
     assert_eq!(
         std::fs::read_to_string(&setup.pid_file).unwrap(),
         format!("{}\n", std::process::id()),
-        "the pid file is left as it was"
+        "without a lock file to take, the pid file is left as it was"
     );
+    std::fs::write(
+        setup.lock_file(),
+        "daemon-runtime control 2\npid 1\nend 00000000\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(setup.lock_file(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    stale(&setup);
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+    assert_eq!(result(&setup.run(&["status"])), (3, "not running".into()));
 }
 
 /// The kernel names a live process as the lock's holder, but that process no longer has the lock file open
@@ -339,7 +292,11 @@ fn lock_files_others_could_plant_are_refused_and_pid_file_oddities_do_not_matter
     );
 }
 
-/// A daemon that dropped to `nobody` owns its lock file: root and `nobody` itself may stop it.
+/// A daemon that dropped to `nobody`: root and `nobody` itself may ask its status, reload and stop it.
+/// Only root reads its answers (the lock file is root's, so that no other process of `nobody`'s can
+/// forge them: issue 18.4); `nobody`'s reload says it only signalled. The daemon cannot remove its files
+/// in a directory of root's: it exits cleanly leaving an empty lock file, which status tells from a
+/// crash.
 #[test]
 fn the_daemons_own_user_may_control_it() {
     if !nix::unistd::geteuid().is_root() {
@@ -368,15 +325,26 @@ fn the_daemons_own_user_may_control_it() {
         result(&setup.run(&["reload"])),
         (0, format!("reloaded (pid {})", daemon.pid))
     );
-    assert_eq!(
-        result(&as_nobody("reload")),
-        (0, format!("reloaded (pid {})", daemon.pid))
+    let (status, message) = result(&as_nobody("reload"));
+    assert_eq!(status, 0, "{message}");
+    assert!(
+        message.starts_with(&format!("signalled pid {} with SIGHUP", daemon.pid))
+            && message.contains("Permission denied"),
+        "{message}"
     );
     assert_eq!(
         result(&as_nobody("stop")),
         (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
     );
     assert!(!daemon.alive());
+    assert!(
+        setup.pid_file.exists(),
+        "nobody may not remove root's files"
+    );
+    let (status, message) = result(&as_nobody("status"));
+    assert_eq!(status, 3, "{message}");
+    assert!(message.contains("it exited cleanly"), "{message}");
+    assert_eq!(code(&setup.run(&["status"])), 3);
 }
 
 /// Two `stop`s at once: both succeed, the daemon is gone.
@@ -573,8 +541,8 @@ fn the_attribute_maps_the_first_argument_to_actions() {
         (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
     );
     assert!(!daemon.alive());
-    // Killed by SIGTERM's default action: its pid file is left behind (the lock went with the process).
-    assert_eq!(result(&launch(fixture(&["status"]))).0, 1);
+    // Killed by SIGTERM's default action, it left its files; `stop` saw the lock go and removed them.
+    assert_eq!(result(&launch(fixture(&["status"]))).0, 3);
     let _ = std::fs::remove_file("/tmp/daemon-rt-fx-commands.pid");
     let _ = std::fs::remove_file("/tmp/daemon-rt-fx-commands.pid.lock");
 }
@@ -1005,4 +973,99 @@ fn one_sighup_is_one_reload_with_two_subscriptions() {
         let record = std::fs::read_to_string(setup.lock_file()).unwrap();
         assert!(record.contains(&format!("\nreload {n} ok\n")), "{record}");
     }
+}
+
+/// Issue 17.3, the README's own pattern: `user = "nobody"` and a pid file in a directory of root's. A
+/// clean `stop` leaves `status` at 3 ("not running"), never 1 ("dead, and its pid file exists"): the
+/// daemon could not remove its files after the drop, `stop` (as root) removes them once the lock is
+/// released.
+#[test]
+fn after_a_clean_stop_status_says_not_running() {
+    if !is_root() {
+        return skip("a daemon running as nobody needs root to start");
+    }
+    let mut setup = Setup::new("ctl-clean-stop").with("FX_USER", "nobody");
+    let reports = setup.dir.join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    std::os::unix::fs::chown(&reports, Some(NOBODY), Some(NOBODY)).unwrap();
+    setup.out = reports.join("report");
+    let daemon = setup.start(&[]);
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, format!("stopped (pid {}, SIGTERM)", daemon.pid))
+    );
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+    assert_eq!(result(&setup.run(&["status"])), (3, "not running".into()));
+}
+
+/// Issue 17.8: `reopen-logs` signals the configured `reopen_logs_on` signal through the pinned holder and
+/// waits for the daemon's answer: a reopen the daemon's user may not make (its log directory is root's)
+/// fails with the OS error's text, which the old log file gets too; once it may, the action succeeds.
+/// `reload` tied to the same signal (SIGHUP) fails with the reopen; without `reopen_logs_on` the action
+/// is refused (LSB 3) before anything is signalled.
+#[test]
+fn reopen_logs_waits_for_the_daemons_answer() {
+    if !is_root() {
+        return skip("a daemon running as nobody needs root to start");
+    }
+    for signal in ["SIGUSR1", "SIGHUP"] {
+        let mut setup = Setup::new("ctl-reopen")
+            .with("FX_USER", "nobody")
+            .with("FX_REOPEN_ON", signal)
+            .with("FX_HUP", "ack-ok");
+        let reports = setup.dir.join("reports");
+        std::fs::create_dir(&reports).unwrap();
+        std::os::unix::fs::chown(&reports, Some(NOBODY), Some(NOBODY)).unwrap();
+        setup.out = reports.join("report");
+        let logs = setup.dir.join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let log = logs.join("app.log");
+        setup = setup.with("FX_STDERR", log.to_str().unwrap());
+        let daemon = setup.start(&[]);
+        // logrotate's `create` mode moved the file away; nobody may not create it again.
+        let rotated = logs.join("app.log.1");
+        std::fs::rename(&log, &rotated).unwrap();
+        let action = if signal == "SIGHUP" {
+            "reload"
+        } else {
+            "reopen-logs"
+        };
+        let (status, message) = result(&setup.run(&[action]));
+        let why = format!(
+            "cannot reopen log file {}: Permission denied (os error 13)",
+            log.display()
+        );
+        assert_eq!(status, 1, "{signal}: {message}");
+        assert_eq!(
+            message,
+            format!(
+                "fx_control: reopen of the log files failed (pid {}): {why}",
+                daemon.pid
+            ),
+            "{signal}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&rotated).unwrap(),
+            format!("fx_control: {why}\n"),
+            "{signal}: the old log says why"
+        );
+        std::os::unix::fs::chown(&logs, Some(NOBODY), Some(NOBODY)).unwrap();
+        let done = if signal == "SIGHUP" {
+            format!("reloaded (pid {})", daemon.pid)
+        } else {
+            format!("reopened the log files (pid {})", daemon.pid)
+        };
+        assert_eq!(result(&setup.run(&[action])), (0, done), "{signal}");
+        assert!(log.exists(), "{signal}: the new file");
+        assert!(daemon.alive());
+    }
+    let setup = Setup::new("ctl-reopen-none");
+    let daemon = setup.start(&[]);
+    let (status, message) = result(&setup.run(&["reopen-logs"]));
+    assert_eq!(status, 3, "{message}");
+    assert!(
+        message.contains("reopen_logs_on is not configured"),
+        "{message}"
+    );
+    assert!(daemon.alive());
 }

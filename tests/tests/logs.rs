@@ -443,7 +443,7 @@ fn reopen_logs_on_reports_a_refusal_on_stderr_and_keeps_the_old_file() {
     assert_eq!(
         read(&rotated),
         format!(
-            "daemon-runtime: cannot reopen log file {}: it is a symbolic link, which a reopen never follows\n",
+            "fx_privlogs: cannot reopen log file {}: it is a symbolic link, which a reopen never follows\n",
             log.display()
         )
     );

@@ -395,3 +395,38 @@ fn socket_activation_says_what_is_wrong_with_a_socket() {
     );
     drop(child);
 }
+
+/// Issue 18.6: `LISTEN_PID` naming the process itself makes the runtime adopt (and keep after the user
+/// switch) only what systemd passes: sockets and FIFOs, and another kind of file only under a name of its
+/// own. A regular file its launcher had open as fd 3 (`/etc/passwd` here), passed without a name, is
+/// closed with the other inherited fds.
+#[test]
+fn socket_activation_adopts_no_plain_file() {
+    let passwd = std::fs::File::open("/etc/passwd").unwrap();
+    let (_dir, out) = scratch("listen-file");
+    let mut command = Command::new("/bin/sh");
+    command
+        .args([
+            "-c",
+            "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" --then serve",
+            common::exe("fx_systemd"),
+        ])
+        .env("FIXTURE_OUT", &out)
+        .env("FIXTURE_LIFE", "30")
+        .env_remove("NOTIFY_SOCKET")
+        .env("DAEMON_FOREGROUND", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let fd = passwd.as_raw_fd();
+    // SAFETY: the hook only calls dup2, which is async-signal-safe, and allocates nothing.
+    unsafe { command.pre_exec(move || as_fd_3(fd)) };
+    let child = ChildGuard(command.spawn().unwrap());
+    let report = common::wait_for_report(&out);
+    assert_eq!(report, format!("{}\n", child.0.id()));
+    let fds = LiveDaemon::new(child.0.id() as i32).fds();
+    assert!(
+        fds.iter().all(|(_, target)| target != "/etc/passwd"),
+        "the passed regular file was adopted: {fds:?}"
+    );
+    drop(child);
+}

@@ -1,6 +1,8 @@
 //! What the integration tests share: launching fixtures, reading /proc, cleaning up.
 #![allow(dead_code)]
 
+pub(crate) mod control;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -32,6 +34,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_systemd" => env!("CARGO_BIN_EXE_fx_systemd"),
         "fx_ctor_thread" => env!("CARGO_BIN_EXE_fx_ctor_thread"),
         "fx_forever" => env!("CARGO_BIN_EXE_fx_forever"),
+        "fx_lock_flood" => env!("CARGO_BIN_EXE_fx_lock_flood"),
         "fx_server" => env!("CARGO_BIN_EXE_fx_server"),
         "bench_floor" => env!("CARGO_BIN_EXE_bench_floor"),
         other => panic!("no fixture {other}"),
