@@ -4,6 +4,7 @@
 //! - `FX_PID_FILE` (required): the pid file.
 //! - `FX_USER`: the user to run as (`user`).
 //! - `FX_RETRY`: the stop schedule (`stop_retry`); `FX_RELOAD_TIMEOUT_MS`: `reload_timeout`.
+//! - `FX_STDERR`: a log file for stderr; `FX_REOPEN_ON`: `SIGUSR1` or `SIGHUP` (`reopen_logs_on`).
 //! - `FX_TERM`: `handle` (default: SIGTERM ends main, which returns normally and removes the pid file),
 //!   `ignore` (`SIG_IGN`: only SIGKILL stops it), `default` (dies by the signal, leaving its pid file).
 //! - `FX_HUP`: `default`, `ignore`, `catch` (a plain handler that counts, without acknowledging), or
@@ -18,6 +19,13 @@
 //!   writes `second took N` to that file when it takes its Nth Reload (and never answers it).
 //! - `fx_control lib-stop` calls `Daemon::stop()` and prints `CODE threads=N` (its threads afterwards).
 //! - `FX_STAMP`: a file to which the daemon writes `CLOCK_MONOTONIC` (ns) right before it exits (benchmark).
+//! - `FX_ATTACK`: right after the start, the daemon plays a compromised one (code execution as its user,
+//!   with every descriptor it holds), and writes what it achieved to `$FIXTURE_OUT.attack`:
+//!   `pidfile` rewrites every descriptor of its pid file it has with `1` (root's tools would then
+//!   signal pid 1) and tries to open the pid file for writing; `fdinfo` fills its fd table with
+//!   duplicates of an epoll set watching thousands of descriptors (each fdinfo is hundreds of kilobytes)
+//!   and moves its lock to its last fd; `lease` tries a write lease on its lock file's descriptor (an
+//!   open by root would then block for the lease-break time).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
 //! where the args are `daemon_runtime::args_os()` after the program name.
@@ -79,6 +87,14 @@ fn main() {
     if let Some(ms) = env("FX_RELOAD_TIMEOUT_MS").and_then(|v| v.parse().ok()) {
         daemon = daemon.reload_timeout(std::time::Duration::from_millis(ms));
     }
+    if let Some(path) = env("FX_STDERR") {
+        daemon = daemon.stderr(path);
+    }
+    match env("FX_REOPEN_ON").as_deref() {
+        Some("SIGUSR1") => daemon = daemon.reopen_logs_on(daemon_runtime::Signal::User1),
+        Some("SIGHUP") => daemon = daemon.reopen_logs_on(daemon_runtime::Signal::Reload),
+        _ => {}
+    }
     // `fx_control lib-stop`: the library call `Daemon::stop()` in a process that goes on afterwards (as a
     // supervisor would); prints `CODE threads=N` (N: this process's threads once stop returned).
     if std::env::args().nth(1).as_deref() == Some("lib-stop") {
@@ -99,6 +115,18 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(attack) = env("FX_ATTACK") {
+        let pid_file = env("FX_PID_FILE").expect("FX_PID_FILE");
+        let achieved = match attack.as_str() {
+            "pidfile" => attack_pid_file(&pid_file),
+            "fdinfo" => attack_fdinfo(&pid_file),
+            "lease" => attack_lease(&pid_file),
+            other => format!("unknown attack {other}"),
+        };
+        if let Some(out) = tests::out_path() {
+            tests::report_at(&out.with_extension("attack"), &format!("{achieved}\n"));
+        }
+    }
     let running = if env("FX_FORK_DROP").is_some() {
         fork_and_drop_in_child(running)
     } else {
@@ -237,5 +265,106 @@ fn stamp() {
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
         let ns = i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec);
         let _ = std::fs::write(stamp, format!("{ns}\n"));
+    }
+}
+
+/// This process's descriptors whose link is `path`.
+fn fds_of(path: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == path))
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn errno_name() -> String {
+    std::io::Error::last_os_error().to_string()
+}
+
+/// Issue 18.1: with a writable descriptor of the pid file, make it name pid 1.
+fn attack_pid_file(pid_file: &str) -> String {
+    let fds = fds_of(pid_file);
+    let mut written = 0;
+    for fd in &fds {
+        // SAFETY: ftruncate and pwrite on a descriptor number this process holds, from a live buffer.
+        let done = unsafe {
+            libc::ftruncate(*fd, 0) == 0 && libc::pwrite(*fd, b"1\n".as_ptr().cast(), 2, 0) == 2
+        };
+        written += usize::from(done);
+    }
+    let open = match std::fs::OpenOptions::new().write(true).open(pid_file) {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    format!("fds={} written={written} open={open}", fds.len())
+}
+
+/// Issue 18.2: every free descriptor a duplicate of an epoll set of thousands of items, the lock moved
+/// to the last descriptor, so that a holder check reading each fdinfo reads gigabytes.
+fn attack_fdinfo(pid_file: &str) -> String {
+    let lock = format!("{pid_file}.lock");
+    let Some(&lock_fd) = fds_of(&lock).first() else {
+        return "no lock descriptor".into();
+    };
+    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap_or((1024, 1024));
+    let limit = hard.min(20_000);
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, hard);
+    let top = i32::try_from(limit).unwrap_or(1024) - 1;
+    // SAFETY: dup2 onto the last descriptor number, then close the old number: plain integer calls.
+    unsafe {
+        libc::dup2(lock_fd, top);
+        libc::close(lock_fd);
+    }
+    // SAFETY: eventfd and epoll_create1 take integers and return new descriptors.
+    let (event, epoll) = unsafe { (libc::eventfd(0, libc::EFD_CLOEXEC), libc::epoll_create1(0)) };
+    let half = (top - 100) / 2;
+    let mut items = 0;
+    for _ in 0..half {
+        // SAFETY: dup of a descriptor this process holds.
+        let copy = unsafe { libc::dup(event) };
+        if copy < 0 {
+            break;
+        }
+        let mut item = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 0,
+        };
+        // SAFETY: EPOLL_CTL_ADD of a live descriptor with a live event struct.
+        if unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, copy, &raw mut item) } == 0 {
+            items += 1;
+        }
+    }
+    let mut copies = 0;
+    // Up to a few descriptors below the lock's: the daemon still needs some for its own work.
+    loop {
+        // SAFETY: dup of a descriptor this process holds.
+        let copy = unsafe { libc::dup(epoll) };
+        if copy < 0 {
+            break;
+        }
+        copies += 1;
+        if copy >= top - 20 {
+            break;
+        }
+    }
+    format!("items={items} copies={copies} lock_fd={top}")
+}
+
+/// Issue 18.5: a write lease on the lock file's descriptor.
+fn attack_lease(pid_file: &str) -> String {
+    let lock = format!("{pid_file}.lock");
+    let Some(&fd) = fds_of(&lock).first() else {
+        return "no lock descriptor".into();
+    };
+    // SAFETY: F_SETLEASE on a descriptor this process holds; integers only.
+    if unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_WRLCK) } == 0 {
+        "lease=ok".into()
+    } else {
+        format!("lease={}", errno_name())
     }
 }
