@@ -290,12 +290,12 @@ pub(crate) fn foreground(config: &Daemon, privileged: Hook<'_>) -> Result<Runnin
 }
 
 /// The steps after the forks, in order: environment, limits, stdio, umask, user and group lookup, pid
-/// file (locked, given to the daemon's user), log files remembered for reopening, the program's
+/// file (locked; written, then closed), log files remembered for reopening, the program's
 /// privileged code, supplementary groups, chroot, the working directory entered with the daemon's
 /// effective ids (so a directory it may not enter fails the start), the group and user switch with the
 /// kept capabilities, then the hardening that must follow the switch. On error, the pid file and its lock
 /// file are removed (dropping `PidFile`) before the error is reported; after the switch, where the
-/// daemon's user may not remove them, the pid file is emptied instead. `threads` is the process's thread
+/// daemon's user may not remove them, the lock file is emptied instead. `threads` is the process's thread
 /// count, when known.
 fn setup(
     config: &Daemon,

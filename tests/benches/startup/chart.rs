@@ -18,7 +18,7 @@ const COLORS: [RGBColor; 6] = [
 /// The SVG text of the chart, from the columns without an extra inherited fd.
 pub(crate) fn svg(columns: &[Column], stats: &Grid<Stats>) -> Result<String, String> {
     let plain: Vec<usize> = (0..columns.len())
-        .filter(|c| columns[*c].high_fd.is_none())
+        .filter(|c| columns[*c].high_fd.is_none() && !columns[*c].notify)
         .collect();
     let limits: Vec<f64> = plain.iter().map(|c| columns[*c].nofile as f64).collect();
     let (x_min, x_max) = (limits[0] * 0.8, limits[limits.len() - 1] * 1.25);

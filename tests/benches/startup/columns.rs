@@ -7,15 +7,19 @@ use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
 
 use crate::subjects::{FLOOR, SUBJECTS};
 
-/// The child's `RLIMIT_NOFILE` (soft = hard) and, optionally, one inherited fd at a high number.
+/// The child's `RLIMIT_NOFILE` (soft = hard) and, optionally, one inherited fd at a high number, or a
+/// notify socket with `DAEMON_FOREGROUND=0` (systemd `Type=forking` with `NotifyAccess=all`).
 pub(crate) struct Column {
     pub(crate) label: String,
     pub(crate) nofile: u64,
     pub(crate) high_fd: Option<i32>,
+    /// `NOTIFY_SOCKET` set and forking forced: the daemon names its main pid once the intermediate has
+    /// exited, then `READY=1` (the peers ignore the socket).
+    pub(crate) notify: bool,
 }
 
 /// 1024, then every fourth power of two below the largest limit (skipping one within 1.5x of it), then
-/// the largest; and the largest again with an fd open at its top.
+/// the largest; the largest again with an fd open at its top; and 1024 under a notify socket.
 pub(crate) fn columns(largest: u64) -> Vec<Column> {
     let mut limits = vec![largest.min(1024)];
     let mut next = 4096;
@@ -32,12 +36,21 @@ pub(crate) fn columns(largest: u64) -> Vec<Column> {
             label: format!("nofile {nofile}"),
             nofile,
             high_fd: None,
+            notify: false,
         })
         .collect();
     columns.push(Column {
         label: format!("nofile {largest}, fd {} open", largest - 1),
         nofile: largest,
         high_fd: Some(i32::try_from(largest - 1).unwrap_or(i32::MAX)),
+        notify: false,
+    });
+    let first = largest.min(1024);
+    columns.push(Column {
+        label: format!("nofile {first}, notify + fork"),
+        nofile: first,
+        high_fd: None,
+        notify: true,
     });
     columns
 }

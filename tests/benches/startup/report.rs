@@ -158,21 +158,30 @@ impl Report<'_> {
     /// The targets for `ours`, as (target, met, detail). Shown, not asserted.
     pub(crate) fn targets(&self) -> Vec<(String, bool, String)> {
         let ready = |s: &Stats| s.ready;
+        // The notify column is not a like-for-like race: only `ours` speaks systemd's protocol there.
+        let compared: Vec<usize> = (0..self.columns.len())
+            .filter(|c| !self.columns[*c].notify)
+            .collect();
         let per_column = |f: &dyn Fn(usize) -> String| {
-            (0..self.columns.len())
-                .map(|c| format!("{} at {}", f(c), self.columns[c].label))
+            compared
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} at {}", f(i), self.columns[*c].label))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let versus_checked: Vec<f64> = (0..self.columns.len())
-            .map(|c| self.ratio(ready, c, OURS, CHECKED))
+        let versus_checked: Vec<f64> = compared
+            .iter()
+            .map(|c| self.ratio(ready, *c, OURS, CHECKED))
             .collect();
         let base = self.stats.get(0, OURS).ready.median;
-        let growth: Vec<f64> = (0..self.columns.len())
-            .map(|c| self.stats.get(c, OURS).ready.median / base)
+        let growth: Vec<f64> = compared
+            .iter()
+            .map(|c| self.stats.get(*c, OURS).ready.median / base)
             .collect();
-        let versus_naive: Vec<f64> = (0..self.columns.len())
-            .map(|c| self.ratio(ready, c, OURS, NAIVE))
+        let versus_naive: Vec<f64> = compared
+            .iter()
+            .map(|c| self.ratio(ready, *c, OURS, NAIVE))
             .collect();
         vec![
             (

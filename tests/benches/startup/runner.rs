@@ -42,6 +42,9 @@ pub(crate) struct Bench {
     fifo: OwnedFd,
     /// Bytes read from the FIFO but not yet a whole line.
     pending: Vec<u8>,
+    /// The socket playing systemd's notify socket in the notify column, and its path.
+    notify: std::os::unix::net::UnixDatagram,
+    notify_path: PathBuf,
 }
 
 impl Bench {
@@ -72,11 +75,20 @@ impl Bench {
             let _ = std::fs::remove_dir_all(&dir);
             die(&format!("open {}: {errno}", fifo_path.display()))
         });
+        let notify_path = dir.join("notify.sock");
+        let notify = std::os::unix::net::UnixDatagram::bind(&notify_path)
+            .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+            .unwrap_or_else(|e| {
+                let _ = std::fs::remove_dir_all(&dir);
+                die(&format!("bind {}: {e}", notify_path.display()))
+            });
         Bench {
             dir,
             fifo_path,
             fifo,
             pending: Vec::new(),
+            notify,
+            notify_path,
         }
     }
 
@@ -90,7 +102,14 @@ impl Bench {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::inherit())
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("DAEMON_FOREGROUND");
+        if column.notify {
+            command
+                .env("NOTIFY_SOCKET", &self.notify_path)
+                .env("DAEMON_FOREGROUND", "0");
+        }
         let nofile = column.nofile;
         let high_fd = column.high_fd;
         let setup = move || {
@@ -199,6 +218,9 @@ impl Bench {
             }
         }
         reap_descendants()?;
+        // What the notify column's daemons said: read, so that the socket never fills.
+        let mut message = [0u8; 512];
+        while self.notify.recv(&mut message).is_ok() {}
 
         if let Some(failure) = failure {
             return Err(failure);
