@@ -270,39 +270,7 @@ pub(crate) fn expand(
 ) -> TokenStream {
     let krate = krate(options);
     match plan {
-        Plan::BelowRuntime(index) => {
-            let privileged = options.get("privileged");
-            let parameter = privileged.and_then(|_| item.sig.inputs.pop());
-            let (ours, body) = match (privileged, parameter) {
-                // A runtime's attribute refuses a `main` with parameters: the parameter moves into the
-                // body, which takes the value the stashing attribute below the runtime's put aside
-                // before the runtime was built (on this thread: the runtime runs main's future here).
-                // Its type is checked against the privileged function's at compile time.
-                (Some(arg), Some(syn::FnArg::Typed(syn::PatType { pat, ty, .. }))) => {
-                    let body = &item.body;
-                    let code = arg.value.expr(&krate);
-                    // Located at the function's path: a type mismatch points at it.
-                    let value = syn::Ident::new(
-                        "__daemon_value",
-                        Span::mixed_site().located_at(arg.value.span()),
-                    );
-                    (
-                        syn::parse_quote!(#[#krate::__private::daemon_stashing(#args)]),
-                        quote!(
-                            let #value = #krate::__private::privileged_value(#code);
-                            let #pat: #ty = #value;
-                            #body
-                        ),
-                    )
-                }
-                _ => (
-                    syn::parse_quote!(#[#krate::daemon(#args)]),
-                    item.body.clone(),
-                ),
-            };
-            item.attrs.insert(index + 1, ours);
-            item.with_body(body)
-        }
+        Plan::BelowRuntime(index) => below_runtime(options, args, &krate, item, index),
         Plan::Wrap => {
             // `privileged = f`: `main`'s one parameter takes f's value, typed as the user wrote it (a
             // mismatch is rustc's error on the parameter's type); `main` itself takes none.
@@ -325,8 +293,6 @@ pub(crate) fn expand(
                 _ => TokenStream::new(),
             };
             let builder = builder(options, &krate);
-            let block = item.block();
-            let span = item.brace.span.join();
             let ident = &item.sig.ident;
             // Mixed-site hygiene: the body cannot see (or clash with) these locals.
             let local = |name: &str| syn::Ident::new(name, Span::mixed_site());
@@ -336,7 +302,7 @@ pub(crate) fn expand(
                 local("__daemon_module"),
                 local("__daemon_function"),
             );
-            let (running, result) = (local("__daemon_running"), local("__daemon_result"));
+            let running = local("__daemon_running");
             let privileged = options.get("privileged").map(|arg| arg.value.expr(&krate));
             let call = match &privileged {
                 Some(code) => {
@@ -378,51 +344,104 @@ pub(crate) fn expand(
                 #call
                 #parameter
             );
-            let body = match &item.sig.output {
-                // `-> !` never returns: there is nothing to report, and `!` cannot name a local's type.
-                ReturnType::Type(arrow, ty) if matches!(**ty, syn::Type::Never(_)) => {
-                    quote_spanned! {span=>
-                        #[allow(clippy::redundant_closure_call)]
-                        (|| #arrow #ty #block)()
-                    }
-                }
-                output => {
-                    // The closure's type is written out wherever it can be named: a body that never
-                    // returns (`loop {}`, `process::exit`, a `-> !` call) would otherwise leave it to
-                    // inference, and the describing below would then take it for a `Result`.
-                    let (closure_output, binding) = match output {
-                        ReturnType::Default => (quote!(-> ()), quote!(: ())),
-                        ReturnType::Type(arrow, ty) if !contains_impl(&ty.to_token_stream()) => {
-                            (quote!(#arrow #ty), quote!(: #ty))
-                        }
-                        ReturnType::Type(..) => (TokenStream::new(), TokenStream::new()),
-                    };
-                    let body = quote_spanned! {span=>
-                        #[allow(
-                            clippy::redundant_closure_call,
-                            clippy::let_unit_value,
-                            clippy::unused_unit
-                        )]
-                        let #result #binding = (|| #closure_output #block)();
-                    };
-                    let failure = local("__daemon_failure");
-                    quote!(
-                        #body
-                        #[allow(unused_imports, clippy::needless_borrow)]
-                        let #failure = {
-                            use #krate::__private::{
-                                DescribeDebug as _, DescribeDisplay as _, DescribeOther as _,
-                            };
-                            (&&&#krate::__private::Outcome(&#result)).describe()
-                        };
-                        #krate::__private::finish(#running, #failure);
-                        #result
-                    )
-                }
-            };
+            let body = run_body(&item, &krate, &running);
             item.with_body(quote!(#start #body))
         }
     }
+}
+
+/// The body, run in a closure whose outcome is reported (see the module's documentation): `running`
+/// is the local holding the `Running` handle.
+fn run_body(item: &MainFn, krate: &TokenStream, running: &syn::Ident) -> TokenStream {
+    let block = item.block();
+    let span = item.brace.span.join();
+    let local = |name: &str| syn::Ident::new(name, Span::mixed_site());
+    let result = local("__daemon_result");
+    match &item.sig.output {
+        // `-> !` never returns: there is nothing to report, and `!` cannot name a local's type.
+        ReturnType::Type(arrow, ty) if matches!(**ty, syn::Type::Never(_)) => {
+            quote_spanned! {span=>
+                #[allow(clippy::redundant_closure_call)]
+                (|| #arrow #ty #block)()
+            }
+        }
+        output => {
+            // The closure's type is written out wherever it can be named: a body that never
+            // returns (`loop {}`, `process::exit`, a `-> !` call) would otherwise leave it to
+            // inference, and the describing below would then take it for a `Result`.
+            let (closure_output, binding) = match output {
+                ReturnType::Default => (quote!(-> ()), quote!(: ())),
+                ReturnType::Type(arrow, ty) if !contains_impl(&ty.to_token_stream()) => {
+                    (quote!(#arrow #ty), quote!(: #ty))
+                }
+                ReturnType::Type(..) => (TokenStream::new(), TokenStream::new()),
+            };
+            let body = quote_spanned! {span=>
+                #[allow(
+                    clippy::redundant_closure_call,
+                    clippy::let_unit_value,
+                    clippy::unused_unit
+                )]
+                let #result #binding = (|| #closure_output #block)();
+            };
+            let failure = local("__daemon_failure");
+            quote!(
+                #body
+                #[allow(unused_imports, clippy::needless_borrow)]
+                let #failure = {
+                    use #krate::__private::{
+                        DescribeDebug as _, DescribeDisplay as _, DescribeOther as _,
+                    };
+                    (&&&#krate::__private::Outcome(&#result)).describe()
+                };
+                #krate::__private::finish(#running, #failure);
+                #result
+            )
+        }
+    }
+}
+
+/// [`Plan::BelowRuntime`]: `#[daemon]` moves below the runtime's attribute at `index`. With `privileged`,
+/// the parameter moves into the body, which takes the value the stashing attribute below the runtime's
+/// put aside (see `Mode::Stash`).
+fn below_runtime(
+    options: &Options,
+    args: &TokenStream,
+    krate: &TokenStream,
+    mut item: MainFn,
+    index: usize,
+) -> TokenStream {
+    let privileged = options.get("privileged");
+    let parameter = privileged.and_then(|_| item.sig.inputs.pop());
+    let (ours, body) = match (privileged, parameter) {
+        // A runtime's attribute refuses a `main` with parameters: the parameter moves into the
+        // body, which takes the value the stashing attribute below the runtime's put aside
+        // before the runtime was built (on this thread: the runtime runs main's future here).
+        // Its type is checked against the privileged function's at compile time.
+        (Some(arg), Some(syn::FnArg::Typed(syn::PatType { pat, ty, .. }))) => {
+            let body = &item.body;
+            let code = arg.value.expr(krate);
+            // Located at the function's path: a type mismatch points at it.
+            let value = syn::Ident::new(
+                "__daemon_value",
+                Span::mixed_site().located_at(arg.value.span()),
+            );
+            (
+                syn::parse_quote!(#[#krate::__private::daemon_stashing(#args)]),
+                quote!(
+                    let #value = #krate::__private::privileged_value(#code);
+                    let #pat: #ty = #value;
+                    #body
+                ),
+            )
+        }
+        _ => (
+            syn::parse_quote!(#[#krate::daemon(#args)]),
+            item.body.clone(),
+        ),
+    };
+    item.attrs.insert(index + 1, ours);
+    item.with_body(body)
 }
 
 /// Whether a return type mentions `impl Trait`, which a closure's return type cannot name, at any depth

@@ -107,9 +107,8 @@ pub(crate) fn verify(pid: i32, lock: &LockFile, deadline: Instant) -> Result<Ver
         let info = format!("/proc/{pid}/fdinfo/{}", entry.file_name().to_string_lossy());
         match read_bounded(Path::new(&info), FDINFO_MAX) {
             Ok(text) if holds_flock(&text, &lock.ids) => return Ok(Verdict::Holds),
-            Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(libc::EACCES) => denied = true,
-            Err(_) => {}
+            Ok(_) | Err(_) => {}
         }
     }
     Ok(if denied {
@@ -120,7 +119,7 @@ pub(crate) fn verify(pid: i32, lock: &LockFile, deadline: Instant) -> Result<Ver
 }
 
 /// Whether fdinfo text has a `lock:` line for an exclusive `flock` on a file named by one of `ids`:
-/// `lock:	1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`.
+/// `lock: 1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`.
 fn holds_flock(info: &[u8], ids: &[String]) -> bool {
     info.split(|b| *b == b'\n').any(|line| {
         let Some(rest) = line.strip_prefix(b"lock:") else {

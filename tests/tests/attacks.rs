@@ -186,7 +186,7 @@ fn another_process_of_the_daemons_user_cannot_answer_for_it() {
             "{program} {args:?} succeeded as nobody"
         );
     }
-    let metadata = std::fs::metadata(&setup.lock_file()).unwrap();
+    let metadata = std::fs::metadata(setup.lock_file()).unwrap();
     assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
     assert_eq!(
         result(&setup.run(&["reload"])),

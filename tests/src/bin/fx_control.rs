@@ -290,10 +290,10 @@ fn attack_pid_file(pid_file: &str) -> String {
     let fds = fds_of(pid_file);
     let mut written = 0;
     for fd in &fds {
-        // SAFETY: ftruncate and pwrite on a descriptor number this process holds, from a live buffer.
-        let done = unsafe {
-            libc::ftruncate(*fd, 0) == 0 && libc::pwrite(*fd, b"1\n".as_ptr().cast(), 2, 0) == 2
-        };
+        // SAFETY: ftruncate on a descriptor number this process holds.
+        let truncated = unsafe { libc::ftruncate(*fd, 0) } == 0;
+        // SAFETY: pwrite of a live two-byte buffer to a descriptor number this process holds.
+        let done = truncated && unsafe { libc::pwrite(*fd, b"1\n".as_ptr().cast(), 2, 0) } == 2;
         written += usize::from(done);
     }
     let open = match std::fs::OpenOptions::new().write(true).open(pid_file) {
@@ -315,13 +315,14 @@ fn attack_fdinfo(pid_file: &str) -> String {
     let limit = hard.min(20_000);
     let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, hard);
     let top = i32::try_from(limit).unwrap_or(1024) - 1;
-    // SAFETY: dup2 onto the last descriptor number, then close the old number: plain integer calls.
-    unsafe {
-        libc::dup2(lock_fd, top);
-        libc::close(lock_fd);
-    }
-    // SAFETY: eventfd and epoll_create1 take integers and return new descriptors.
-    let (event, epoll) = unsafe { (libc::eventfd(0, libc::EFD_CLOEXEC), libc::epoll_create1(0)) };
+    // SAFETY: dup2 onto the last descriptor number: integers only.
+    unsafe { libc::dup2(lock_fd, top) };
+    // SAFETY: closes the old number (the attacker's doing: the runtime's record writes then fail).
+    unsafe { libc::close(lock_fd) };
+    // SAFETY: eventfd takes integers and returns a new descriptor.
+    let event = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    // SAFETY: epoll_create1 takes integers and returns a new descriptor.
+    let epoll = unsafe { libc::epoll_create1(0) };
     let half = (top - 100) / 2;
     let mut items = 0;
     for _ in 0..half {
