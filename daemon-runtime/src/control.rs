@@ -801,6 +801,7 @@ pub(crate) struct Target {
 /// ```text
 /// daemon-runtime control 2
 /// pid 4242
+/// fd 5
 /// subscribed
 /// reload 3 ok
 /// reopen-on 10
@@ -808,7 +809,8 @@ pub(crate) struct Target {
 /// end 5f0c2e91
 /// ```
 ///
-/// `pid` names the daemon (a candidate the control actions verify, never trust); `subscribed` says the
+/// `pid` names the daemon and `fd` the descriptor it holds the lock through (a candidate, and where to
+/// look first, which the control actions verify, never trust); `subscribed` says the
 /// program receives signals as events (so it answers reloads); the reload line is `reload N pending`,
 /// `reload N ok` or `reload N failed MESSAGE`, N counting the Reload events delivered; `reopen-on S` says
 /// the log files are reopened on signal S, and the reopen line answers the Nth such signal the same way.
@@ -947,6 +949,9 @@ pub(crate) mod record {
 
     fn encode(state: &State) -> String {
         let mut body = format!("{HEADER}\npid {}\n", state.owner);
+        if let Some(fd) = state.fd {
+            let _ = writeln!(body, "fd {fd}");
+        }
         if state.subscribed {
             body.push_str("subscribed\n");
         }
@@ -1110,7 +1115,7 @@ mod imp {
     use super::{Action, Item, Outcome, Schedule, Target};
     use crate::holder::{self, LockFile, Probe, Verdict};
     use crate::pidfd::{self, poll_timeout, wait_exit};
-    use crate::pidfile::{lock_path, locks};
+    use crate::pidfile::{lock_path, locks, Dir, DirRefusal};
 
     /// Why an action cannot go on: the message, and whether it is a matter of permission (LSB code 4).
     #[derive(Debug)]
@@ -1175,12 +1180,27 @@ mod imp {
         taken: Option<std::fs::File>,
     }
 
-    /// Opens `path` with `O_PATH|O_NOFOLLOW` (no read permission needed) and checks it: a regular file, not
-    /// group- or world-writable, owned by root, the caller or `user` (the configured daemon user, who
-    /// owns the files of a daemon it started itself). `None` when it does not exist.
-    fn pin(path: &Path, what: &str, user: Option<u32>) -> Result<Option<LockFile>, Refusal> {
+    /// The pid file's directory, pinned and checked as the start checks it: one that others than root and
+    /// the caller may write (but for the sticky `/tmp`) could hold another lock file in place of the
+    /// daemon's, so that the actions would act on a decoy.
+    fn pin_dir(target: &Target) -> Result<Dir, Refusal> {
+        Dir::of(&target.pid_file).map_err(|(dir, why)| match why {
+            DirRefusal::Os(errno) => Refusal::io("look at", &dir, &io::Error::from(errno)),
+            DirRefusal::Writable(why) => Refusal::new(format!(
+                "refusing to use pid file {}: its directory {} is not safe: {why}",
+                target.pid_file.display(),
+                dir.display()
+            )),
+        })
+    }
+
+    /// Opens `path` in `dir` with `O_PATH|O_NOFOLLOW` (no read permission needed) and checks it: a regular
+    /// file, not group- or world-writable, owned by root or the caller (a file of the daemon's user in
+    /// the daemon's place would be a decoy: the start makes them root's). `None` when it does not exist.
+    fn pin(dir: &Dir, path: &Path, what: &str) -> Result<Option<LockFile>, Refusal> {
         let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = match nix::fcntl::open(path, flags, Mode::empty()) {
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        let fd = match nix::fcntl::openat(&dir.fd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => return Ok(None),
             Err(errno) => return Err(Refusal::io("look at", path, &io::Error::from(errno))),
@@ -1211,13 +1231,9 @@ mod imp {
             return refuse(&format!("it has {} hard links", stat.st_nlink));
         }
         let euid = nix::unistd::geteuid().as_raw();
-        let owner_ok = stat.st_uid == 0 || stat.st_uid == euid || Some(stat.st_uid) == user;
-        if !owner_ok {
-            let daemon_user = user.map_or(String::new(), |uid| {
-                format!(" nor the daemon's user (uid {uid})")
-            });
+        if stat.st_uid != 0 && stat.st_uid != euid {
             return refuse(&format!(
-                "it is owned by uid {}, neither root, the caller (uid {euid}){daemon_user}",
+                "it is owned by uid {}, neither root nor the caller (uid {euid})",
                 stat.st_uid
             ));
         }
@@ -1263,37 +1279,43 @@ mod imp {
     /// lock, asked by taking it; only then `/proc/locks`.
     fn inspect(target: &Target) -> Result<Found, Refusal> {
         proc_is_ours()?;
+        let dir = pin_dir(target)?;
         let lock_file = lock_path(&target.pid_file);
-        let lock = pin(&lock_file, "lock file", target.user)?;
+        let lock = pin(&dir, &lock_file, "lock file")?;
         let Some(lock) = lock else {
-            return Ok(Found::Stopped(stopped(target, None, None)));
+            return Ok(Found::Stopped(stopped(target, &dir, None, None)));
         };
         let deadline = Instant::now() + holder::DEADLINE;
         let mut candidates = vec![];
-        for pid in [
-            holder::record_pid(&lock),
-            holder::pid_file_pid(&target.pid_file),
+        let record = holder::record_of(&lock);
+        for (pid, fd) in [
+            record,
+            holder::pid_file_pid(&target.pid_file).map(|pid| (pid, None)),
         ]
         .into_iter()
         .flatten()
         {
-            if !candidates.contains(&pid) {
-                candidates.push(pid);
+            if !candidates.iter().any(|(seen, _)| *seen == pid) {
+                candidates.push((pid, fd));
             }
         }
-        for &pid in &candidates {
-            match holder::verify(pid, &lock, deadline) {
-                Ok(Verdict::Holds) => {
-                    check_holder(&lock, pid, target)?;
+        for &(pid, fd) in &candidates {
+            match holder::verify(pid, &lock, fd, deadline) {
+                Ok(Verdict::Holds) if may_hold(&lock, pid, target)? => {
                     return Ok(Found::Running { pid, lock });
                 }
-                Ok(Verdict::DoesNot | Verdict::Unseen) => {}
+                Ok(Verdict::Holds | Verdict::DoesNot | Verdict::Unseen) => {}
                 Err(holder::TimedOut) => return Err(Refusal::timed_out(&lock)),
             }
         }
         let held = match holder::probe(&lock) {
             Some(Probe::Free(taken)) => {
-                return Ok(Found::Stopped(stopped(target, Some(lock), Some(taken))))
+                return Ok(Found::Stopped(stopped(
+                    target,
+                    &dir,
+                    Some(lock),
+                    Some(taken),
+                )))
             }
             Some(Probe::Held) => true,
             // This caller may not open the lock file (the daemon's user, a monitoring user).
@@ -1307,13 +1329,13 @@ mod imp {
                 "lock file {} is locked, but /proc/locks names no holder for it (a holder in another pid namespace, or a file system whose lock entries name another device), so its holder cannot be identified",
                 lock_file.display()
             ))),
-            None => Ok(Found::Stopped(stopped(target, Some(lock), None))),
+            None => Ok(Found::Stopped(stopped(target, &dir, Some(lock), None))),
             Some(pid) if pid <= 0 => Err(Refusal::new(format!(
                 "lock file {} is held by a process outside this pid namespace",
                 lock_file.display()
             ))),
             Some(pid) => {
-                let verdict = holder::verify(pid, &lock, deadline)
+                let verdict = holder::verify(pid, &lock, None, deadline)
                     .map_err(|holder::TimedOut| Refusal::timed_out(&lock))?;
                 // A process that is exiting has closed its descriptors before the kernel drops its lock:
                 // it is the holder, on its way out.
@@ -1323,18 +1345,28 @@ mod imp {
                         lock_file.display()
                     )));
                 }
-                check_holder(&lock, pid, target)?;
+                if !may_hold(&lock, pid, target)? {
+                    return Err(Refusal::new(format!(
+                        "the holder of {} (pid {pid}) exited while it was looked at; try again",
+                        lock_file.display()
+                    )));
+                }
                 Ok(Found::Running { pid, lock })
             }
         }
     }
 
     /// What a stopped daemon left.
-    fn stopped(target: &Target, lock: Option<LockFile>, taken: Option<std::fs::File>) -> Stopped {
+    fn stopped(
+        target: &Target,
+        dir: &Dir,
+        lock: Option<LockFile>,
+        taken: Option<std::fs::File>,
+    ) -> Stopped {
         // The pid file is looked at only once the lock says nobody holds it: stop and reload never use
         // it for anything but a candidate, so what it has become (a symlink, another user's file) must not
         // block them (review F7).
-        let (pid_file, refused) = match pin(&target.pid_file, "pid file", target.user) {
+        let (pid_file, refused) = match pin(dir, &target.pid_file, "pid file") {
             Ok(found) => (found.map(|file| file.size == 0), None),
             Err(refusal) => (Some(false), Some(refusal.message)),
         };
@@ -1346,19 +1378,26 @@ mod imp {
         }
     }
 
-    /// Checks that the holder runs as a user that may hold the lock: root, the lock file's owner, or the
-    /// configured daemon user (a descriptor handed to a process of anyone else proves nothing of theirs).
-    fn check_holder(lock: &LockFile, pid: i32, target: &Target) -> Result<(), Refusal> {
-        let uids = proc_uids(pid).unwrap_or_default();
-        let allowed = |uid: &u32| *uid == 0 || *uid == lock.uid || Some(*uid) == target.user;
-        if uids.is_empty() || uids.iter().any(allowed) {
-            return Ok(());
+    /// Whether the holder is the daemon's own: not PID 1, and running (real and effective uid) as the
+    /// daemon's user, the configured `user`, or without one the lock file's owner (who started it). A flock
+    /// belongs to the open file, so a compromised daemon could hand its descriptor to any process that
+    /// takes descriptors (a root service keeping them, systemd's fd store) and have root's `stop` signal
+    /// that process (review of issue 18, finding 1): only a process that runs as the daemon's user is
+    /// ever acted on. `Ok(false)` when the process is gone.
+    fn may_hold(lock: &LockFile, pid: i32, target: &Target) -> Result<bool, Refusal> {
+        let Some(uids) = proc_uids(pid) else {
+            return Ok(false);
+        };
+        let expected = target.user.unwrap_or(lock.uid);
+        let (real, effective) = (uids.first().copied(), uids.get(1).copied());
+        if pid != 1 && real == Some(expected) && effective == Some(expected) {
+            return Ok(true);
         }
         Err(Refusal::new(format!(
-            "refusing to act on pid {pid}, the holder of {}: it runs as uid {}, neither root, the lock file's owner (uid {}) nor the daemon's user",
+            "refusing to act on pid {pid}, which holds the lock of {}: it runs as uid {}, not as the daemon's user (uid {expected}){}",
             lock.path.display(),
-            uids.get(1).copied().unwrap_or_default(),
-            lock.uid
+            effective.map_or_else(|| "?".to_string(), |uid| uid.to_string()),
+            if pid == 1 { ", and it is PID 1" } else { "" }
         )))
     }
 
@@ -1539,12 +1578,8 @@ mod imp {
 
     /// Removes what a stopped daemon left, where this caller holds the lock that proves nobody else does.
     fn clean_up(target: &Target, stopped: &Stopped) {
-        if let Some(taken) = &stopped.taken {
-            crate::pidfile::remove_left_files(
-                &target.pid_file,
-                &lock_path(&target.pid_file),
-                taken,
-            );
+        if let (Some(taken), Ok(dir)) = (&stopped.taken, pin_dir(target)) {
+            crate::pidfile::remove_left_files(&dir, &target.pid_file, taken);
         }
     }
 
@@ -1633,14 +1668,15 @@ mod imp {
             )
             .with_pid(pid)
         };
-        // A descriptor of the file being closed wakes the wait (inotify, where this user may watch it);
-        // else it looks again every 100 ms.
+        // The daemon's descriptor being closed wakes the wait (inotify, where this user may watch it; it is
+        // read-write, so IN_CLOSE_WRITE, which this process's own read-only probes do not raise: watching
+        // every close turned the wait into a busy loop); else it looks again every 100 ms.
         let closes = holder::reopen(lock).ok().and_then(|file| {
             let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
             inotify
                 .add_watch(
                     format!("/proc/self/fd/{}", file.as_raw_fd()).as_str(),
-                    AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_CLOSE_NOWRITE,
+                    AddWatchFlags::IN_CLOSE_WRITE,
                 )
                 .ok()?;
             Some(inotify)
@@ -1650,11 +1686,9 @@ mod imp {
         loop {
             match holder::probe(lock) {
                 Some(Probe::Free(taken)) => {
-                    crate::pidfile::remove_left_files(
-                        &target.pid_file,
-                        &lock_path(&target.pid_file),
-                        &taken,
-                    );
+                    if let Ok(dir) = pin_dir(target) {
+                        crate::pidfile::remove_left_files(&dir, &target.pid_file, &taken);
+                    }
                     return stopped;
                 }
                 Some(Probe::Held) => {}

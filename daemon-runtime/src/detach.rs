@@ -157,7 +157,22 @@ fn launcher(read_end: &OwnedFd, child: Pid, config: &Daemon) -> Result<Running, 
     };
     // The first child exits right after its fork; reap it.
     let _ = nix::sys::wait::waitpid(child, None);
+    if error.step() != Step::AlreadyRunning {
+        clean_up_after(config);
+    }
     Err(error)
+}
+
+/// A daemon that failed may have left its pid and lock files: it was killed (the ready timeout), died of
+/// a signal, or could no longer remove them once its privileges were dropped. The launcher, still who
+/// started it, removes them once the lock is released (it goes with the daemon's last descriptor, right
+/// after its report), waiting at most `STOP_GRACE`; a lock still held then (a child of the daemon's) keeps
+/// them.
+fn clean_up_after(config: &Daemon) {
+    let deadline = std::time::Instant::now() + STOP_GRACE;
+    while !config.clean_up_pid_file() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Stops a daemon that missed the ready timeout: SIGTERM to its process group (whose id is the first
@@ -226,6 +241,8 @@ fn daemon(
     wait_for_exit(intermediate);
     // A failure to notify systemd reaches the launcher, which prints it.
     if ready::setup_done(config.ready, Some(reporter), notify).is_err() {
+        // Released (and removed where it still may be) before the exit: a failed start leaves nothing.
+        drop(pid_file);
         exit_now(1);
     }
     watchdog::start(config.watchdog);

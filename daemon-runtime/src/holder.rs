@@ -68,47 +68,37 @@ pub(crate) enum Verdict {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimedOut;
 
-/// Whether `pid` holds the exclusive `flock` of `lock`.
-pub(crate) fn verify(pid: i32, lock: &LockFile, deadline: Instant) -> Result<Verdict, TimedOut> {
+/// Whether `pid` holds the exclusive `flock` of `lock`. `hint` is the descriptor the daemon's record
+/// says it holds the lock through: looked at first, so that a daemon with a large fd table (or a compromised
+/// one that fills it with descriptors of deep paths, each slower to print) is verified at once.
+pub(crate) fn verify(
+    pid: i32,
+    lock: &LockFile,
+    hint: Option<i32>,
+    deadline: Instant,
+) -> Result<Verdict, TimedOut> {
+    if let Some(fd) = hint {
+        let entry = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
+        if let Ok(true) = holds_through(pid, &entry, lock) {
+            return Ok(Verdict::Holds);
+        }
+    }
     let dir = format!("/proc/{pid}/fd");
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Verdict::DoesNot),
         Err(_) => return Ok(Verdict::Unseen),
     };
-    let wanted = lock.path.as_os_str().as_bytes();
     let mut denied = false;
     for entry in entries.take(FDS_MAX) {
         if Instant::now() > deadline {
             return Err(TimedOut);
         }
         let Ok(entry) = entry else { continue };
-        // readlink only prints the path the kernel keeps: no file system is reached (a descriptor on a
-        // hung FUSE mount cannot hang the caller), and nothing is generated per lock or per epoll item.
-        let link = match std::fs::read_link(entry.path()) {
-            Ok(link) => link,
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
-                denied = true;
-                continue;
-            }
-            Err(_) => continue,
-        };
-        if link.as_os_str().as_bytes() != wanted {
-            continue;
-        }
-        // The same path may name another file by now: the inode decides (this is the lock file's own
-        // file system, which the caller reached already when it pinned the file).
-        let Ok(stat) = nix::sys::stat::stat(&entry.path()) else {
-            continue;
-        };
-        if (stat.st_dev, stat.st_ino) != (lock.dev, lock.ino) {
-            continue;
-        }
-        let info = format!("/proc/{pid}/fdinfo/{}", entry.file_name().to_string_lossy());
-        match read_bounded(Path::new(&info), FDINFO_MAX) {
-            Ok(text) if holds_flock(&text, &lock.ids) => return Ok(Verdict::Holds),
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => denied = true,
-            Ok(_) | Err(_) => {}
+        match holds_through(pid, &entry.path(), lock) {
+            Ok(true) => return Ok(Verdict::Holds),
+            Ok(false) => {}
+            Err(()) => denied = true,
         }
     }
     Ok(if denied {
@@ -116,6 +106,38 @@ pub(crate) fn verify(pid: i32, lock: &LockFile, deadline: Instant) -> Result<Ver
     } else {
         Verdict::DoesNot
     })
+}
+
+/// Whether the descriptor `/proc/PID/fd/N` at `entry` holds the lock; `Err` when this caller may not
+/// look.
+fn holds_through(pid: i32, entry: &Path, lock: &LockFile) -> Result<bool, ()> {
+    // readlink only prints the path the kernel keeps: no file system is reached (a descriptor on a hung
+    // FUSE mount cannot hang the caller), and nothing is generated per lock or per epoll item.
+    let link = match std::fs::read_link(entry) {
+        Ok(link) => link,
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => return Err(()),
+        Err(_) => return Ok(false),
+    };
+    if link.as_os_str().as_bytes() != lock.path.as_os_str().as_bytes() {
+        return Ok(false);
+    }
+    // The same path may name another file by now: the inode decides (this is the lock file's own file
+    // system, which the caller reached already when it pinned the file).
+    let Ok(stat) = nix::sys::stat::stat(entry) else {
+        return Ok(false);
+    };
+    if (stat.st_dev, stat.st_ino) != (lock.dev, lock.ino) {
+        return Ok(false);
+    }
+    let Some(fd) = entry.file_name() else {
+        return Ok(false);
+    };
+    let info = format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy());
+    match read_bounded(Path::new(&info), FDINFO_MAX) {
+        Ok(text) => Ok(holds_flock(&text, &lock.ids)),
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => Err(()),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Whether fdinfo text has a `lock:` line for an exclusive `flock` on a file named by one of `ids`:
@@ -185,16 +207,20 @@ pub(crate) fn reopen(lock: &LockFile) -> std::io::Result<File> {
     Ok(File::from(fd))
 }
 
-/// The pid the daemon's record names (`pid N`), where this caller may read the lock file.
-pub(crate) fn record_pid(lock: &LockFile) -> Option<i32> {
+/// The pid the daemon's record names (`pid N`) and the descriptor it says it holds the lock through
+/// (`fd N`), where this caller may read the lock file.
+pub(crate) fn record_of(lock: &LockFile) -> Option<(i32, Option<i32>)> {
     let bytes = read_fd_bounded(reopen(lock).ok()?, RECORD_MAX).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix("pid "))?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|pid| *pid > 0)
+    let field = |name: &str| -> Option<i32> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let pid = field("pid ").filter(|pid| *pid > 0)?;
+    Some((pid, field("fd ").filter(|fd| *fd >= 0)))
 }
 
 /// The pid the pid file names, when it is a plausible one (a positive number on its first line).
@@ -305,14 +331,16 @@ mod tests {
         };
         let me = i32::try_from(std::process::id()).unwrap();
         let deadline = Instant::now() + DEADLINE;
-        assert_eq!(verify(me, &lock, deadline), Ok(Verdict::DoesNot));
+        assert_eq!(verify(me, &lock, None, deadline), Ok(Verdict::DoesNot));
         assert!(matches!(probe(&lock), Some(Probe::Free(_))));
         file.lock().unwrap();
-        assert_eq!(verify(me, &lock, deadline), Ok(Verdict::Holds));
+        assert_eq!(verify(me, &lock, None, deadline), Ok(Verdict::Holds));
+        let fd = file.as_raw_fd();
+        assert_eq!(verify(me, &lock, Some(fd), deadline), Ok(Verdict::Holds));
         assert!(matches!(probe(&lock), Some(Probe::Held)));
         assert_eq!(from_table(&lock.ids, deadline).unwrap(), Some(me));
         drop(file);
-        assert_eq!(verify(me, &lock, deadline), Ok(Verdict::DoesNot));
+        assert_eq!(verify(me, &lock, Some(fd), deadline), Ok(Verdict::DoesNot));
         assert_eq!(from_table(&lock.ids, deadline).unwrap(), None);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -122,5 +122,5 @@ fn reap(child: Pid) -> Option<i32> {
 /// if no process holds the lock any more (taking the lock proves it; a descendant that inherited the
 /// lock's fd keeps the files, as it should).
 fn remove_stale_pid_file(config: &Daemon) {
-    config.clean_up_pid_file();
+    let _ = config.clean_up_pid_file();
 }

@@ -338,11 +338,12 @@ impl Daemon {
         }
     }
 
-    /// Removes the pid and lock files a daemon that is gone left, if nobody holds the lock.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    fn clean_up_pid_file(&self) {
-        if let (Some(path), Some(ops)) = (&self.pid_file, self.pid_file_ops) {
-            (ops.clean_up)(path);
+    /// Removes the pid and lock files a daemon that is gone left, if nobody holds the lock; whether the
+    /// lock was free (or there is nothing to remove).
+    fn clean_up_pid_file(&self) -> bool {
+        match (&self.pid_file, self.pid_file_ops) {
+            (Some(path), Some(ops)) => (ops.clean_up)(path),
+            _ => true,
         }
     }
 

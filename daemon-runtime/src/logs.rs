@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use nix::errno::Errno;
@@ -411,6 +411,8 @@ fn reopen(target: &Target) -> Result<OwnedFd, Refusal> {
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 /// The write end of the pipe that wakes the reopening thread (`-1` until it runs).
 static WAKE: AtomicI32 = AtomicI32::new(-1);
+/// The process that runs that thread: a child forked since has no such thread.
+static THREAD_OWNER: AtomicU32 = AtomicU32::new(0);
 
 /// Reopens the log files on `signal` (`SIGHUP`, `SIGUSR1` or `SIGUSR2`) from now on. The signal handler,
 /// registered through signal-hook-registry (so the program's own subscriptions to the same signal,
@@ -436,6 +438,7 @@ pub(crate) fn reopen_on(signal: crate::Signal) -> Result<(), Error> {
     drop(spawned);
     // The write end lives as long as the process: the handler may run at any time.
     WAKE.store(wake_write.as_raw_fd(), Ordering::SeqCst);
+    THREAD_OWNER.store(std::process::id(), Ordering::SeqCst);
     std::mem::forget(wake_write);
     crate::control::record::reopen_on(number);
     // SAFETY: the action is async-signal-safe: an atomic add, an atomic load and write(2) of one byte on a
@@ -446,8 +449,14 @@ pub(crate) fn reopen_on(signal: crate::Signal) -> Result<(), Error> {
         .map_err(|error| fail("handle the signal", error.raw_os_error()))
 }
 
-/// The handler of `reopen_logs_on`: counts the request and wakes the thread.
+/// The handler of `reopen_logs_on`: counts the request and wakes the thread. In a child the daemon forked
+/// (a worker), which has no such thread, it reopens the files itself, as `reopen_logs` does it: without
+/// allocating or locking, so that it may run in a handler; a failure there is left unsaid.
 fn on_signal() {
+    if std::process::id() != THREAD_OWNER.load(Ordering::SeqCst) {
+        let _ = reopen_all();
+        return;
+    }
     REQUESTS.fetch_add(1, Ordering::SeqCst);
     let fd = WAKE.load(Ordering::SeqCst);
     let byte = 1u8;

@@ -47,6 +47,92 @@ pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// The pid file's directory, pinned by a descriptor: both files are opened, checked and removed relative
+/// to it, so that a directory swapped under the path cannot redirect them. It is checked first: whoever
+/// may write it may rename the lock file aside and put one of their own in its place, which a start, and
+/// root's control actions, would then take for the daemon's (review of issue 18, finding 3).
+pub(crate) struct Dir {
+    pub(crate) fd: OwnedFd,
+}
+
+impl Dir {
+    /// Opens and checks the directory of `file` (an absolute path).
+    pub(crate) fn of(file: &Path) -> Result<Dir, (PathBuf, DirRefusal)> {
+        let path = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let fd = match open(&path, dir_flags(), Mode::empty()) {
+            Ok(fd) => fd,
+            Err(errno) => return Err((path, DirRefusal::Os(errno))),
+        };
+        let stat = match nix::sys::stat::fstat(&fd) {
+            Ok(stat) => stat,
+            Err(errno) => return Err((path, DirRefusal::Os(errno))),
+        };
+        if let Some(why) = dir_refusal(stat.st_uid, mode_bits(stat.st_mode)) {
+            return Err((path, DirRefusal::Writable(why)));
+        }
+        Ok(Dir { fd })
+    }
+}
+
+/// Why a pid file's directory is refused.
+pub(crate) enum DirRefusal {
+    Os(Errno),
+    Writable(String),
+}
+
+/// Whether a directory of owner `uid` and mode `mode` lets anyone but root and this process's user
+/// replace the files in it: owned by another user, or writable by a group or others without the sticky
+/// bit (in a sticky directory such as `/tmp`, only a file's owner may rename or remove it).
+pub(crate) fn dir_refusal(uid: u32, mode: u32) -> Option<String> {
+    let euid = Uid::effective().as_raw();
+    if uid != 0 && uid != euid {
+        return Some(format!(
+            "it belongs to uid {uid}, who could put another lock file in place of the daemon's: keep pid \
+             files in a directory only root can write, such as /run"
+        ));
+    }
+    if mode & 0o022 != 0 && mode & mode_bits(libc::S_ISVTX) == 0 {
+        return Some(format!(
+            "it is group- or world-writable (mode {:o}) without the sticky bit, so others could put \
+             another lock file in place of the daemon's: keep pid files in a directory only root can \
+             write, such as /run",
+            mode & 0o7777
+        ));
+    }
+    None
+}
+
+/// A `mode_t` as `u32` (it is `u16` on macOS and FreeBSD).
+#[allow(clippy::useless_conversion)]
+fn mode_bits(mode: libc::mode_t) -> u32 {
+    u32::from(mode)
+}
+
+/// The device and inode of a `stat` as `u64`s (`st_dev` is signed on macOS).
+#[allow(
+    clippy::useless_conversion,
+    clippy::cast_sign_loss,
+    clippy::unnecessary_cast
+)]
+fn stat_id(stat: &nix::sys::stat::FileStat) -> (u64, u64) {
+    (stat.st_dev as u64, u64::from(stat.st_ino))
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn dir_flags() -> OFlag {
+    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
+}
+
+/// The last component of an absolute file path (the callers' paths always have one).
+fn name_of(path: &Path) -> &std::ffi::OsStr {
+    path.file_name().unwrap_or(path.as_os_str())
+}
+
 /// What the builder keeps when `pid_file()` is set: so that a daemon without a pid file does not link
 /// this code.
 #[derive(Debug)]
@@ -54,7 +140,7 @@ pub(crate) struct Ops {
     /// [`PidFile::acquire`].
     pub(crate) acquire: fn(&Path, u32) -> Result<PidFile, Error>,
     /// [`clean_up`].
-    pub(crate) clean_up: fn(&Path),
+    pub(crate) clean_up: fn(&Path) -> bool,
 }
 
 /// The pid file functions, for the builder.
@@ -81,9 +167,10 @@ pub(crate) struct PidFile {
 impl PidFile {
     /// Locks `<path>.lock`, then opens, checks and writes `pid` into `path` (absolute), and closes it.
     pub(crate) fn acquire(path: &Path, pid: u32) -> Result<PidFile, Error> {
-        let lock = Lock::acquire(&lock_path(path), path)?;
-        let (fd, created) =
-            open_new_or_existing(path, PID_FILE_MODE).map_err(|errno| pid_error(path, errno))?;
+        let dir = Dir::of(path).map_err(|(dir, why)| dir_error(path, &dir, why))?;
+        let lock = Lock::acquire(&dir, &lock_path(path), path)?;
+        let (fd, created) = open_new_or_existing(&dir, name_of(path), PID_FILE_MODE)
+            .map_err(|errno| pid_error(path, errno))?;
         let file = File::from(fd);
         // The pid file is root's (or the starting user's) only, never the daemon's user's: scripts read it
         // as root (`kill $(cat ...)`, start-stop-daemon --pidfile), so a file that user could rewrite would
@@ -93,7 +180,7 @@ impl PidFile {
         if let Err(error) = checked {
             if created {
                 // Ours: a failed start leaves nothing behind.
-                remove_if_names(path, id_of(&file));
+                remove_if_names_in(&dir, name_of(path), id_of(&file));
             }
             return Err(error);
         }
@@ -160,10 +247,10 @@ struct Lock {
 }
 
 impl Lock {
-    fn acquire(path: &Path, pid_file: &Path) -> Result<Lock, Error> {
+    fn acquire(dir: &Dir, path: &Path, pid_file: &Path) -> Result<Lock, Error> {
         let mut attempts = 0;
         let file = loop {
-            let (fd, _) = open_new_or_existing(path, LOCK_FILE_MODE)
+            let (fd, _) = open_new_or_existing(dir, name_of(path), LOCK_FILE_MODE)
                 .map_err(|errno| lock_error(path, errno))?;
             let file = File::from(fd);
             check(&file, path, Step::LockFile, Rules::LOCK_FILE)?;
@@ -190,7 +277,7 @@ impl Lock {
             }
             // The previous holder may have removed the path between our open and our lock: then we hold a
             // lock on a file nobody else can find, and must start again on the file the path names now.
-            if names(path, &file) {
+            if names_in(dir, name_of(path), id_of(&file)) {
                 break file;
             }
         };
@@ -227,13 +314,15 @@ fn running_daemon(file: &File, lock_file: &Path, pid_file: &Path) -> Option<Pid>
     let lock = crate::holder::pin_open(file, lock_file).ok()?;
     let deadline = std::time::Instant::now() + crate::holder::DEADLINE;
     [
-        crate::holder::record_pid(&lock),
-        crate::holder::pid_file_pid(pid_file),
+        crate::holder::record_of(&lock),
+        crate::holder::pid_file_pid(pid_file).map(|pid| (pid, None)),
     ]
     .into_iter()
     .flatten()
-    .find(|pid| crate::holder::verify(*pid, &lock, deadline) == Ok(crate::holder::Verdict::Holds))
-    .map(Pid::from_raw)
+    .find(|(pid, fd)| {
+        crate::holder::verify(*pid, &lock, *fd, deadline) == Ok(crate::holder::Verdict::Holds)
+    })
+    .map(|(pid, _)| Pid::from_raw(pid))
 }
 
 /// Without /proc the holder is not known.
@@ -245,32 +334,52 @@ fn running_daemon(_file: &File, _lock_file: &Path, _pid_file: &Path) -> Option<P
 /// Removes what a daemon that is gone left at `pid_file`: if nobody holds the lock (this process takes it
 /// to be sure, so a daemon starting meanwhile is never robbed of its files), the pid file, when it is a
 /// regular file of root's or this user's, and the lock file. For the PID 1 init once the program is gone,
-/// and for `stop` once the daemon has exited.
-pub(crate) fn clean_up(pid_file: &Path) {
+/// and for the launcher once a failed daemon is. `false` only when someone holds the lock.
+pub(crate) fn clean_up(pid_file: &Path) -> bool {
+    let Ok(dir) = Dir::of(pid_file) else {
+        return true;
+    };
     let lock_path = lock_path(pid_file);
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
-    let Ok(fd) = open(&lock_path, flags, Mode::empty()) else {
-        return;
+    let Ok(fd) = nix::fcntl::openat(&dir.fd, name_of(&lock_path), flags, Mode::empty()) else {
+        return true;
     };
     let file = File::from(fd);
-    if check(&file, &lock_path, Step::LockFile, Rules::LOCK_FILE).is_err()
-        || file.try_lock().is_err()
-    {
-        return;
+    if check(&file, &lock_path, Step::LockFile, Rules::LOCK_FILE).is_err() {
+        return true;
     }
-    remove_left_files(pid_file, &lock_path, &file);
+    match file.try_lock() {
+        Ok(()) => {
+            remove_left_files(&dir, pid_file, &file);
+            true
+        }
+        Err(std::fs::TryLockError::WouldBlock) => false,
+        Err(std::fs::TryLockError::Error(_)) => true,
+    }
 }
 
-/// Removes the pid file (a regular file owned by root or this user, not followed if a symlink) and the
-/// lock file (if its path still names `locked`, whose lock the caller holds).
-pub(crate) fn remove_left_files(pid_file: &Path, lock_path: &Path, locked: &File) {
-    if let Ok(metadata) = std::fs::symlink_metadata(pid_file) {
-        let owner_ok = metadata.uid() == 0 || metadata.uid() == Uid::effective().as_raw();
-        if metadata.file_type().is_file() && owner_ok {
-            let _ = std::fs::remove_file(pid_file);
+/// Removes, in `dir`, the lock file and the pid file a daemon that is gone left, while the caller holds
+/// the lock of `locked`. Only if the lock file's path still names `locked`: a lock on an inode that is no
+/// longer the lock file proves nothing about a daemon that started since (it locked the new file, and
+/// wrote the pid file), so then nothing is touched. The pid file goes only if it is a regular file of
+/// root's or this user's (a symlink is never followed).
+pub(crate) fn remove_left_files(dir: &Dir, pid_file: &Path, locked: &File) {
+    let lock_name = lock_path(pid_file);
+    let lock_name = name_of(&lock_name);
+    if !names_in(dir, lock_name, id_of(locked)) {
+        return;
+    }
+    let pid_name = name_of(pid_file);
+    if let Ok(stat) =
+        nix::sys::stat::fstatat(&dir.fd, pid_name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+    {
+        let owner_ok = stat.st_uid == 0 || stat.st_uid == Uid::effective().as_raw();
+        if stat.st_mode & libc::S_IFMT == libc::S_IFREG && owner_ok {
+            let _ =
+                nix::unistd::unlinkat(&dir.fd, pid_name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         }
     }
-    remove_if_names(lock_path, id_of(locked));
+    remove_if_names_in(dir, lock_name, id_of(locked));
 }
 
 /// What a file must look like on its descriptor before anything about it changes.
@@ -361,11 +470,16 @@ fn describe_type(kind: std::fs::FileType) -> &'static str {
 /// can itself change it (a tape rewinds, a modem line drops), so anything but a regular file comes back as
 /// that `O_PATH` descriptor, for the caller's checks to refuse by its type. A regular file is then opened
 /// read-write and must be the very inode looked at.
-fn open_new_or_existing(path: &Path, mode: libc::mode_t) -> Result<(OwnedFd, bool), Errno> {
+fn open_new_or_existing(
+    dir: &Dir,
+    name: &std::ffi::OsStr,
+    mode: libc::mode_t,
+) -> Result<(OwnedFd, bool), Errno> {
     let flags = OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
     loop {
-        match open(
-            path,
+        match nix::fcntl::openat(
+            &dir.fd,
+            name,
             flags | OFlag::O_CREAT | OFlag::O_EXCL,
             Mode::from_bits_truncate(mode),
         ) {
@@ -373,7 +487,7 @@ fn open_new_or_existing(path: &Path, mode: libc::mode_t) -> Result<(OwnedFd, boo
             Err(Errno::EEXIST) => {}
             Err(errno) => return Err(errno),
         }
-        let looked_at = match look_at(path) {
+        let looked_at = match look_at(dir, name) {
             Ok(Some(Look::Other(fd))) => return Ok((fds::above_stdio(fd)?, false)),
             Ok(Some(Look::Regular(dev, ino))) => Some((dev, ino)),
             Ok(None) => None,
@@ -381,7 +495,7 @@ fn open_new_or_existing(path: &Path, mode: libc::mode_t) -> Result<(OwnedFd, boo
             Err(Errno::ENOENT) => continue,
             Err(errno) => return Err(errno),
         };
-        match open(path, flags, Mode::empty()) {
+        match nix::fcntl::openat(&dir.fd, name, flags, Mode::empty()) {
             Ok(fd) => {
                 let stat = nix::sys::stat::fstat(&fd)?;
                 if looked_at.is_none_or(|seen| seen == (stat.st_dev, stat.st_ino)) {
@@ -405,9 +519,10 @@ enum Look {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn look_at(path: &Path) -> Result<Option<Look>, Errno> {
-    let fd = open(
-        path,
+fn look_at(dir: &Dir, name: &std::ffi::OsStr) -> Result<Option<Look>, Errno> {
+    let fd = nix::fcntl::openat(
+        &dir.fd,
+        name,
         OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
@@ -422,8 +537,21 @@ fn look_at(path: &Path) -> Result<Option<Look>, Errno> {
 
 /// Without `O_PATH`, the read-write open (non-blocking) is the first look.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn look_at(_path: &Path) -> Result<Option<Look>, Errno> {
+fn look_at(_dir: &Dir, _name: &std::ffi::OsStr) -> Result<Option<Look>, Errno> {
     Ok(None)
+}
+
+/// The error for a refused directory of the pid file at `path`.
+fn dir_error(path: &Path, dir: &Path, why: DirRefusal) -> Error {
+    match why {
+        DirRefusal::Os(errno) => Error::at(Step::PidFile, path, errno),
+        DirRefusal::Writable(why) => {
+            Error::new(Step::PidFile, Some(path.display().to_string()), None).with_detail(format!(
+                "its directory {} is not safe: {why}",
+                dir.display()
+            ))
+        }
+    }
 }
 
 fn pid_error(path: &Path, errno: Errno) -> Error {
@@ -455,9 +583,16 @@ fn already_running(lock_path: &Path, pid: Option<Pid>) -> Error {
     ))
 }
 
-/// Whether `path` (not followed if it is a symlink) is the file open as `file`.
-fn names(path: &Path, file: &File) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|named| (named.dev(), named.ino()) == id_of(file))
+/// Whether `name` in `dir` (not followed if it is a symlink) is the file of device and inode `id`.
+fn names_in(dir: &Dir, name: &std::ffi::OsStr, id: (u64, u64)) -> bool {
+    nix::sys::stat::fstatat(&dir.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|named| stat_id(&named) == id && id != (0, 0))
+}
+
+/// Removes `name` in `dir` if it still names the file of device and inode `id`; whether it did.
+fn remove_if_names_in(dir: &Dir, name: &std::ffi::OsStr, id: (u64, u64)) -> bool {
+    names_in(dir, name, id)
+        && nix::unistd::unlinkat(&dir.fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir).is_ok()
 }
 
 /// The device and inode of an open file.

@@ -231,3 +231,101 @@ fn a_lease_cannot_hold_roots_reload() {
     );
     assert!(began.elapsed() < Duration::from_secs(5));
 }
+
+/// Review finding 1: an flock belongs to the open file, so a compromised daemon can hand its lock's
+/// descriptor to a root service that keeps descriptors (as systemd's fd store does), make its record name
+/// that service, and close its own copy. Root's actions then found the service holding the lock, and
+/// `stop` killed it. Only a process running as the daemon's user is ever acted on now.
+#[test]
+fn a_lock_handed_to_a_root_process_never_gets_it_signalled() {
+    if !is_root() {
+        return skip("a daemon running as nobody needs root to start");
+    }
+    let setup = as_nobody("attack-handoff");
+    let socket = setup.dir.join("reports/keeper.sock");
+    let keeper_out = setup.dir.join("keeper");
+    let mut keeper = common::fixture("fx_fd_keeper", &keeper_out);
+    keeper.arg(&socket);
+    let keeper = common::ChildGuard(keeper.spawn().unwrap());
+    let keeper_pid = common::report_pid(&common::wait_for_report(&keeper_out));
+    std::os::unix::fs::chown(&socket, Some(NOBODY), Some(NOBODY)).unwrap();
+    let setup = setup
+        .with("FX_ATTACK", "handoff")
+        .with("FX_KEEPER", socket.to_str().unwrap())
+        .with("FX_KEEPER_PID", &keeper_pid.to_string())
+        .with("FX_RETRY", "TERM/1/KILL/1");
+    let daemon = setup.start(&[]);
+    assert_eq!(achieved(&setup), "sent=true record=true");
+    for action in ["status", "reload", "stop"] {
+        let (status, message) = result(&setup.run(&[action]));
+        assert_ne!(status, 0, "{action}: {message}");
+        assert!(
+            message.contains(&format!("refusing to act on pid {keeper_pid}"))
+                && message.contains("not as the daemon's user"),
+            "{action}: {message}"
+        );
+    }
+    assert!(
+        common::is_alive(keeper_pid),
+        "the root service was signalled"
+    );
+    assert!(daemon.alive());
+    drop(keeper);
+}
+
+/// Review finding 3: a pid-file directory the daemon's user may write lets that user rename the lock
+/// file aside and put a decoy in its place, which root's actions then took for the daemon (and a start
+/// ran a second daemon). Such a directory is refused, by the start and by the actions.
+#[test]
+fn a_pid_file_directory_others_may_write_is_refused() {
+    if !is_root() {
+        return skip("a directory of nobody's and a start as root need root");
+    }
+    let setup = as_nobody("attack-dir");
+    let theirs = setup.dir.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    let pid_file = theirs.join("app.pid");
+    let mut start = setup.command(&["start"]);
+    start.env("FX_PID_FILE", &pid_file);
+    let output = launch(start);
+    assert_eq!(code(&output), 1);
+    let expected = format!(
+        "fx_control: cannot use pid file {}: its directory {} is not safe: it belongs to uid {NOBODY}",
+        pid_file.display(),
+        theirs.display()
+    );
+    assert!(
+        common::stderr_text(&output).starts_with(&expected),
+        "{}",
+        common::stderr_text(&output)
+    );
+    assert!(!pid_file.exists() && !theirs.join("app.pid.lock").exists());
+    // A decoy lock file there (root's, as a start would make it): root's actions refuse the directory.
+    std::fs::write(theirs.join("app.pid.lock"), "").unwrap();
+    std::fs::set_permissions(
+        theirs.join("app.pid.lock"),
+        PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mut status = setup.command(&["status"]);
+    status.env("FX_PID_FILE", &pid_file);
+    let (code, message) = result(&launch(status));
+    assert_eq!(code, 4, "{message}");
+    assert!(
+        message.contains("is not safe: it belongs to uid 65534"),
+        "{message}"
+    );
+    // A world-writable directory without the sticky bit is refused too; /tmp's sticky bit is enough.
+    let open = setup.dir.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, PermissionsExt::from_mode(0o777)).unwrap();
+    let mut start = setup.command(&["start"]);
+    start.env("FX_PID_FILE", open.join("app.pid"));
+    let output = launch(start);
+    assert!(
+        common::stderr_text(&output).contains("without the sticky bit"),
+        "{}",
+        common::stderr_text(&output)
+    );
+}

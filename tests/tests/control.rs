@@ -620,7 +620,15 @@ fn stop_waits_for_the_lock_a_child_shares() {
         .parse()
         .unwrap();
     let _child = LiveDaemon::new(child);
+    let cpu = children_cpu();
     let (code, message) = result(&setup.run(&["stop"]));
+    // The wait is woken by the daemon's descriptor closing, never by stop's own looks at the lock: it
+    // used to busy-loop on them for the whole wait (review of issue 18, finding 2b).
+    let spent = children_cpu() - cpu;
+    assert!(
+        spent < Duration::from_millis(400),
+        "stop spent {spent:?} of CPU waiting"
+    );
     assert_eq!(code, 0, "{message}");
     assert!(!daemon.alive());
     // The lock went only when the child exited: by the time stop returned, it had.
@@ -1068,4 +1076,133 @@ fn reopen_logs_waits_for_the_daemons_answer() {
         "{message}"
     );
     assert!(daemon.alive());
+}
+
+/// CPU time (user and system) of the reaped children of this test process so far.
+fn children_cpu() -> Duration {
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    let time = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    time(usage.user_time()) + time(usage.system_time())
+}
+
+/// Review of issue 18, finding 2: a daemon that released its lock but has not exited yet (still in its
+/// exit path), a `stop` waiting for it, and a new daemon started meanwhile. `stop` then took the lock of
+/// the old, unlinked lock file and removed the new daemon's pid file. It removes nothing unless the lock
+/// file's path still names the file whose lock it took.
+#[test]
+fn stops_clean_up_never_removes_a_new_daemons_files() {
+    let setup = Setup::new("ctl-clean-race");
+    let fifo = setup.dir.join("stamp.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    let setup = setup.with("FX_STAMP", fifo.to_str().unwrap());
+    let old = setup.start(&[]);
+    let stop = setup
+        .command(&["stop"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The old daemon returns from main (its files go, its lock is released) and then blocks writing its
+    // stamp to the FIFO, which nobody reads yet.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while setup.pid_file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the old daemon kept its pid file"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let new = setup.start(&[]);
+    assert_eq!(
+        std::fs::read_to_string(&setup.pid_file).unwrap(),
+        format!("{}\n", new.pid)
+    );
+    // Let the old daemon exit; stop returns once it has.
+    let reader = std::fs::File::open(&fifo).unwrap();
+    let output = stop.wait_with_output().unwrap();
+    drop(reader);
+    assert_eq!(code(&output), 0, "{}", stderr_text(&output));
+    assert!(!old.alive());
+    assert_eq!(
+        std::fs::read_to_string(&setup.pid_file).unwrap_or_default(),
+        format!("{}\n", new.pid),
+        "stop removed the new daemon's pid file"
+    );
+    assert_eq!(
+        result(&setup.run(&["status"])),
+        (0, format!("running (pid {})", new.pid))
+    );
+}
+
+/// Review of issue 18, finding 5: a worker the daemon forked (without exec) has no thread of the runtime
+/// to reopen its log files; the signal handler reopens them itself there, as before.
+#[test]
+fn a_forked_worker_reopens_its_log_files_too() {
+    let setup = Setup::new("ctl-worker-reopen");
+    let log = setup.dir.join("app.log");
+    let setup = setup
+        .with("FX_CHILD_MS", "10000")
+        .with("FX_STDERR", log.to_str().unwrap())
+        .with("FX_REOPEN_ON", "SIGUSR1");
+    let daemon = setup.start(&[]);
+    let worker: i32 = std::fs::read_to_string(setup.out.with_extension("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let worker = LiveDaemon::new(worker);
+    std::fs::rename(&log, setup.dir.join("app.log.1")).unwrap();
+    assert_eq!(
+        result(&setup.run(&["reopen-logs"])),
+        (0, format!("reopened the log files (pid {})", daemon.pid))
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(worker.pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let fd2 = std::fs::read_link(worker.proc("fd/2")).unwrap();
+        if fd2 == log {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker's stderr is still {}",
+            fd2.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Review of issue 18, finding 6: a daemon that never became ready was killed by the launcher's timeout
+/// (as nobody, in a directory of root's, it could not have removed its files anyway): the launcher, who
+/// started it, removes them once its lock is gone.
+#[test]
+fn a_start_that_times_out_leaves_no_files() {
+    if !is_root() {
+        return skip("a daemon running as nobody needs root to start");
+    }
+    let mut setup = Setup::new("ctl-timeout-files")
+        .with("FX_USER", "nobody")
+        .with("FX_HANG", "1")
+        .with("FX_READY_TIMEOUT_S", "1");
+    let reports = setup.dir.join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    std::os::unix::fs::chown(&reports, Some(NOBODY), Some(NOBODY)).unwrap();
+    setup.out = reports.join("report");
+    let (status, message) = result(&setup.run(&["start"]));
+    assert_eq!(status, 1, "{message}");
+    assert!(
+        message.contains("did not report ready within 1s"),
+        "{message}"
+    );
+    let pid = common::report_pid(&common::wait_for_report(&setup.out));
+    assert!(gone_within(pid, Duration::from_secs(5)));
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+    assert_eq!(result(&setup.run(&["status"])), (3, "not running".into()));
 }

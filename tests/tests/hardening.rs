@@ -646,13 +646,13 @@ fn item10_messages_mark_a_cut_path_and_always_name_the_program() {
     let pid_file = long.join("app.pid");
     let output = launch(with_pid_file(&out, &pid_file));
     let stderr = stderr_text(&output);
-    let lock = lock_of(&pid_file).display().to_string();
-    let cut = lock.len() - 1500;
+    let path = pid_file.display().to_string();
+    let cut = path.len() - 1500;
     assert_eq!(
         stderr,
         format!(
-            "fx_builder: cannot use lock file {} [… {cut} more bytes cut]: No such file or directory (os error 2)\n",
-            &lock[..1500]
+            "fx_builder: cannot use pid file {} [… {cut} more bytes cut]: No such file or directory (os error 2)\n",
+            &path[..1500]
         )
     );
     let mut command = common::fixture("fx_missing_workdir", &out);

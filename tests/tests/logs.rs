@@ -617,7 +617,11 @@ fn the_reopen_directory_is_the_one_the_start_opened_the_file_in() {
         })
     };
     let log = current.join("app.log");
-    let pid_file = dir.join("app.pid");
+    // Pid files go in a directory only root may write: the start refuses the world-writable one.
+    let run = dir.join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pid_file = run.join("app.pid");
     let mut mismatch = None;
     for round in 0..30 {
         let out = dir.join(&format!("report{round}"));

@@ -25,7 +25,10 @@
 //!   signal pid 1) and tries to open the pid file for writing; `fdinfo` fills its fd table with
 //!   duplicates of an epoll set watching thousands of descriptors (each fdinfo is hundreds of kilobytes)
 //!   and moves its lock to its last fd; `lease` tries a write lease on its lock file's descriptor (an
-//!   open by root would then block for the lease-break time).
+//!   open by root would then block for the lease-break time); `handoff` sends its lock descriptor to the
+//!   service listening on `$FX_KEEPER` (`fx_fd_keeper`, root's), rewrites its record (a valid one) to
+//!   name that service's pid `$FX_KEEPER_PID`, and closes its own copy.
+//! - `FX_HANG`: never ready (the launcher's ready timeout, `FX_READY_TIMEOUT_S`, ends it).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
 //! where the args are `daemon_runtime::args_os()` after the program name.
@@ -87,6 +90,9 @@ fn main() {
     if let Some(ms) = env("FX_RELOAD_TIMEOUT_MS").and_then(|v| v.parse().ok()) {
         daemon = daemon.reload_timeout(std::time::Duration::from_millis(ms));
     }
+    if let Some(secs) = env("FX_READY_TIMEOUT_S").and_then(|v| v.parse().ok()) {
+        daemon = daemon.ready_timeout(std::time::Duration::from_secs(secs));
+    }
     if let Some(path) = env("FX_STDERR") {
         daemon = daemon.stderr(path);
     }
@@ -121,11 +127,17 @@ fn main() {
             "pidfile" => attack_pid_file(&pid_file),
             "fdinfo" => attack_fdinfo(&pid_file),
             "lease" => attack_lease(&pid_file),
+            "handoff" => attack_handoff(&pid_file),
             other => format!("unknown attack {other}"),
         };
         if let Some(out) = tests::out_path() {
             tests::report_at(&out.with_extension("attack"), &format!("{achieved}\n"));
         }
+    }
+    if env("FX_HANG").is_some() {
+        report(0);
+        tests::linger();
+        return;
     }
     let running = if env("FX_FORK_DROP").is_some() {
         fork_and_drop_in_child(running)
@@ -368,4 +380,45 @@ fn attack_lease(pid_file: &str) -> String {
     } else {
         format!("lease={}", errno_name())
     }
+}
+
+/// Review finding 1: hand the lock's descriptor to a root service that keeps descriptors, and make the
+/// record name that service, so that root's actions would find it holding the lock.
+fn attack_handoff(pid_file: &str) -> String {
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+
+    let lock = format!("{pid_file}.lock");
+    let Some(&fd) = fds_of(&lock).first() else {
+        return "no lock descriptor".into();
+    };
+    let (Some(socket), Some(keeper)) = (env("FX_KEEPER"), env("FX_KEEPER_PID")) else {
+        return "no keeper".into();
+    };
+    let Ok(stream) = std::os::unix::net::UnixStream::connect(&socket) else {
+        return "cannot connect".into();
+    };
+    let fds = [fd];
+    let sent = sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[IoSlice::new(b"x")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    );
+    // A record the control actions accept: the header, the pid, and the FNV-1a checksum of the lines.
+    let body = format!("daemon-runtime control 2\npid {keeper}\n");
+    let sum = body.bytes().fold(0x811c_9dc5_u32, |hash, b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let record = format!("{body}end {sum:08x}\n");
+    // SAFETY: ftruncate and pwrite on the lock descriptor this process holds, from a live buffer.
+    let truncated = unsafe { libc::ftruncate(fd, 0) } == 0;
+    // SAFETY: as above.
+    let written = unsafe { libc::pwrite(fd, record.as_ptr().cast(), record.len(), 0) };
+    // SAFETY: closes this process's own copy: the keeper's copy holds the lock now.
+    unsafe { libc::close(fd) };
+    format!("sent={} record={}", sent.is_ok(), truncated && written > 0)
 }

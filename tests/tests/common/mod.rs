@@ -34,6 +34,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_systemd" => env!("CARGO_BIN_EXE_fx_systemd"),
         "fx_ctor_thread" => env!("CARGO_BIN_EXE_fx_ctor_thread"),
         "fx_forever" => env!("CARGO_BIN_EXE_fx_forever"),
+        "fx_fd_keeper" => env!("CARGO_BIN_EXE_fx_fd_keeper"),
         "fx_lock_flood" => env!("CARGO_BIN_EXE_fx_lock_flood"),
         "fx_server" => env!("CARGO_BIN_EXE_fx_server"),
         "bench_floor" => env!("CARGO_BIN_EXE_bench_floor"),
