@@ -430,3 +430,47 @@ fn socket_activation_adopts_no_plain_file() {
     );
     drop(child);
 }
+
+/// Issue 17.8: under systemd, a failed reopen of the log files (the daemon's user may not create the new
+/// file in a directory of root's) is said where the operator looks: `STATUS=` with the OS error's text,
+/// besides the line in the old file.
+#[test]
+fn a_failed_reopen_is_said_in_status() {
+    if !common::is_root() {
+        common::skip("a daemon running as nobody needs root to start");
+        return;
+    }
+    let (dir, out) = scratch("notify-reopen");
+    let listener = Listener::new(&dir);
+    let reports = dir.join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    std::os::unix::fs::chown(&reports, Some(common::NOBODY), Some(common::NOBODY)).unwrap();
+    let out = reports.join(out.file_name().unwrap());
+    let logs = dir.join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("app.log");
+    let mut command = fixture("fx_control", &out);
+    command
+        .env("FX_PID_FILE", dir.join("app.pid"))
+        .env("FX_USER", "nobody")
+        .env("FX_STDERR", &log)
+        .env("FX_REOPEN_ON", "SIGUSR1")
+        .env("NOTIFY_SOCKET", &listener.path);
+    let child = ChildGuard(command.stdout(Stdio::null()).spawn().unwrap());
+    assert_eq!(listener.until("READY=1"), "READY=1");
+    let pid = common::report_pid(&common::wait_for_report(&out));
+    assert_eq!(pid, child.0.id() as i32, "in the foreground");
+    std::fs::rename(&log, logs.join("app.log.1")).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    assert_eq!(
+        listener.until("STATUS="),
+        format!(
+            "STATUS=cannot reopen log file {}: Permission denied (os error 13)",
+            log.display()
+        )
+    );
+}
