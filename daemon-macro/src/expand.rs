@@ -81,66 +81,12 @@
 //! body) move outside, onto the function, as syn and tokio do, since the body becomes a closure's.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
-use syn::parse::{Parse, ParseStream};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{AttrStyle, Attribute, Error, ReturnType, Signature, Visibility};
+use syn::{Attribute, Error, ReturnType};
 
-use crate::args::Options;
-
-/// The user's function: attributes, visibility and signature parsed; the body kept as tokens.
-pub(crate) struct MainFn {
-    /// The outer attributes, then the body's inner attributes made outer.
-    attrs: Vec<Attribute>,
-    vis: Visibility,
-    sig: Signature,
-    brace: syn::token::Brace,
-    /// The body's statements, unparsed.
-    body: TokenStream,
-}
-
-impl Parse for MainFn {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut attrs = input.call(Attribute::parse_outer)?;
-        let vis = input.parse()?;
-        let sig = input.parse()?;
-        let content;
-        let brace = syn::braced!(content in input);
-        for mut attr in content.call(Attribute::parse_inner)? {
-            attr.style = AttrStyle::Outer;
-            attrs.push(attr);
-        }
-        let body = content.parse()?;
-        Ok(MainFn {
-            attrs,
-            vis,
-            sig,
-            brace,
-            body,
-        })
-    }
-}
-
-impl MainFn {
-    /// The function with `body` between its braces.
-    fn with_body(&self, body: TokenStream) -> TokenStream {
-        let MainFn {
-            attrs, vis, sig, ..
-        } = self;
-        let mut tokens = quote!(#(#attrs)* #vis #sig);
-        self.brace
-            .surround(&mut tokens, |tokens| tokens.extend(body));
-        tokens
-    }
-
-    /// The original body, braces included.
-    fn block(&self) -> TokenStream {
-        let mut tokens = TokenStream::new();
-        self.brace
-            .surround(&mut tokens, |tokens| tokens.extend(self.body.clone()));
-        tokens
-    }
-}
+use crate::key::Options;
+use crate::signature::{MainFn, Param};
 
 /// Which attribute is expanding: the public `#[daemon]`, or the hidden one that `#[daemon]` on an
 /// `async fn main` with `privileged` leaves below the runtime's attribute (see [`Plan::BelowRuntime`]).
@@ -188,23 +134,27 @@ pub(crate) fn plan(item: &MainFn, options: &Options, mode: Mode) -> syn::Result<
                 &sig.inputs,
                 "`fn main` takes no arguments: read them with `std::env::args()` in the body (a \
                  parameter takes the value of `privileged = ...`, when that key is given)",
-            ))
+            ));
         }
-        (Some(arg), 0) => return Err(Error::new(
-            arg.value.span(),
-            "`privileged` hands its function's value to `main`: give `fn main` one parameter of \
+        (Some(arg), 0) => {
+            return Err(Error::new(
+                arg.value.span(),
+                "`privileged` hands its function's value to `main`: give `fn main` one parameter of \
                  that type, e.g. `fn main(listener: std::net::TcpListener)`",
-        )),
+            ));
+        }
         (Some(_), 1) => {
-            if let Some(syn::FnArg::Receiver(receiver)) = sig.inputs.first() {
+            if let Some(receiver) = sig.inputs.first().filter(|p| p.is_receiver()) {
                 return Err(Error::new_spanned(receiver, "`fn main` takes no `self`"));
             }
         }
-        (Some(_), _) => return Err(Error::new_spanned(
-            &sig.inputs,
-            "`fn main` takes one parameter, the value of `privileged = ...` (return a tuple or a \
+        (Some(_), _) => {
+            return Err(Error::new_spanned(
+                &sig.inputs,
+                "`fn main` takes one parameter, the value of `privileged = ...` (return a tuple or a \
                  struct from that function to hand over several values)",
-        )),
+            ));
+        }
     }
     if !sig.generics.params.is_empty() {
         return Err(Error::new_spanned(
@@ -284,7 +234,9 @@ pub(crate) fn expand(
                 None => value.clone(),
             };
             let parameter = match item.sig.inputs.pop() {
-                Some(syn::FnArg::Typed(syn::PatType { pat, ty, .. })) => {
+                Some(Param {
+                    pat, ty: Some(ty), ..
+                }) => {
                     quote_spanned!(ty.span()=> let #pat: #ty = #value_at;)
                 }
                 _ if mode == Mode::Stash => {
@@ -418,7 +370,12 @@ fn below_runtime(
         // body, which takes the value the stashing attribute below the runtime's put aside
         // before the runtime was built (on this thread: the runtime runs main's future here).
         // Its type is checked against the privileged function's at compile time.
-        (Some(arg), Some(syn::FnArg::Typed(syn::PatType { pat, ty, .. }))) => {
+        (
+            Some(arg),
+            Some(Param {
+                pat, ty: Some(ty), ..
+            }),
+        ) => {
             let body = &item.body;
             let code = arg.value.expr(krate);
             // Located at the function's path: a type mismatch points at it.

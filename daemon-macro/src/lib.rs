@@ -5,7 +5,11 @@
 
 mod args;
 mod expand;
-mod keys;
+mod key;
+mod registry;
+mod signature;
+mod spelling;
+mod value;
 
 use proc_macro::TokenStream;
 
@@ -46,8 +50,8 @@ fn run(
     raw_args: &proc_macro2::TokenStream,
     mode: Mode,
 ) -> syn::Result<proc_macro2::TokenStream> {
-    let options: args::Options = syn::parse(args)?;
-    let function: expand::MainFn =
+    let options: key::Options = syn::parse(args)?;
+    let function: signature::MainFn =
         syn::parse2(item).map_err(|e| syn::Error::new(e.span(), "#[daemon] goes on `fn main`"))?;
     let plan = expand::plan(&function, &options, mode)?;
     Ok(expand::expand(&options, raw_args, function, plan, mode))

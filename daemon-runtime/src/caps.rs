@@ -100,93 +100,10 @@ mod linux {
 
     use super::CapSet;
     use crate::error::{Error, Step};
-
-    const VERSION_3: u32 = 0x2008_0522;
-
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-
-    /// The three sets of this thread.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-    pub(crate) struct Sets {
-        pub(crate) effective: CapSet,
-        pub(crate) permitted: CapSet,
-        pub(crate) inheritable: CapSet,
-    }
-
-    /// The kernel's two 32-bit words of a set, low first.
-    fn split(set: CapSet) -> [u32; 2] {
-        let bytes = set.0.to_le_bytes();
-        let word =
-            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-        [word(0), word(4)]
-    }
+    use crate::sys::caps::{self as sys, Sets};
 
     fn error(what: &str, kept: CapSet, errno: Errno) -> Error {
         Error::os(Step::Capabilities, Some(kept.names()), errno).with_detail(what.to_string())
-    }
-
-    pub(crate) fn get() -> Result<Sets, Errno> {
-        let mut header = Header {
-            version: VERSION_3,
-            pid: 0,
-        };
-        let mut data = [Data::default(); 2];
-        // SAFETY: capget(2) with a version-3 header writes two `Data` records, which `data` holds.
-        let result = unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) };
-        Errno::result(result)?;
-        let join =
-            |f: fn(&Data) -> u32| CapSet(u64::from(f(&data[0])) | u64::from(f(&data[1])) << 32);
-        Ok(Sets {
-            effective: join(|d| d.effective),
-            permitted: join(|d| d.permitted),
-            inheritable: join(|d| d.inheritable),
-        })
-    }
-
-    fn set(sets: Sets) -> Result<(), Errno> {
-        let mut header = Header {
-            version: VERSION_3,
-            pid: 0,
-        };
-        let (e, p, i) = (
-            split(sets.effective),
-            split(sets.permitted),
-            split(sets.inheritable),
-        );
-        let data = [
-            Data {
-                effective: e[0],
-                permitted: p[0],
-                inheritable: i[0],
-            },
-            Data {
-                effective: e[1],
-                permitted: p[1],
-                inheritable: i[1],
-            },
-        ];
-        // SAFETY: capset(2) with a version-3 header reads two `Data` records, which `data` holds.
-        let result = unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) };
-        Errno::result(result).map(drop)
-    }
-
-    fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<(), Errno> {
-        // SAFETY: the prctl(2) options used here (PR_CAPBSET_DROP, PR_CAP_AMBIENT) take integers only.
-        let result =
-            unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
-        Errno::result(result).map(drop)
     }
 
     /// Before the switch, as root: every capability but the kept ones leaves the bounding set (so that
@@ -197,7 +114,7 @@ mod linux {
             if keep.contains(number) {
                 continue;
             }
-            match prctl(libc::PR_CAPBSET_DROP, number.into(), 0) {
+            match sys::bounding_drop(number) {
                 Ok(()) => {}
                 // Past the kernel's last capability.
                 Err(Errno::EINVAL) => break,
@@ -206,7 +123,7 @@ mod linux {
                         "dropping the others from the bounding set",
                         keep,
                         errno,
-                    ))
+                    ));
                 }
             }
         }
@@ -220,33 +137,24 @@ mod linux {
             .map_err(|errno| error("PR_SET_KEEPCAPS", keep, errno))?;
         let inheritable = if ambient { keep } else { CapSet(0) };
         let wanted = Sets {
-            effective: keep,
-            permitted: keep,
-            inheritable,
+            effective: keep.0,
+            permitted: keep.0,
+            inheritable: inheritable.0,
         };
-        set(wanted).map_err(|errno| error("capset", keep, errno))?;
-        prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-        )
-        .map_err(|errno| error("clearing the ambient set", keep, errno))?;
+        sys::set(wanted).map_err(|errno| error("capset", keep, errno))?;
+        sys::ambient_clear().map_err(|errno| error("clearing the ambient set", keep, errno))?;
         if ambient {
             for number in (0..64u32).filter(|n| keep.contains(*n)) {
-                prctl(
-                    libc::PR_CAP_AMBIENT,
-                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-                    number.into(),
-                )
-                .map_err(|errno| error("raising the ambient set", keep, errno))?;
+                sys::ambient_raise(number)
+                    .map_err(|errno| error("raising the ambient set", keep, errno))?;
             }
         }
-        let actual = get().map_err(|errno| error("capget", keep, errno))?;
+        let actual = sys::get().map_err(|errno| error("capget", keep, errno))?;
         if actual != wanted {
             return Err(
                 Error::new(Step::Capabilities, Some(keep.names()), None).with_detail(format!(
                     "the kernel left permitted {:#x}, effective {:#x}",
-                    actual.permitted.0, actual.effective.0
+                    actual.permitted, actual.effective
                 )),
             );
         }
@@ -262,8 +170,8 @@ pub(crate) use linux::{after_switch, before_switch};
 #[cfg(target_os = "linux")]
 pub(crate) fn may_switch_ids() -> bool {
     // capabilities(7): CAP_SETGID is 6, CAP_SETUID 7 (the indices of "setgid" and "setuid" in `NAMES`).
-    let needed = CapSet(1 << 6 | 1 << 7);
-    linux::get().is_ok_and(|sets| sets.effective.0 & needed.0 == needed.0)
+    let needed = 1 << 6 | 1 << 7;
+    crate::sys::caps::get().is_ok_and(|sets| sets.effective & needed == needed)
 }
 
 /// Elsewhere only root changes its ids.
@@ -302,9 +210,11 @@ mod tests {
             CapSet(1 << 40)
         );
         let error = CapSet::parse(&["net_bind"]).unwrap_err();
-        assert!(error
-            .to_string()
-            .contains("unknown capability \"net_bind\""));
+        assert!(
+            error
+                .to_string()
+                .contains("unknown capability \"net_bind\"")
+        );
         assert_eq!(
             CapSet(1 << 10 | 1 << 13).names(),
             "net_bind_service,net_raw"

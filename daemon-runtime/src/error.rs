@@ -313,6 +313,19 @@ impl From<Error> for io::Error {
     }
 }
 
+/// The name the program was started as, for `PROGRAM: MESSAGE` lines; the executable's file name when it
+/// was started with an empty `argv[0]` (`exec -a ''`), so that a message never starts with `: `.
+pub(crate) fn program() -> String {
+    let name = |path: &std::path::Path| {
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        (!name.is_empty()).then(|| name.to_string_lossy().into_owned())
+    };
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    name(std::path::Path::new(&arg0))
+        .or_else(|| std::env::current_exe().ok().as_deref().and_then(name))
+        .unwrap_or_else(|| "daemon".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 
 use crate::error::{Error, Step};
-use crate::sigblock;
+use crate::sys::signal::holding;
 
 const TAG_READY: u8 = b'R';
 const TAG_ERROR: u8 = b'E';
@@ -46,6 +46,13 @@ impl Reporter {
         self.send(TAG_ERROR, &encode_error(error));
     }
 
+    /// Tells the launcher why the daemon failed, and ends this process without running destructors or
+    /// atexit handlers (a forked child's copies of the launcher's objects are not its own).
+    pub(crate) fn fail_and_exit(self, error: &Error) -> ! {
+        self.fail(error);
+        crate::sys::process::exit_now(1)
+    }
+
     /// Asks the launcher to wait at least `extra` from now (`EXTEND_TIMEOUT_USEC=` of the fork mode).
     pub(crate) fn extend(&self, extra: Duration) {
         let micros = u64::try_from(extra.as_micros()).unwrap_or(u64::MAX);
@@ -74,7 +81,7 @@ impl Reporter {
         // A failed write means the launcher is gone: nobody is left to tell, so it is not an error here.
         // SIGPIPE is held back in this thread during the write (a pipe has no MSG_NOSIGNAL), so a program
         // that set it back to SIG_DFL is not killed by the report: the write just fails with EPIPE.
-        sigblock::holding(Signal::SIGPIPE, || {
+        holding(Signal::SIGPIPE, || {
             let mut rest = record;
             while !rest.is_empty() {
                 match nix::unistd::write(&self.fd, rest) {

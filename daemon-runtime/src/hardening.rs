@@ -1,36 +1,12 @@
 //! Hardening keys: no core dumps, `no_new_privs`, `RLIMIT_NOFILE`, the nice value, a clean environment.
+//! (Kept capabilities are caps.rs, the user switch identity.rs.)
 
 use std::ffi::OsString;
 
-use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::resource::{Resource, setrlimit};
 
 use crate::error::{Error, Step};
-
-/// The privilege and hardening keys of a [`Daemon`](crate::Daemon), as given.
-#[derive(Clone, Debug)]
-pub(crate) struct Options {
-    pub(crate) keep_caps: Vec<String>,
-    pub(crate) ambient_caps: bool,
-    pub(crate) core_dumps: bool,
-    pub(crate) no_new_privs: bool,
-    pub(crate) nofile: Option<(u64, u64)>,
-    pub(crate) nice: Option<i32>,
-    pub(crate) env: Env,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            keep_caps: Vec::new(),
-            ambient_caps: false,
-            core_dumps: true,
-            no_new_privs: false,
-            nofile: None,
-            nice: None,
-            env: Env::Inherit,
-        }
-    }
-}
+use crate::sys::env::SingleThread;
 
 /// What the daemon's environment keeps (daemon(7) step 4).
 ///
@@ -89,25 +65,21 @@ impl Env {
     }
 }
 
-/// Removes every variable `env` does not keep. `threads` is the process's thread count when known: the
-/// environment is only changed while the process is single-threaded (another thread's `getenv` would
-/// read freed memory).
-pub(crate) fn clean_env(env: &Env, threads: Option<u64>) -> Result<(), Error> {
+/// Removes every variable `env` does not keep. The environment is only changed while the process runs
+/// one thread (another thread's `getenv` would read freed memory): `alone` proves it; without it (a
+/// foreground process that runs several), a clean environment is refused.
+pub(crate) fn clean_env(env: &Env, alone: Option<SingleThread>) -> Result<(), Error> {
     if *env == Env::Inherit {
         return Ok(());
     }
-    if let Some(threads) = threads.filter(|n| *n > 1) {
-        return Err(
-            Error::new(Step::Environment, None, None).with_detail(format!(
-            "{threads} threads are running; the environment is only changed while single-threaded"
-        )),
-        );
-    }
+    let Some(alone) = alone else {
+        return Err(Error::new(Step::Environment, None, None).with_detail(
+            "several threads are running; the environment is only changed while single-threaded",
+        ));
+    };
     let names: Vec<OsString> = std::env::vars_os().map(|(name, _)| name).collect();
     for name in names.iter().filter(|n| !env.kept(n)) {
-        // The process is single-threaded (checked above, or the forked daemon), so no other thread reads
-        // the environment while it changes.
-        std::env::remove_var(name);
+        alone.remove_var(name);
     }
     Ok(())
 }
@@ -136,9 +108,7 @@ pub(crate) fn limits(
         })?;
     }
     if let Some(nice) = nice {
-        // SAFETY: setpriority(2) takes integers only.
-        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) };
-        nix::errno::Errno::result(result)
+        crate::sys::process::set_nice(nice)
             .map_err(|errno| Error::os(Step::Nice, Some(nice.to_string()), errno))?;
     }
     Ok(())

@@ -12,14 +12,14 @@
 //! Options (before the subcommand): `--pid-file PATH` (default `/tmp/daemon-runtime-cli.pid`) and `--log
 //! PATH` (default `/tmp/daemon-runtime-cli.log`). The daemon writes a heartbeat line to its log every
 //! second, answers `reload` through the signal API (`reloaded()`), and returns from `main` on SIGTERM
-//! (which removes its pid file). Exit codes are the LSB init-script ones (see `daemon_runtime::Outcome`).
+//! (which removes its pid file). Exit codes are the LSB init-script ones (see `daemon_runtime::control::Outcome`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use daemon_runtime::{Daemon, Ready, Signal};
+use daemon_runtime::{Daemon, Readiness, Signal};
 
 #[derive(Parser)]
 #[command(
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     // default action.
     let daemon = Daemon::new()
         .umask(0o027)
-        .ready(Ready::Manual)
+        .readiness(Readiness::Manual)
         .pid_file(&cli.pid_file)
         .stdout(&cli.log)
         .stderr(&cli.log);
@@ -126,7 +126,7 @@ fn serve(running: &daemon_runtime::Running) -> std::io::Result<()> {
                 // A real daemon rereads its configuration here, and answers `reload_failed(why)` if it
                 // cannot: `cli reload` then exits 1 with that message.
                 log::info!("reloaded");
-                daemon_runtime::reloaded()?;
+                daemon_runtime::signal::reloaded()?;
             }
             Some(Signal::Terminate(_)) => {
                 log::info!("stopping");

@@ -35,7 +35,7 @@ fn read_greeting() -> std::io::Result<String> {
 }
 
 #[daemon(
-    ready = "manual",
+    readiness = "manual",
     watchdog = "auto",
     pid_file = "/tmp/daemon-runtime-echo.pid",
     stderr = "/tmp/daemon-runtime-echo.log"
@@ -59,7 +59,7 @@ async fn main() -> std::io::Result<()> {
     let mut greeting = read_greeting()?;
     daemon_runtime::ready()?;
     // Shown by `systemctl status` (a no-op outside systemd).
-    daemon_runtime::notify::status(format_args!("listening on {addr}"))?;
+    daemon_runtime::notify::set_status(format_args!("listening on {addr}"))?;
     log::info!("listening on {addr}");
     loop {
         let (mut stream, peer) = tokio::select! {
@@ -70,13 +70,13 @@ async fn main() -> std::io::Result<()> {
                     match read_greeting() {
                         Ok(new) => {
                             greeting = new;
-                            daemon_runtime::reloaded()?;
+                            daemon_runtime::signal::reloaded()?;
                             log::info!("reloaded");
                         }
                         Err(error) => {
                             log::error!("cannot reload {GREETING}: {error}");
                             let reason = format!("cannot read {GREETING}: {error}");
-                            daemon_runtime::reload_failed(reason)?;
+                            daemon_runtime::signal::reload_failed(reason)?;
                         }
                     }
                     continue;

@@ -29,7 +29,7 @@ fn bind_port() -> std::io::Result<TcpListener> {
     no_new_privs = true,
     env = ["RUST_LOG", "HELLO_ADDR"],
     reopen_logs_on = "SIGUSR1",
-    ready = "manual"
+    readiness = "manual"
 )]
 fn main(listener: TcpListener) -> std::io::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -55,7 +55,7 @@ fn main(listener: TcpListener) -> std::io::Result<()> {
                 log::info!("{term:?}: stopping");
                 break;
             }
-            daemon_runtime::Signal::Reload => daemon_runtime::reloaded()?,
+            daemon_runtime::Signal::Reload => daemon_runtime::signal::reloaded()?,
             _ => {}
         }
     }
@@ -68,7 +68,7 @@ fn answer(mut stream: TcpStream) -> std::io::Result<String> {
     BufReader::new(&stream).read_line(&mut request)?;
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
     if path == "/reopen" {
-        match daemon_runtime::reopen_logs() {
+        match daemon_runtime::logs::reopen() {
             Ok(()) => log::info!("log files reopened"),
             Err(error) => log::error!("{error}"),
         }

@@ -10,8 +10,8 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::control::{code, result, Setup};
-use common::{is_root, launch, skip, NOBODY};
+use common::control::{Setup, code, result};
+use common::{NOBODY, is_root, launch, skip};
 
 /// A daemon running as nobody, reporting into a directory of nobody's, with its pid file in a directory
 /// of root's (the README's pattern: `/run/app.pid`).

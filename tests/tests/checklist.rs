@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::is_root;
 use common::{
-    before_exec, check, fixture, launch, scratch, skip, start, stderr_text, ChildGuard, LiveDaemon,
-    TempDir,
+    ChildGuard, LiveDaemon, TempDir, before_exec, check, fixture, launch, scratch, skip, start,
+    stderr_text,
 };
 
 fn builder(out: &Path, args: &[&str]) -> Command {

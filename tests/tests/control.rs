@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::control::{code, result, stdout_text, Setup};
-use common::{exe, gone_within, is_alive, launch, scratch, skip, start, stderr_text, LiveDaemon};
-use common::{is_root, NOBODY};
+use common::control::{Setup, code, result, stdout_text};
+use common::{LiveDaemon, exe, gone_within, is_alive, launch, scratch, skip, start, stderr_text};
+use common::{NOBODY, is_root};
 
 #[test]
 fn status_stop_and_reload_with_their_exit_codes() {
@@ -624,7 +624,7 @@ fn stop_waits_for_the_lock_a_child_shares() {
     let (code, message) = result(&setup.run(&["stop"]));
     // The wait is woken by the daemon's descriptor closing, never by stop's own looks at the lock: it
     // used to busy-loop on them for the whole wait (review of issue 18, finding 2b).
-    let spent = children_cpu() - cpu;
+    let spent = children_cpu().saturating_sub(cpu);
     assert!(
         spent < Duration::from_millis(400),
         "stop spent {spent:?} of CPU waiting"

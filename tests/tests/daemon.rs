@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use common::{
-    before_exec, check, fixture, launch, scratch, start, stderr_text, LiveDaemon, TempDir,
+    LiveDaemon, TempDir, before_exec, check, fixture, launch, scratch, start, stderr_text,
 };
 
 /// The properties every daemon has: another process, reparented away from the launcher, not a session
@@ -89,7 +89,7 @@ fn a_main_that_never_returns_and_an_async_server_run_as_daemons() {
 }
 
 /// The `log` example's promise: its parent is init (or the nearest subreaper), never the intermediate
-/// process, whose pid is the daemon's session id. With `ready = "auto"` the body once ran while the
+/// process, whose pid is the daemon's session id. With `readiness = "auto"` the body once ran while the
 /// intermediate was still there, in about half of the runs: 50 runs, every one checked.
 #[test]
 fn the_log_examples_parent_is_never_the_intermediate() {

@@ -9,8 +9,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{has_strace, launch, scratch, skip, start, stderr_text, under_strace, ChildGuard};
-use common::{is_root, NOBODY};
+use common::{ChildGuard, has_strace, launch, scratch, skip, start, stderr_text, under_strace};
+use common::{NOBODY, is_root};
 
 fn builder(out: &Path, args: &[&str]) -> Command {
     let mut command = common::fixture("fx_builder", out);
@@ -417,7 +417,10 @@ fn item04_a_log_symlink_planted_in_a_sticky_directory_is_not_followed() {
     std::fs::write(&theirs, "theirs\n").unwrap();
     std::os::unix::fs::lchown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
     let cases = [
-        (&fifo, "it is a FIFO that nobody reads: No such device or address (os error 6)".to_string()),
+        (
+            &fifo,
+            "it is a FIFO that nobody reads: No such device or address (os error 6)".to_string(),
+        ),
         (
             &theirs,
             format!(
@@ -506,7 +509,10 @@ fn item05_dev_null_must_be_the_null_device() {
             file.as_path(),
             "it is not a character device (a file mounted or left over it?), so not the null device",
         ),
-        (Path::new("/dev/zero"), "it is the character device 1:5, not the null device 1:3"),
+        (
+            Path::new("/dev/zero"),
+            "it is the character device 1:5, not the null device 1:3",
+        ),
     ];
     for (source, why) in cases {
         let script = r#"mount --bind "$1" /dev/null || exit 99; shift; exec "$@""#;

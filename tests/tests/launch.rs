@@ -7,8 +7,8 @@ mod common;
 use std::process::Command;
 
 use common::{
-    before_exec, check, fixture, has_strace, is_root, launch, scratch, skip, start, stat_fields,
-    stderr_text, under_strace, LiveDaemon,
+    LiveDaemon, before_exec, check, fixture, has_strace, is_root, launch, scratch, skip, start,
+    stat_fields, stderr_text, under_strace,
 };
 
 /// The daemon's session id and process-group id, from /proc.

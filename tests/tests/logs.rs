@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{fixture, scratch, skip, start, LiveDaemon, TempDir};
-use common::{is_root, NOBODY};
+use common::{LiveDaemon, TempDir, fixture, scratch, skip, start};
+use common::{NOBODY, is_root};
 
 fn privlogs(out: &Path, args: &[&str]) -> Command {
     let mut command = fixture("fx_privlogs", out);
@@ -459,7 +459,7 @@ fn reopen_logs_on_refuses_a_terminating_signal() {
     assert_eq!(
         common::stderr_text(&output),
         "fx_privlogs: invalid daemon configuration: reopen_logs_on takes SIGHUP, SIGUSR1 or SIGUSR2, not \
-         Terminate(Sigterm)\n"
+         SIGTERM\n"
     );
 }
 

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::is_root;
-use common::{fixture, scratch, ChildGuard, LiveDaemon, TempDir};
+use common::{ChildGuard, LiveDaemon, TempDir, fixture, scratch};
 
 /// A datagram socket in `dir` standing in for systemd's notify socket.
 struct Listener {
@@ -237,13 +237,19 @@ fn extend_timeout_and_stopping_under_notify() {
 fn bad_notify_addresses_are_refused_with_the_reason() {
     let long = format!("/tmp/{}", "n".repeat(200));
     let cases = [
-        (long.as_str(), "NOTIFY_SOCKET is 205 bytes long, and a socket address holds at most 107"),
+        (
+            long.as_str(),
+            "NOTIFY_SOCKET is 205 bytes long, and a socket address holds at most 107",
+        ),
         (
             "vsock:2:1234",
             "vsock notify addresses (systemd 254 and later, in virtual machines) are not supported; \
              run the service with a local NOTIFY_SOCKET (a path or an @abstract name)",
         ),
-        ("relative/notify", "NOTIFY_SOCKET must be an absolute path or an @abstract name"),
+        (
+            "relative/notify",
+            "NOTIFY_SOCKET must be an absolute path or an @abstract name",
+        ),
     ];
     for (address, why) in cases {
         let (_dir, out) = scratch("notify-bad");

@@ -8,8 +8,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use common::{before_exec, check, fixture, launch, scratch, skip, start, stderr_text, LiveDaemon};
-use common::{is_root, NOBODY};
+use common::{LiveDaemon, before_exec, check, fixture, launch, scratch, skip, start, stderr_text};
+use common::{NOBODY, is_root};
 
 fn privlogs(out: &Path, args: &[&str]) -> Command {
     let mut command = fixture("fx_privlogs", out);

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture, gone_within, launch_with_pid, stderr_text, LiveDaemon, TempDir};
-use nix::sys::signal::{kill, Signal};
+use common::{LiveDaemon, TempDir, fixture, gone_within, launch_with_pid, stderr_text};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 /// A daemon started from a fixture in its own directory (where its pid file and log are).
@@ -180,7 +180,7 @@ fn sigterm_and_sigint_return_from_main_and_remove_the_pid_file() {
     }
 }
 
-/// The gap-free start: with `ready = "manual"` and the subscription before `ready()`, a SIGTERM sent the
+/// The gap-free start: with `readiness = "manual"` and the subscription before `ready()`, a SIGTERM sent the
 /// moment the launcher exits is always an event, never the default action (which would leave the pid file
 /// and no `terminate` line).
 #[test]

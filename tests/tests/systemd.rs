@@ -235,9 +235,10 @@ fn failing_starts_fail_with_the_launchers_sentence_in_the_journal() {
     );
     assert_eq!(c.show("running.service", "ActiveState"), "active");
     assert_eq!(c.show("running.service", "MainPID"), running);
-    assert!(c
-        .ok("test -e /run/fx.pid.lock && echo locked")
-        .contains("locked"));
+    assert!(
+        c.ok("test -e /run/fx.pid.lock && echo locked")
+            .contains("locked")
+    );
 }
 
 #[test]

@@ -8,10 +8,12 @@
 /// foreground (no fork, stdio kept), runs the trivial body and exits at once. `NOTIFY_SOCKET` is removed so
 /// that a test run under systemd never sends `READY=1` on the service's behalf.
 fn run_in_foreground() {
-    // Edition 2021: these are safe functions. std serialises its own environment accesses (and
-    // `Command::spawn`'s) behind a lock, and no test here calls C code that reads the environment.
-    std::env::set_var(daemon_runtime::FOREGROUND_ENV, "1");
-    std::env::remove_var("NOTIFY_SOCKET");
+    // SAFETY: the only other thread that may run is the `fail` test's, which reads the environment only
+    // through std (`Command::spawn`), under the same lock as `set_var` and `remove_var`; no thread of
+    // this process calls C code that reads it.
+    unsafe { std::env::set_var(daemon_runtime::FOREGROUND_ENV, "1") };
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("NOTIFY_SOCKET") };
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
+use nix::sys::resource::{RLIM_INFINITY, Resource, setrlimit};
 
 use crate::subjects::{FLOOR, SUBJECTS};
 

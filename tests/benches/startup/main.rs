@@ -51,7 +51,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::sys::resource::{getrlimit, Resource};
+use nix::sys::resource::{Resource, getrlimit};
 
 use columns::Column;
 use machine::Machine;
@@ -140,10 +140,10 @@ fn main() {
         }
     }
     bench.cleanup();
-    if let Some(path) = std::env::var_os("BENCH_RAW").map(PathBuf::from) {
-        if let Err(e) = std::fs::write(&path, &raw) {
-            die(&format!("cannot write {}: {e}", path.display()));
-        }
+    if let Some(path) = std::env::var_os("BENCH_RAW").map(PathBuf::from)
+        && let Err(e) = std::fs::write(&path, &raw)
+    {
+        die(&format!("cannot write {}: {e}", path.display()));
     }
 
     let report = Report {
@@ -160,7 +160,9 @@ fn main() {
     println!("{}", report.targets_text());
     println!("bench took {:.1} s", took.as_secs_f64());
     if !write {
-        println!("(tables only: pass `-- --write` or set BENCH_WRITE=1 to write BENCHMARKS.md and {CHART})");
+        println!(
+            "(tables only: pass `-- --write` or set BENCH_WRITE=1 to write BENCHMARKS.md and {CHART})"
+        );
         return;
     }
     let output = std::env::var_os("BENCH_OUTPUT").map_or_else(

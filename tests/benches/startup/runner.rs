@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::resource::{setrlimit, Resource};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::stat::Mode;
 
 use crate::columns::Column;
@@ -183,10 +183,11 @@ impl Bench {
             let readable = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
             let fifo_ready = readable(&fds[0]);
             let launcher_gone = readable(&fds[1]);
-            if fifo_ready && ready.is_none() {
-                if let Some(pid) = self.read_pid()? {
-                    ready = Some((now, pid));
-                }
+            if fifo_ready
+                && ready.is_none()
+                && let Some(pid) = self.read_pid()?
+            {
+                ready = Some((now, pid));
             }
             if launcher_gone && exited.is_none() {
                 exited = Some(now);
@@ -212,10 +213,10 @@ impl Bench {
             let _ = child.wait();
         }
         let daemon = ready.map(|(_, pid)| pid);
-        if let Some(pid) = daemon {
-            if pid != launcher {
-                wait_gone(pid)?;
-            }
+        if let Some(pid) = daemon
+            && pid != launcher
+        {
+            wait_gone(pid)?;
         }
         reap_descendants()?;
         // What the notify column's daemons said: read, so that the socket never fills.

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use fork::{checked_daemon, CheckedDaemon, DaemonOptions};
+use fork::{CheckedDaemon, DaemonOptions, checked_daemon};
 
 fn main() {
     let fifo = tests::bench::fifo("bench_checked");

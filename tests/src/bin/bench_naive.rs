@@ -4,9 +4,9 @@
 //! then exits. See tests/benches/startup.rs.
 use std::os::fd::IntoRawFd;
 
-use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
-use nix::sys::stat::{umask, Mode};
-use nix::unistd::{chdir, fork, setsid, ForkResult};
+use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit};
+use nix::sys::stat::{Mode, umask};
+use nix::unistd::{ForkResult, chdir, fork, setsid};
 
 fn main() {
     let fifo = tests::bench::fifo("bench_naive");

@@ -147,7 +147,7 @@ fn main() {
                 unsafe { nix::libc::close(1) };
                 daemon
             }
-            "--manual" => daemon.ready(daemon_runtime::Ready::Manual),
+            "--manual" => daemon.readiness(daemon_runtime::Readiness::Manual),
             "--foreground-flag" => daemon.foreground(value() == "1"),
             "--force-fork" => daemon.force_fork(),
             "--atfork-parent-exit" => {

@@ -31,7 +31,7 @@
 //! - `FX_HANG`: never ready (the launcher's ready timeout, `FX_READY_TIMEOUT_S`, ends it).
 //!
 //! The daemon reports `PID hups=N args=A|B|...` to `$FIXTURE_OUT` when it starts and after each SIGHUP,
-//! where the args are `daemon_runtime::args_os()` after the program name.
+//! where the args are `daemon_runtime::control::args_os()` after the program name.
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -63,7 +63,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn report(hups: u32) {
-    let args: Vec<String> = daemon_runtime::args_os()
+    let args: Vec<String> = daemon_runtime::control::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -80,7 +80,7 @@ fn main() {
     let mut daemon = Daemon::new()
         .pid_file(pid_file)
         .commands(true)
-        .ready(daemon_runtime::Ready::Manual);
+        .readiness(daemon_runtime::Readiness::Manual);
     if let Some(user) = env("FX_USER") {
         daemon = daemon.user(user);
     }
@@ -219,8 +219,11 @@ fn acknowledging(running: daemon_runtime::Running, answer: &str) {
                 hups += 1;
                 report(hups);
                 match answer {
-                    "ok" => daemon_runtime::reloaded().expect("reloaded"),
-                    "fail" => daemon_runtime::reload_failed("bad config: line 3").expect("failed"),
+                    "ok" => daemon_runtime::signal::reloaded().expect("reloaded"),
+                    "fail" => {
+                        daemon_runtime::signal::reload_failed("bad config: line 3")
+                            .expect("failed");
+                    }
                     _ => {}
                 }
             }
@@ -388,7 +391,7 @@ fn attack_handoff(pid_file: &str) -> String {
     use std::io::IoSlice;
     use std::os::fd::AsRawFd;
 
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 
     let lock = format!("{pid_file}.lock");
     let Some(&fd) = fds_of(&lock).first() else {

@@ -29,7 +29,7 @@ extern "C" fn start_thread() {
 
 /// Run by the C runtime before `main`.
 #[used]
-#[link_section = ".init_array"]
+#[unsafe(link_section = ".init_array")]
 static START_THREAD: extern "C" fn() = start_thread;
 
 #[daemon]

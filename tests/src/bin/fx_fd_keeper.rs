@@ -4,7 +4,7 @@
 use std::io::IoSliceMut;
 use std::os::fd::AsRawFd;
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 
 fn main() {
     let Some(path) = std::env::args().nth(1) else {

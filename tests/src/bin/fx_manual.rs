@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use daemon_runtime::daemon;
 
-#[daemon(ready = "manual", ready_timeout = 2)]
+#[daemon(readiness = "manual", ready_timeout = 2)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     match std::env::var("FIXTURE_MODE").as_deref() {
         Ok("err") => return Err("cannot bind 127.0.0.1:1: address in use".into()),

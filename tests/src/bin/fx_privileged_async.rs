@@ -10,7 +10,7 @@ fn bind() -> std::io::Result<TcpListener> {
     TcpListener::bind("127.0.0.4:80")
 }
 
-#[daemon(user = "nobody", privileged = bind, ready = "manual")]
+#[daemon(user = "nobody", privileged = bind, readiness = "manual")]
 #[tokio::main]
 async fn main(listener: TcpListener) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;

@@ -56,7 +56,7 @@ fn main() {
                 "SIGUSR1" => daemon.reopen_logs_on(daemon_runtime::Signal::User1),
                 "SIGHUP" => daemon.reopen_logs_on(daemon_runtime::Signal::Reload),
                 "SIGTERM" => daemon.reopen_logs_on(daemon_runtime::Signal::Terminate(
-                    daemon_runtime::Term::Sigterm,
+                    daemon_runtime::signal::Term::Sigterm,
                 )),
                 _ => usage(&flag),
             },
@@ -146,7 +146,7 @@ fn main() {
         "reopen" => {
             tests::report(&format!("{pid}\n"));
             on_sigusr1(move |n| {
-                let outcome = match daemon_runtime::reopen_logs() {
+                let outcome = match daemon_runtime::logs::reopen() {
                     Ok(()) => "ok".to_string(),
                     Err(error) => format!("error: {error}"),
                 };

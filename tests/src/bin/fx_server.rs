@@ -1,10 +1,10 @@
 //! The async server users write first: `#[daemon]` above `#[tokio::main]`, an `async fn main` with no
-//! return type that accepts connections for ever. It binds 127.0.0.1:0 before ready (`ready = "manual"`),
+//! return type that accepts connections for ever. It binds 127.0.0.1:0 before ready (`readiness = "manual"`),
 //! reports `PID PORT`, and answers each line with the same line.
 use daemon_runtime::daemon;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-#[daemon(ready = "manual")]
+#[daemon(readiness = "manual")]
 #[tokio::main]
 async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -7,7 +7,7 @@
 use std::os::fd::AsRawFd;
 
 use nix::libc;
-use nix::unistd::{fork, ForkResult};
+use nix::unistd::{ForkResult, fork};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -2,11 +2,11 @@
 //! (`fx_signals.log` in the launcher's directory, where the pid file `fx_signals.pid` is too), each line
 //! prefixed with the pid; acknowledges reloads; returns from `main` on SIGTERM or SIGINT. With
 //! `FIXTURE_MODE=slow-reload` each reload takes 2 s before it is acknowledged (`reloaded N` then).
-use daemon_runtime::{Daemon, Ready, Signal};
+use daemon_runtime::{Daemon, Readiness, Signal};
 
 fn main() -> std::io::Result<()> {
     let daemon = Daemon::new()
-        .ready(Ready::Manual)
+        .readiness(Readiness::Manual)
         .pid_file(tests::launch_dir_file("fx_signals.pid"))
         .stdout(tests::launch_dir_file("fx_signals.log"));
     let _running = tests::start_or_exit(daemon, "fx_signals");
@@ -24,7 +24,7 @@ fn main() -> std::io::Result<()> {
                 if slow {
                     std::thread::sleep(std::time::Duration::from_secs(2));
                 }
-                daemon_runtime::reloaded()?;
+                daemon_runtime::signal::reloaded()?;
                 if slow {
                     println!("{pid} reloaded {reloads}");
                 }

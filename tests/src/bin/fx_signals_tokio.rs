@@ -5,12 +5,12 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use daemon_runtime::{Daemon, Ready, Signal};
-use tokio::signal::unix::{signal, SignalKind};
+use daemon_runtime::{Daemon, Readiness, Signal};
+use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> std::io::Result<()> {
     let daemon = Daemon::new()
-        .ready(Ready::Manual)
+        .readiness(Readiness::Manual)
         .pid_file(tests::launch_dir_file("fx_signals_tokio.pid"))
         .stdout(tests::launch_dir_file("fx_signals_tokio.log"));
     let _running = tests::start_or_exit(daemon, "fx_signals_tokio");
@@ -40,7 +40,7 @@ async fn serve() -> std::io::Result<()> {
             signal = ours.recv() => match signal? {
                 Signal::Reload => {
                     println!("{pid} ours reload");
-                    daemon_runtime::reloaded()?;
+                    daemon_runtime::signal::reloaded()?;
                 }
                 Signal::Terminate(which) => {
                     println!("{pid} ours terminate {which:?}");

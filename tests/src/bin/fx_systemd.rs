@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use daemon_runtime::{notify, Daemon, Ready, Watchdog};
+use daemon_runtime::{Daemon, Readiness, Watchdog, notify};
 use nix::sys::signal::{SigSet, Signal};
 
 fn main() {
@@ -30,7 +30,7 @@ fn main() {
             "--workdir" => daemon.workdir(value()),
             "--chroot" => daemon.chroot(value()),
             "--user" => daemon.user(value()),
-            "--manual" => daemon.ready(Ready::Manual),
+            "--manual" => daemon.readiness(Readiness::Manual),
             "--watchdog-auto" => daemon.watchdog(Watchdog::Auto),
             "--timeout-secs" => daemon.ready_timeout(Duration::from_secs(
                 value().parse().unwrap_or_else(|_| usage(&flag)),
@@ -92,9 +92,9 @@ fn main() {
                 match signal {
                     daemon_runtime::Signal::Reload => {
                         if std::path::Path::new("/run/fx.fail").exists() {
-                            daemon_runtime::reload_failed("bad config").expect("ack");
+                            daemon_runtime::signal::reload_failed("bad config").expect("ack");
                         } else {
-                            daemon_runtime::reloaded().expect("ack");
+                            daemon_runtime::signal::reloaded().expect("ack");
                         }
                     }
                     daemon_runtime::Signal::Terminate(_) => break,
@@ -111,7 +111,7 @@ fn main() {
         _ => {}
     }
     daemon_runtime::ready().expect("ready");
-    notify::status("serving").expect("status");
+    notify::set_status("serving").expect("status");
     let mut report = pid.to_string();
     if then == "env" {
         for name in [

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use super::{launch, scratch, start, stderr_text, LiveDaemon, TempDir};
+use super::{LiveDaemon, TempDir, launch, scratch, start, stderr_text};
 
 /// One daemon's files: its scratch directory, pid file and report.
 pub(crate) struct Setup {

@@ -198,10 +198,10 @@ pub(crate) fn kill_and_wait(pid: i32) {
 pub(crate) fn wait_for_report(path: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.ends_with('\n') {
-                return text;
-            }
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
         }
         assert!(Instant::now() < deadline, "no report in {}", path.display());
         std::thread::sleep(Duration::from_millis(5));
@@ -212,10 +212,10 @@ pub(crate) fn wait_for_report(path: &Path) -> String {
 pub(crate) fn wait_for_report_containing(path: &Path, wanted: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if text.contains(wanted) {
-                return text;
-            }
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.contains(wanted)
+        {
+            return text;
         }
         assert!(
             Instant::now() < deadline,

@@ -406,10 +406,10 @@ fn binds() -> Vec<PathBuf> {
         .unwrap()
         .to_path_buf();
     let mut binds = vec![workspace.clone()];
-    if let Some(target) = target_dir() {
-        if !target.starts_with(&workspace) {
-            binds.push(target);
-        }
+    if let Some(target) = target_dir()
+        && !target.starts_with(&workspace)
+    {
+        binds.push(target);
     }
     binds
 }

@@ -15,7 +15,7 @@ mod daemonized {
         group = "65534",
         chroot = "/srv/jail",
         keep_fds = [3, 4],
-        ready = "auto",
+        readiness = "auto",
         ready_timeout = 30,
         watchdog = "auto",
         privileged = bind,

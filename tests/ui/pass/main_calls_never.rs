@@ -7,7 +7,7 @@ fn serve() -> ! {
     std::process::exit(0)
 }
 
-#[daemon(umask = 0o027, workdir = "/", ready = "manual", ready_timeout = 5)]
+#[daemon(umask = 0o027, workdir = "/", readiness = "manual", ready_timeout = 5)]
 fn main() {
     serve()
 }

@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(readiness = "manaul")]
+fn main() {}

@@ -1,4 +1,0 @@
-use daemon_runtime::daemon;
-
-#[daemon(ready = "manaul")]
-fn main() {}

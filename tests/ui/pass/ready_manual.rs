@@ -1,9 +1,0 @@
-#![deny(warnings)]
-
-use daemon_runtime::daemon;
-
-#[daemon(ready = "manual")]
-fn main() -> Result<(), daemon_runtime::Error> {
-    daemon_runtime::ready()?;
-    Ok(())
-}
