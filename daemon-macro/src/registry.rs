@@ -9,8 +9,9 @@
 //!    ([`Emit`]) and the rules it must satisfy with other keys ([`Rule`](crate::key::Rule): `Requires` another key, or any
 //!    `Check` function of the options).
 //! 2. Give `daemon_runtime::Daemon` a builder method of the same name, taking what the key expands to.
-//! 3. Add the key to the keys tables (README and the `daemon` rustdoc in daemon-runtime/src/lib.rs; a unit
-//!    test checks the rustdoc one), and a trybuild case in tests/ui where a user can get it wrong.
+//! 3. Add its row to the keys table, which lives once: daemon-runtime/src/daemon.md, the `daemon`
+//!    attribute's documentation (a unit test checks that the table lists exactly this registry's keys, in
+//!    order); and a trybuild case in tests/ui where a user can get it wrong.
 //!
 //! ```text
 //! // `#[daemon(nice = -5)]` expands to `Daemon::new().nice(-5)`.

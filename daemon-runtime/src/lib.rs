@@ -15,6 +15,9 @@
 //! directory (os error 2)`), exits 1, and the body never runs. Under systemd `Type=notify`, as PID 1 in a
 //! container, or with [`FOREGROUND_ENV`] set, it does not fork; the other steps still apply.
 //!
+//! The [`guide`] explains each part of a daemon's life: how it works, systemd and containers,
+//! controlling a daemon, privileges, logs and rotation, and what each refusal means.
+//!
 //! # Anatomy of the crate
 //!
 //! The API: [`daemon`] (the attribute, whose keys are listed there) and [`Daemon`] (the builder, one
@@ -32,7 +35,7 @@
 //! | blocks | `pidfile`, `logfile`, `identity`, `caps`, `hardening`, `threads`, `handshake`, `readiness`, `systemd` | one concept each: the locked pid file and its record, log files opened and reopened, users and groups, capabilities, limits, the thread check, the launcher's pipe, readiness, systemd's notify, watchdog and socket activation |
 //! | configuration | `config` | every key's value, checked, as the builder produced it |
 //! | phases | `launch`, `setup`, `signal`, `control` | in the launcher (prepare, fork, wait, the PID 1 init); in the daemon (the ordered steps); the signal API; the actions from outside |
-//! | facades | `builder`, `start`, `running`, `__private`, this file | the public types and the macro's entry |
+//! | facades | `builder`, `start`, `running`, `__private`, `guide`, this file | the public types, the macro's entry, the guide |
 //!
 //! A test (`tests/tests/layers.rs`) fails when a module imports from a layer above its own.
 
@@ -68,14 +71,12 @@ pub mod signal;
 #[doc(hidden)]
 #[allow(unsafe_code)]
 pub mod __private;
+
+// Documentation only.
 mod builder;
+pub mod guide;
 mod running;
 mod start;
-
-/// The README's Rust code, compiled by `cargo test` as doctests (never run: they daemonize).
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
 
 pub use builder::{Daemon, Privileged};
 pub use error::{Error, Step};
@@ -124,62 +125,6 @@ pub mod logs {
     pub use crate::logfile::reopen::reopen;
 }
 
-/// Turns `fn main` into a Unix daemon.
-///
-/// ```no_run
-/// use daemon_runtime::daemon;
-///
-/// #[daemon(umask = 0o027, workdir = "/var/lib/app", pid_file = "/run/app.pid",
-///          stdout = "/var/log/app.out", stderr = "/var/log/app.err", user = "app", group = "app")]
-/// fn main() -> Result<(), Box<dyn std::error::Error>> {
-///     Ok(())
-/// }
-/// ```
-///
-/// The body runs in the daemon; the launching process exits 0 once the daemon is ready, or prints
-/// `PROGRAM: MESSAGE` and exits 1 if any step failed (the body then never runs). `main` keeps its return
-/// type (`()`, `Result`, `ExitCode`, anything `Termination`), its doc comments and attributes.
-///
-/// Every key is optional; each but `crate` is also a [`Daemon`] builder method of the same name.
-///
-/// | key | value | default | meaning |
-/// |---|---|---|---|
-/// | `umask` | integer literal, 0..=0o777, any base | `0` | umask(2) in the daemon |
-/// | `workdir` | string literal absolute path | `"/"` | chdir(2) in the daemon (after chroot, if any) |
-/// | `pid_file` | string literal absolute path | none | pid file (0o644) with its lock on `PID_FILE.lock` (0o600), removed when main returns |
-/// | `stdout`, `stderr` | string literal absolute path | forked: `/dev/null`; foreground: as inherited | append to this file (created 0o640), forked or in the foreground |
-/// | `user`, `group` | string literal: name or numeric id | none | drop privileges (group: the user's) |
-/// | `chroot` | string literal absolute path | none | chroot(2) before chdir |
-/// | `keep_fds` | list of integer literals above 2 | `[]` | fds the daemon inherits; all others are closed |
-/// | `readiness` | `"auto"` or `"manual"` | `"auto"` | `"manual"`: the launcher waits for [`ready()`] ([`Readiness`]) |
-/// | `ready_timeout` | integer literal, seconds, at least 1 | `90` | the launcher gives up after this |
-/// | `watchdog` | `"auto"` or `"manual"` | `"manual"` | who pings systemd's `WatchdogSec=`: a runtime thread, or the body ([`notify::ping_watchdog()`]) |
-/// | `privileged` | path of a `fn() -> Result<T, E>` | none | run as root before chroot and the drop, in the launcher's directory; `main` takes its `T` |
-/// | `keep_caps` | list of capability names | `[]` | kept after the switch to `user` (permitted, effective) |
-/// | `ambient_caps` | `true` or `false` | `false` | the kept capabilities are also ambient (kept across exec) |
-/// | `core_dumps` | `true` or `false` | `true` | `false`: `RLIMIT_CORE` 0 and not dumpable |
-/// | `no_new_privs` | `true` or `false` | `false` | `true`: `PR_SET_NO_NEW_PRIVS`, exec gains no privileges |
-/// | `nofile` | integer literal, or `[SOFT, HARD]` | inherited | `RLIMIT_NOFILE` (one value: soft and hard) |
-/// | `nice` | integer literal, -20..=19 | inherited | the nice value, set while still root |
-/// | `env` | `"clean"`, `"inherit"` or list of names | `"inherit"` | the environment the daemon keeps ([`Env`]) |
-/// | `commands` | `true` or `false` (needs `pid_file`) | `false` | first argument `start`/`stop`/`status`/`restart`/`reload` acts on the daemon: see [`Daemon::commands`] |
-/// | `stop_retry` | string literal schedule | `"TERM/30/KILL/5"` | how `stop` escalates, as start-stop-daemon's `--retry`: see [`Daemon::stop_retry`] |
-/// | `reopen_logs_on` | `"SIGUSR1"`, `"SIGUSR2"` or `"SIGHUP"` | none | [`logs::reopen`] on this signal |
-/// | `crate` | string literal (a Rust path) | `"::daemon_runtime"` | where this crate is, when renamed |
-///
-/// `async fn main` works under a runtime's attribute, placed above or below `#[daemon]`: the process forks
-/// before the runtime starts any thread. With `privileged`, put `#[daemon]` above the runtime's attribute
-/// (which refuses a `main` with a parameter): `async fn main(listener: TcpListener)` then gets the value.
-///
-/// ```no_run
-/// use daemon_runtime::daemon;
-///
-/// #[daemon(pid_file = "/run/app.pid")]
-/// #[tokio::main]
-/// async fn main() {}
-/// ```
-///
-/// Mistakes are compile errors on the offending token: an unknown or repeated key, a value of the wrong
-/// type, a umask above 0o777, an empty path, a NUL byte, `async fn main` without a runtime.
+#[doc = include_str!("daemon.md")]
 #[doc(inline)]
 pub use daemon_macro::daemon;

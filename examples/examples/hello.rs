@@ -7,7 +7,7 @@
 //! `/tmp/daemon-runtime-hello.log` (`tail -f` it); `kill "$(cat /tmp/daemon-runtime-hello.pid)"` stops it
 //! and removes the pid file. After `mv /tmp/daemon-runtime-hello.log{,.1}`,
 //! `kill -USR1 "$(cat /tmp/daemon-runtime-hello.pid)"` (`reopen_logs_on`, what logrotate's `postrotate`
-//! would send) makes it write to a new file; so does a request to `/reopen` (`reopen_logs()`).
+//! would send) makes it write to a new file; so does a request to `/reopen` (`logs::reopen()`).
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 

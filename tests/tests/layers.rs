@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("running", 4),
     ("start", 4),
     ("__private", 4),
+    ("guide", 4),
     ("lib", 4),
 ];
 

@@ -91,7 +91,7 @@ pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Erro
 
 /// What the launch reads from `/proc/self/status` (`None` where it does without, or cannot), and the
 /// thread count when known. At the program's entry (`#[daemon]` on a binary's root `main`) the read is
-/// skipped when the fd table is known to be small (fds.rs, `table_is_small`: one `close_range` closes
+/// skipped when the fd table is known to be small (launch/fds.rs, `table_is_small`: one `close_range` closes
 /// every fd) and one system call says a single thread runs (threads.rs). Only the ignored signals are
 /// left, asked one `sigaction` each, which costs less than having the kernel print the whole file (about
 /// 20 µs less on the way to ready).

@@ -7,7 +7,7 @@
 //! signals do not: asking `sigaction` for each of 62 signals costs 15 to 20 µs, and handing the set over
 //! from a process off the critical path needs a shared mapping or a pipe that cost as much. The daemon's
 //! time to ready went up with each of those (see BENCHMARKS.md), so this one read stays, but where only
-//! the ignored signals are needed: at the program's entry with a small fd table (detach.rs,
+//! the ignored signals are needed: at the program's entry with a small fd table (launch/mod.rs,
 //! `launch_status`), 62 `sigaction` queries cost less than the read (10 against 24 µs there). It is three
 //! system calls (open, read into a stack buffer, close; no `statx`, no heap) plus an `fstatfs` that
 //! checks the file is procfs: a directory made to look like `/proc` (in a chroot) cannot fake a
