@@ -7,12 +7,16 @@
 //! | [Stopping and reloading](signals) | SIGTERM, SIGHUP and friends as events; reload acknowledgement; PID 1 |
 //! | [Foreground, systemd and containers](systemd) | when it does not fork, which `Type=`, the notify protocol, the watchdog, socket activation |
 //! | [Controlling a running daemon](control) | `myapp status \| stop \| restart \| reload \| reopen-logs`, exit codes, why the lock decides |
+//! | [Upgrading in place](upgrade) | `myapp upgrade`: a new binary takes the sockets and the lock with no connection refused; rollback |
 //! | [Privileges](privileges) | binding port 80 as root and serving as a user; capabilities; the hardening keys |
 //! | [Log files and rotation](logs) | where output goes; logrotate in `create` and `copytruncate` modes |
 //! | [Troubleshooting and refusals](troubleshooting) | where did my output go, why the launcher exited 1, every refusal explained |
 //! | [What it costs, and how it compares](performance) | start-up time at any fd limit, build cost, the other crates, platforms |
 //!
 //! Every Rust example here is compiled by `cargo test` (as the README's are).
+
+// Prose, where names of tools and terms are words, not code.
+#![allow(clippy::doc_markdown)]
 
 #[doc = include_str!("how_it_works.md")]
 pub mod how_it_works {}
@@ -25,6 +29,9 @@ pub mod systemd {}
 
 #[doc = include_str!("control.md")]
 pub mod control {}
+
+#[doc = include_str!("upgrade.md")]
+pub mod upgrade {}
 
 #[doc = include_str!("privileges.md")]
 pub mod privileges {}

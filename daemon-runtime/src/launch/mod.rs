@@ -8,6 +8,7 @@ mod fds;
 mod fork;
 #[cfg(target_os = "linux")]
 mod init;
+mod upgrade;
 mod wait;
 
 use std::io::Write as _;
@@ -24,6 +25,8 @@ use crate::sys::signal::{SavedHup, hold_hup, reset, restore_hup};
 use crate::sys::threads::Trust;
 use crate::systemd::{listen, notify};
 use crate::threads;
+
+pub(crate) use upgrade::{Successor, upgrading};
 
 /// The program's word about its entry, which only the macro's glue (and `Daemon::start_unchecked`, for
 /// `trust`) can give: see [`CloseAll`] and [`Trust`].
@@ -47,12 +50,16 @@ pub(crate) struct Detached {
     pub(crate) hup: SavedHup,
     /// The launcher opened a notify socket.
     pub(crate) notify: bool,
+    /// What the daemon this one upgrades handed over, in an upgrade.
+    pub(crate) successor: Option<Successor>,
 }
 
 /// The process in the foreground, prepared.
 pub(crate) struct Attached {
     /// The process runs one thread, as far as it could tell.
     pub(crate) alone: Option<SingleThread>,
+    /// What the daemon this one upgrades handed over, in an upgrade.
+    pub(crate) successor: Option<Successor>,
 }
 
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready, or returns why
@@ -66,11 +73,11 @@ pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Erro
     if entry.close_all.is_none() {
         let _ = std::io::stdout().flush();
     }
-    fds::close_inherited(
-        &config.keep_fds,
-        entry.close_all,
-        status.map(|s| s.fd_table),
-    )?;
+    // An upgrade's hand-over is taken in either mode, before the inherited fds are closed.
+    let (successor, handed_over) = upgrade::take_env(Some(&alone))?;
+    let mut keep = config.keep_fds.clone();
+    keep.extend(handed_over);
+    fds::close_inherited(&keep, entry.close_all, status.map(|s| s.fd_table))?;
     // Socket activation is for the foreground; a forking daemon binds its own sockets (the passed fds
     // were closed just above).
     listen::discard_env(&alone);
@@ -80,7 +87,7 @@ pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Erro
     let signals = |errno| Error::os(Step::Signals, None, errno);
     reset(status.map(|s| s.ignored)).map_err(signals)?;
     let hup = hold_hup().map_err(signals)?;
-    let result = fork::fork(config, &alone, hup, notify);
+    let result = fork::fork(config, &alone, hup, notify, successor);
     if result.is_err() {
         // Only the launcher gets here with an error: give it back the SIGHUP disposition it had. (The
         // daemon restores its own before reporting ready.)
@@ -119,8 +126,10 @@ pub(crate) fn foreground(config: &Config, entry: Entry) -> Result<Attached, Erro
     // as it is.
     let alone = threads::check(threads, entry.trust).ok();
     let mut keep = config.keep_fds.clone();
-    // Socket activation: the fds systemd passed, if they are for this process.
+    // Socket activation: the fds systemd passed, if they are for this process; an upgrade's hand-over.
     keep.extend(listen::take_env(alone.as_ref()));
+    let (successor, handed_over) = upgrade::take_env(alone.as_ref())?;
+    keep.extend(handed_over);
     fds::close_inherited(&keep, entry.close_all, status.map(|s| s.fd_table))?;
     notify::open(alone.as_ref())?;
     reset(status.map(|s| s.ignored)).map_err(|errno| Error::os(Step::Signals, None, errno))?;
@@ -130,5 +139,5 @@ pub(crate) fn foreground(config: &Config, entry: Entry) -> Result<Attached, Erro
     {
         init::become_init(alone, config)?;
     }
-    Ok(Attached { alone })
+    Ok(Attached { alone, successor })
 }

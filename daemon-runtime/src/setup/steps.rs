@@ -4,6 +4,8 @@
 //! a directory it may not enter fails the start), the group and user switch with the kept capabilities,
 //! then the hardening that must follow the switch.
 
+use std::os::fd::OwnedFd;
+
 use nix::sys::stat::{Mode, umask};
 
 use crate::caps::{self, CapSet};
@@ -28,6 +30,7 @@ pub(super) fn run(
     detached: bool,
     privileged: Hook<'_>,
     alone: Option<SingleThread>,
+    handed_over: Option<(OwnedFd, u32)>,
 ) -> Result<Option<PidFile>, Error> {
     // The proof goes with the environment's clean-up: nothing after it may count on one thread.
     hardening::clean_env(&config.env, alone)?;
@@ -56,7 +59,12 @@ pub(super) fn run(
         log_files = Some(reopen::remember(opened, stdout, stderr)?);
     }
     umask(Mode::from_bits_truncate(config.umask as _));
-    let pid_file = config.acquire_pid_file()?;
+    // In an upgrade, the lock the old daemon handed over; its pid file stays as it is until `upgrade`
+    // writes it, once this daemon is ready.
+    let pid_file = match handed_over {
+        Some((lock, predecessor)) => Some(config.adopt_pid_file(lock, predecessor)?),
+        None => config.acquire_pid_file()?,
+    };
     if let Some(files) = &mut log_files {
         files.give_to(identity.owner())?;
     }
