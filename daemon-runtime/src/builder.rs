@@ -505,7 +505,8 @@ impl Daemon {
     }
 
     /// Whether the daemon configured with this pid file runs, decided by the kernel: the process that holds
-    /// the lock file's `flock` (`/proc/locks`), never a pid read from the pid file. Exit codes: 0 running
+    /// the lock file's `flock` (found from the pids the daemon's files name, verified through that
+    /// process's own descriptors), never a pid merely read from the pid file. Exit codes: 0 running
     /// (`running (pid N)`, with [`Outcome::pid`](crate::control::Outcome::pid), [`uptime`](crate::control::Outcome::uptime) and [`user`](crate::control::Outcome::user)),
     /// 1 not running but the pid file exists, 3 not running, 4 cannot tell (the message says why).
     ///

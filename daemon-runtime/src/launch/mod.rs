@@ -66,8 +66,11 @@ pub(crate) struct Attached {
 /// not.
 pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Error> {
     // /proc/self/status, read only from procfs; without it threads.rs asks the kernel another way.
-    let (status, threads) = launch_status(entry);
-    let alone = threads::check(threads, entry.trust)?;
+    let (status, known_alone) = launch_status(entry);
+    let alone = match known_alone {
+        Some(alone) => alone,
+        None => threads::check(status.as_ref(), entry.trust)?,
+    };
     // What the program printed and stdout still buffers must not be printed again by the children. At the
     // program's entry nothing was printed, and asking would set stdout up for nothing.
     if entry.close_all.is_none() {
@@ -102,18 +105,15 @@ pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Erro
 /// every fd) and one system call says a single thread runs (threads.rs). Only the ignored signals are
 /// left, asked one `sigaction` each, which costs less than having the kernel print the whole file (about
 /// 20 µs less on the way to ready).
-fn launch_status(entry: Entry) -> (Option<ProcStatus>, Option<u64>) {
+fn launch_status(entry: Entry) -> (Option<ProcStatus>, Option<SingleThread>) {
     // Only where the thread count is known without /proc: a seccomp filter that refuses `unshare`
     // (Docker's default) would leave it to the caller's word, where /proc can still count.
-    if entry.close_all.is_some()
-        && entry.trust.is_some()
-        && fds::table_is_small()
-        && threads::known_alone()
-    {
-        return (None, Some(1));
+    if entry.close_all.is_some() && entry.trust.is_some() && fds::table_is_small() {
+        if let Some(alone) = threads::known_alone() {
+            return (None, Some(alone));
+        }
     }
-    let status = ProcStatus::read();
-    (status, status.map(|s| s.threads))
+    (ProcStatus::read(), None)
 }
 
 /// Foreground (systemd `Type=notify`, PID 1, or forced): no fork; the fds systemd passed are taken over,
@@ -121,10 +121,11 @@ fn launch_status(entry: Entry) -> (Option<ProcStatus>, Option<u64>) {
 /// and the program goes on as its child, so that SIGTERM and SIGINT act on it as on any process.
 pub(crate) fn foreground(config: &Config, entry: Entry) -> Result<Attached, Error> {
     let status = ProcStatus::read();
-    let threads = status.map(|s| s.threads);
     // Several threads may run in the foreground (a builder called late); the environment is then left
-    // as it is.
-    let alone = threads::check(threads, entry.trust).ok();
+    // as it is. The caller's word counts only at the program's entry, the one place it promises one
+    // thread in the foreground too (`start_unchecked`'s covers forking only).
+    let trust = entry.trust.filter(|_| entry.close_all.is_some());
+    let alone = threads::check(status.as_ref(), trust).ok();
     let mut keep = config.keep_fds.clone();
     // Socket activation: the fds systemd passed, if they are for this process; an upgrade's hand-over.
     keep.extend(listen::take_env(alone.as_ref()));

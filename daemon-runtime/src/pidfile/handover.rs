@@ -31,26 +31,30 @@ struct Running {
     path: PathBuf,
     owner: u32,
     predecessor: Option<u32>,
+    /// The lock file's device and inode: a successor holds a descriptor of it.
+    lock: (u64, u64),
 }
 
 static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
 /// Once superseded, always: the files and the record are the successor's from then on.
 static SUPERSEDED: AtomicBool = AtomicBool::new(false);
 
-/// Remembers the pid file this process holds, for [`superseded`].
-pub(super) fn running(path: &Path, owner: u32, predecessor: Option<u32>) {
+/// Remembers the pid file this process holds (and its lock file's identity), for [`superseded`].
+pub(super) fn running(path: &Path, owner: u32, predecessor: Option<u32>, lock: (u64, u64)) {
     *RUNNING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Running {
         path: path.to_path_buf(),
         owner,
         predecessor,
+        lock,
     });
 }
 
 /// Whether an upgrade replaced this daemon: its pid file names another process than the one that holds
-/// the lock here and the daemon that handed the lock over to it. A pid file that is missing, unreadable
-/// or names no pid proves nothing, and is not taken for an upgrade.
+/// the lock here and the daemon that handed the lock over to it, and that process holds a descriptor of
+/// the same lock file (which only a daemon given the lock does). A pid file that is missing, unreadable,
+/// names no pid or a process without the lock proves nothing, and is not taken for an upgrade.
 pub(crate) fn superseded() -> bool {
     if SUPERSEDED.load(Ordering::SeqCst) {
         return true;
@@ -62,8 +66,9 @@ pub(crate) fn superseded() -> bool {
         return false;
     };
     let named = named_pid(&running.path);
-    let replaced =
-        named.is_some_and(|pid| pid != running.owner && Some(pid) != running.predecessor);
+    let replaced = named.is_some_and(|pid| {
+        pid != running.owner && Some(pid) != running.predecessor && holds(pid, running.lock)
+    });
     if replaced {
         SUPERSEDED.store(true, Ordering::SeqCst);
     }
@@ -78,6 +83,24 @@ pub(super) fn named_here() -> bool {
     running
         .as_ref()
         .is_some_and(|running| named_pid(&running.path) == Some(running.owner))
+}
+
+/// Whether process `pid` has a descriptor of the file of device and inode `file`.
+#[cfg(target_os = "linux")]
+fn holds(pid: u32, file: (u64, u64)) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+        .any(|meta| (meta.dev(), meta.ino()) == file)
+}
+
+/// Elsewhere there is no upgrade.
+#[cfg(not(target_os = "linux"))]
+fn holds(_pid: u32, _file: (u64, u64)) -> bool {
+    false
 }
 
 /// The pid the file at `path` names, read without following a symlink or blocking on a FIFO.
@@ -125,7 +148,7 @@ impl PidFile {
             }
         }
         let owner = std::process::id();
-        running(path, owner, Some(predecessor));
+        running(path, owner, Some(predecessor), id_of(&file));
         Ok(PidFile {
             path: path.to_path_buf(),
             id: None,

@@ -201,7 +201,7 @@ impl PidFile {
             id: Some(id_of(&file)),
             lock,
         };
-        handover::running(path, pid, None);
+        handover::running(path, pid, None, id_of(&pid_file.lock.file));
         // The record `myapp reload` and `status` read goes into the lock file from now on.
         pid_file.attach_record();
         Ok(pid_file)

@@ -30,6 +30,10 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::os::fd::RawFd;
 use std::os::unix::fs::FileExt as _;
+
+use nix::sys::signal::Signal;
+
+use crate::sys::signal::holding;
 use std::sync::Mutex;
 
 const HEADER: &str = "daemon-runtime control 2";
@@ -200,9 +204,13 @@ fn write(state: &State) {
         return;
     }
     let text = encode(state);
-    // A record that cannot be written only means `reload` will time out: never fail the daemon for it.
-    if file.write_all_at(text.as_bytes(), 0).is_ok() {
-        let _ = file.set_len(text.len() as u64);
+    // One write, and the file cut to what it took: past a small RLIMIT_FSIZE a retry of the rest would
+    // fail with EFBIG and raise SIGXFSZ, held back here, so that the limit cuts the record (which a
+    // reader then sees torn) instead of killing the daemon. A record that cannot be written only means
+    // `reload` will time out: never fail the daemon for it.
+    let written = holding(Signal::SIGXFSZ, || file.write_at(text.as_bytes(), 0));
+    if let Ok(written) = written {
+        let _ = file.set_len(written as u64);
     }
 }
 

@@ -79,7 +79,7 @@ pub(super) fn run(
     };
     if let Some(settings) = per_thread {
         // Counted now: the privileged code may have started threads.
-        threads::check_alone(ProcStatus::read().map(|s| s.threads), settings)?;
+        threads::check_alone(ProcStatus::read().as_ref(), settings)?;
     }
     identity.set_groups()?;
     if let Some(root) = &config.chroot {

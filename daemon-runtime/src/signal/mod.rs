@@ -8,7 +8,7 @@
 //! before the program reads are one Reload event, and a SIGHUP during a reload is one more event after it.
 
 use std::fmt;
-use std::io::{self, Read as _};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -308,8 +308,9 @@ impl Signals {
         let mut buffer = [0u8; 64];
         loop {
             // More may be queued after a full buffer; EINTR: try again; WouldBlock (empty) or anything
-            // else: done. (End of file cannot happen: `Wake` keeps the write end open.)
-            match (&self.read).read(&mut buffer) {
+            // else: done. (End of file cannot happen: `Wake` keeps the write end open.) Never blocking,
+            // even if the program cleared O_NONBLOCK on the descriptor `AsFd` handed it.
+            match crate::sys::io::recv_now(self.read.as_fd(), &mut buffer) {
                 Ok(n) if n > 0 => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 _ => return,

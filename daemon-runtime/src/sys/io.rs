@@ -103,3 +103,23 @@ pub(crate) fn send_with_fds(
     }
     Ok(())
 }
+
+/// `recv(MSG_DONTWAIT)` on a socket: reads what is queued without ever blocking, whatever the socket's
+/// own `O_NONBLOCK` flag (a program's event loop may change it on a descriptor it was handed).
+pub(crate) fn recv_now(
+    socket: std::os::fd::BorrowedFd<'_>,
+    buffer: &mut [u8],
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: recv(2) writes at most `buffer.len()` bytes into the live buffer, on a descriptor the caller
+    // keeps open for the call.
+    let n = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}

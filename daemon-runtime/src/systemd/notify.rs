@@ -370,8 +370,14 @@ pub fn stopping() -> Result<(), Error> {
 /// # Ok::<(), daemon_runtime::Error>(())
 /// ```
 pub fn raw(lines: &[&str]) -> Result<(), Error> {
-    let message =
-        encode(lines).map_err(|why| Error::new(Step::Notify, None, None).with_detail(why))?;
+    // Checked only where there is a socket to send to, naming it: without one, every call is a no-op.
+    if !active() {
+        return Ok(());
+    }
+    let message = encode(lines).map_err(|why| {
+        let shown = socket().map(|s| s.to_string_lossy().into_owned());
+        Error::new(Step::Notify, shown, None).with_detail(why)
+    })?;
     send_datagram(&message)
 }
 
