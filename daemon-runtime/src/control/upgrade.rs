@@ -240,8 +240,14 @@ fn hand_over(pidfd: &OwnedFd, old: i32, lock: &LockFile) -> Result<Handed, Outco
                 Action::Upgrade,
                 code,
                 format!(
-                    "cannot upgrade pid {old}: cannot take its descriptor {fd} (pidfd_getfd): {}",
-                    io::Error::from(errno)
+                    "cannot upgrade pid {old}: cannot take its descriptor {fd} (pidfd_getfd): {}{}",
+                    io::Error::from(errno),
+                    if errno == Errno::EPERM {
+                        " (it needs root or the daemon's own user, and a system call filter that allows \
+                         pidfd_getfd: systemd-nspawn's, or a unit's SystemCallFilter=, may refuse it)"
+                    } else {
+                        ""
+                    }
                 ),
             )
             .with_pid(old)
