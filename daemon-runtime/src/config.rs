@@ -63,6 +63,9 @@ pub(crate) struct Config {
     pub(crate) env: Env,
     /// The signal number on which the log files are reopened.
     pub(crate) reopen_logs_on: Option<libc::c_int>,
+    /// The program runs code as root before the drop (`privileged`): the service-manager files then
+    /// leave the user switch to the runtime.
+    pub(crate) privileged: bool,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             nice: None,
             env: Env::Inherit,
             reopen_logs_on: None,
+            privileged: false,
         }
     }
 }

@@ -66,6 +66,7 @@ pub mod control;
 mod launch;
 mod setup;
 pub mod signal;
+mod unit;
 
 // Facades.
 #[doc(hidden)]

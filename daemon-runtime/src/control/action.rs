@@ -26,17 +26,27 @@ pub enum Action {
     /// Ask the daemon to reopen its log files (its `reopen_logs_on` signal) and wait for its answer: see
     /// [`Daemon::reopen_logs`](crate::Daemon::reopen_logs).
     ReopenLogs,
+    /// Print the service manager's file for this program, from its keys (`unit [systemd|launchd]`): see
+    /// [`Daemon::unit`](crate::Daemon::unit).
+    Unit,
+    /// Put the systemd unit in place (`install [--force]`): see [`Daemon::install`](crate::Daemon::install).
+    Install,
+    /// Stop, disable and remove what `install` wrote: see [`Daemon::uninstall`](crate::Daemon::uninstall).
+    Uninstall,
 }
 
 impl Action {
     /// Every action, in the order `help` lists them.
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 9] = [
         Action::Start,
         Action::Stop,
         Action::Status,
         Action::Restart,
         Action::Reload,
         Action::ReopenLogs,
+        Action::Unit,
+        Action::Install,
+        Action::Uninstall,
     ];
 
     /// What the action does and its exit codes, for `help`.
@@ -58,6 +68,15 @@ impl Action {
             Action::ReopenLogs => {
                 "its reopen_logs_on signal, and wait for its answer (for logrotate's postrotate); 0 reopened, 1 failed, 3 not configured, 4 not allowed, 7 not running"
             }
+            Action::Unit => {
+                "print the systemd unit (or, with `launchd`, the property list) the keys call for; 0 printed, 1 failed, 2 bad argument"
+            }
+            Action::Install => {
+                "write it to /etc/systemd/system (--force: over a different file) and reload systemd; 0 installed, 1 refused or failed, 3 no systemd, 4 not root"
+            }
+            Action::Uninstall => {
+                "stop, disable and remove what install wrote; 0 removed or not installed, 1 refused or failed, 3 no systemd, 4 not root"
+            }
         }
     }
 
@@ -70,6 +89,9 @@ impl Action {
             Action::Restart => "restart",
             Action::Reload => "reload",
             Action::ReopenLogs => "reopen-logs",
+            Action::Unit => "unit",
+            Action::Install => "install",
+            Action::Uninstall => "uninstall",
         }
     }
 }
@@ -91,9 +113,12 @@ impl FromStr for Action {
             "restart" => Action::Restart,
             "reload" => Action::Reload,
             "reopen-logs" => Action::ReopenLogs,
+            "unit" => Action::Unit,
+            "install" => Action::Install,
+            "uninstall" => Action::Uninstall,
             other => {
                 return Err(format!(
-                    "unknown action {other:?}: expected start, stop, status, restart, reload or reopen-logs"
+                    "unknown action {other:?}: expected start, stop, status, restart, reload, reopen-logs, unit, install or uninstall"
                 ));
             }
         })
@@ -102,13 +127,15 @@ impl FromStr for Action {
 
 /// The actions a first argument is taken for a misspelling of: the closest within an edit distance of a
 /// third of the action's length (1 for `stop`, 2 for `status`); never a word that starts with `-` (an
-/// option for the program).
+/// option for the program). `unit` is left out: `init` and `unix`, one letter away, are words a program
+/// may take itself (a misspelt `unit` starts the daemon, as any word that is no action does).
 pub(super) fn misspelt_action(word: &str) -> Option<&'static str> {
     if word.starts_with('-') {
         return None;
     }
     Action::ALL
         .iter()
+        .filter(|action| **action != Action::Unit)
         .map(|action| (edit_distance(word, action.as_str()), action.as_str()))
         .filter(|(distance, name)| *distance <= name.len() / 3)
         .min()
@@ -154,6 +181,12 @@ mod tests {
         assert_eq!(misspelt_action("--stop"), None, "an option for the program");
         assert_eq!(misspelt_action("serve"), None);
         assert_eq!(misspelt_action("config.toml"), None);
+        assert_eq!(misspelt_action("isntall"), Some("install"));
+        assert_eq!(
+            misspelt_action("init"),
+            None,
+            "a program's own word, not `unit`"
+        );
         assert_eq!(edit_distance("stauts", "status"), 1);
     }
 }
