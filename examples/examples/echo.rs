@@ -38,7 +38,8 @@ fn read_greeting() -> std::io::Result<String> {
     readiness = "manual",
     watchdog = "auto",
     pid_file = "/tmp/daemon-runtime-echo.pid",
-    stderr = "/tmp/daemon-runtime-echo.log"
+    stderr = "/tmp/daemon-runtime-echo.log",
+    commands = true
 )]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

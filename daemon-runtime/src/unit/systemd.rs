@@ -386,9 +386,10 @@ fn list_item(text: &str) -> Result<String, String> {
     })
 }
 
-/// The executable as the first word of an `Exec*=` line: `$` escaped too, where variables expand.
+/// The executable as the first word of an `Exec*=` line. (systemd expands `$VARIABLES` only in the
+/// arguments, never in the executable's path, so a `$` there stays as it is.)
 fn exec_word(exe: &str) -> Result<String, String> {
-    list_item(&plain(exe)?.replace('$', "$$"))
+    list_item(exe)
 }
 
 #[cfg(test)]
@@ -398,7 +399,7 @@ mod tests {
     #[test]
     fn values_are_escaped_for_systemd_or_refused() {
         assert_eq!(exec_word("/opt/my app/bin").unwrap(), "\"/opt/my app/bin\"");
-        assert_eq!(exec_word("/opt/100%/$x").unwrap(), "/opt/100%%/$$x");
+        assert_eq!(exec_word("/opt/100%/$x").unwrap(), "/opt/100%%/$x");
         assert_eq!(raw("/srv/50% off").unwrap(), "/srv/50%% off");
         assert!(raw("/srv/x ").is_err());
         assert!(exec_word("/opt/a\"b").is_err());
