@@ -23,6 +23,8 @@ pub(crate) const DEFAULT_RELOAD_TIMEOUT: Duration = Duration::from_secs(90);
 pub(crate) type CheckSchedule = fn(&Config) -> Result<(), String>;
 
 /// A daemon's configuration.
+// One field per key, as the attribute writes them: several keys are booleans.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) umask: u32,

@@ -1,5 +1,5 @@
 //! The service manager's files a program derives from its keys, checked on this machine (their life under a
-//! real systemd is tests/unit_systemd.rs): every generated unit passes `systemd-analyze verify`; the
+//! real systemd is `tests/unit_systemd.rs`): every generated unit passes `systemd-analyze verify`; the
 //! launchd property list parses with Python's `plistlib` and holds the keys' values (a golden-file test:
 //! there is no macOS, nor launchd, here); the example files in examples/ are the echo example's own
 //! output, or say that they are hand-written; `install` and `uninstall` without systemd say so; and the
@@ -334,8 +334,8 @@ fn the_launchd_property_list_parses_and_holds_the_keys_values() {
 }
 
 /// examples/systemd/echo-notify.service and examples/launchd/daemon-runtime-echo.plist are what the echo
-/// example prints, installed as /usr/local/bin/daemon-runtime-echo; every other file there says it is
-/// hand-written.
+/// example prints, installed as /usr/local/bin/daemon-runtime-echo, and the guide shows the same unit;
+/// every other file in examples/systemd says it is hand-written.
 #[test]
 fn the_example_files_are_the_echo_examples_own_output_or_say_they_are_hand_written() {
     let dir = TempDir::new("unit-examples");
@@ -357,6 +357,14 @@ fn the_example_files_are_the_echo_examples_own_output_or_say_they_are_hand_writt
             &installed(printed(&echo, &["unit", manager])),
         );
     }
+    // The systemd chapter of the guide shows the same unit.
+    let unit = std::fs::read_to_string(examples.join("systemd/echo-notify.service")).unwrap();
+    let guide =
+        std::fs::read_to_string(workspace().join("daemon-runtime/src/guide/systemd.md")).unwrap();
+    assert!(
+        guide.contains(&format!("$ daemon-runtime-echo unit\n{unit}```")),
+        "daemon-runtime/src/guide/systemd.md does not show examples/systemd/echo-notify.service as it is"
+    );
     for entry in std::fs::read_dir(examples.join("systemd")).unwrap() {
         let path = entry.unwrap().path();
         let name = format!("systemd/{}", path.file_name().unwrap().to_string_lossy());

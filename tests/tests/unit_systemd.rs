@@ -231,6 +231,20 @@ fn the_keys_systemd_applies_are_checked_by_the_runtime_and_a_unit_edited_away_fr
             .contains(" 0100007F:0051 00000000:0000 0A "),
         "bound 127.0.0.1:81 as daemon"
     );
+    // The pid file and its lock are the user's, in the directory systemd made for it: the user's own
+    // `status` finds the daemon, root's refuses to trust them (root never acts on files the daemon's
+    // user could have planted; it has systemctl).
+    let said = c.ok(&format!(
+        "setpriv --reuid=1 --regid=1 --init-groups {exe} status"
+    ));
+    assert_eq!(said.trim(), format!("running (pid {pid})"));
+    let said = c.sh(&format!("{exe} status"));
+    assert_eq!(said.status.code(), Some(4));
+    assert!(
+        String::from_utf8_lossy(&said.stdout)
+            .contains("its directory /run/fx_unit_user is not safe: it belongs to uid 1"),
+        "{said:?}"
+    );
     c.ok(&format!("systemctl reload {unit}"));
     assert!(
         c.ok("cat /var/log/fx_unit_user/err.log")
@@ -238,6 +252,12 @@ fn the_keys_systemd_applies_are_checked_by_the_runtime_and_a_unit_edited_away_fr
     );
     c.ok(&format!("systemctl stop {unit}"));
     assert_eq!(c.show(unit, "Result"), "success");
+    assert!(
+        c.journal(unit)
+            .contains(&format!("stopped (pid {pid}, SIGTERM)")),
+        "ExecStop= ran the program's stop as its user: {}",
+        c.journal(unit)
+    );
     // The administrator changes the umask behind the program's back: the runtime, which checks what
     // systemd applied instead of applying it again, refuses to start, and says why.
     c.write(

@@ -70,7 +70,10 @@ pub(crate) fn run(config: &Config) {
                 Some(word) if word == "--force" => true,
                 Some(word) => usage(
                     action,
-                    &format!("unknown argument {word:?}: install takes only --force"),
+                    &format!(
+                        "unknown argument {:?}: install takes only --force",
+                        word.to_string_lossy()
+                    ),
                 ),
             };
             no_more(action, args);
@@ -88,7 +91,10 @@ fn no_more(action: Action, mut args: impl Iterator<Item = std::ffi::OsString>) {
     if let Some(extra) = args.next() {
         usage(
             action,
-            &format!("unexpected argument {extra:?} after `{action}`"),
+            &format!(
+                "unexpected argument {:?} after `{action}`",
+                extra.to_string_lossy()
+            ),
         );
     }
 }

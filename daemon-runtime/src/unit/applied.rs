@@ -19,7 +19,7 @@ pub(crate) fn adopt(config: &Config) -> Result<Cow<'_, Config>, Error> {
         return Ok(Cow::Borrowed(config));
     };
     let Some(value) = value.to_str() else {
-        return Err(refuse(format!("{APPLIED_ENV} is not UTF-8")));
+        return Err(refuse(&format!("{APPLIED_ENV} is not UTF-8")));
     };
     let keys: Vec<&str> = value
         .split(',')
@@ -37,7 +37,7 @@ pub(crate) fn adopt(config: &Config) -> Result<Cow<'_, Config>, Error> {
     Ok(Cow::Owned(adopted))
 }
 
-fn refuse(detail: String) -> Error {
+fn refuse(detail: &str) -> Error {
     Error::new(Step::Config, None, None).with_detail(format!(
         "{detail}: the service manager's file and the program's keys disagree (regenerate the file with `{} unit`)",
         crate::error::program()
@@ -47,7 +47,7 @@ fn refuse(detail: String) -> Error {
 /// Whether the process is as `key` asks, which the manager was to make it.
 fn check(key: &str, config: &Config, keys: &[&str]) -> Result<(), Error> {
     let unset = || {
-        Err(refuse(format!(
+        Err(refuse(&format!(
             "{APPLIED_ENV} names {key}, which the program's keys do not set"
         )))
     };
@@ -68,7 +68,7 @@ fn check(key: &str, config: &Config, keys: &[&str]) -> Result<(), Error> {
         "user" | "group" => check_ids(key, config, keys)?,
         "keep_caps" if config.keep_caps.is_empty() => return unset(),
         "keep_caps" if !keys.contains(&"user") => {
-            return Err(refuse(format!(
+            return Err(refuse(&format!(
                 "{APPLIED_ENV} names keep_caps without user, whose switch they are kept across"
             )));
         }
@@ -91,7 +91,7 @@ fn check(key: &str, config: &Config, keys: &[&str]) -> Result<(), Error> {
         },
         "no_new_privs" => {}
         other => {
-            return Err(refuse(format!(
+            return Err(refuse(&format!(
                 "{APPLIED_ENV} names {other:?}, which is no key a service manager applies \
                  (umask, workdir, user, group, keep_caps, no_new_privs, nofile, nice)"
             )));
@@ -101,7 +101,7 @@ fn check(key: &str, config: &Config, keys: &[&str]) -> Result<(), Error> {
 }
 
 fn differs(key: &str, asked: &str, found: &str) -> Result<(), Error> {
-    Err(refuse(format!(
+    Err(refuse(&format!(
         "{APPLIED_ENV} says the service manager applied {key} = {asked}, but this process has {found}"
     )))
 }
@@ -109,7 +109,7 @@ fn differs(key: &str, asked: &str, found: &str) -> Result<(), Error> {
 /// The working directory is the configured one (the same directory, by device and inode).
 fn check_workdir(config: &Config) -> Result<(), Error> {
     if config.chroot.is_some() {
-        return Err(refuse(format!(
+        return Err(refuse(&format!(
             "{APPLIED_ENV} names workdir, which is inside the chroot the runtime enters"
         )));
     }
@@ -128,7 +128,7 @@ fn check_workdir(config: &Config) -> Result<(), Error> {
 /// The real and effective ids are the configured user's (`user`) and group's (both).
 fn check_ids(key: &str, config: &Config, keys: &[&str]) -> Result<(), Error> {
     if config.user.is_some() && !keys.contains(&"user") {
-        return Err(refuse(format!(
+        return Err(refuse(&format!(
             "{APPLIED_ENV} names group without user, which the runtime would then switch to alone"
         )));
     }
@@ -262,7 +262,7 @@ fn check_caps(config: &Config) -> Result<(), Error> {
     ] {
         let found = status_field(set).and_then(|v| u64::from_str_radix(&v, 16).ok());
         if found != Some(wanted) {
-            return Err(refuse(format!(
+            return Err(refuse(&format!(
                 "{APPLIED_ENV} says the service manager applied keep_caps = {:?}{}, but this process's {set} is {} instead of {wanted:#x}",
                 config.keep_caps,
                 if config.ambient_caps {
@@ -279,7 +279,7 @@ fn check_caps(config: &Config) -> Result<(), Error> {
 
 #[cfg(not(target_os = "linux"))]
 fn check_caps(_config: &Config) -> Result<(), Error> {
-    Err(refuse(format!(
+    Err(refuse(&format!(
         "{APPLIED_ENV} names keep_caps, but capabilities are a Linux feature"
     )))
 }

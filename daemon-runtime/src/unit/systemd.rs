@@ -38,6 +38,7 @@ pub(super) fn render(config: &Config, facts: &Facts) -> Result<String, String> {
     limits(&mut out, config);
     files(&mut out, config);
     who(&mut out, config, &identity)?;
+    runtime_only(&mut out, config);
     lifecycle(&mut out, config, facts, &exe);
     hardening(&mut out, config)?;
     out.push_str("\n[Install]\nWantedBy=multi-user.target");
@@ -96,7 +97,7 @@ fn stream(key: &str, file: Option<&Path>) -> String {
     }
 }
 
-/// The identity and the other keys the runtime or systemd applies around the switch.
+/// The identity: the user switch and what goes with it, by the side that switches.
 fn who(out: &mut String, config: &Config, identity: &Identity) -> Result<(), String> {
     let side = if identity.by_manager {
         "systemd.".to_string()
@@ -179,6 +180,11 @@ fn who(out: &mut String, config: &Config, identity: &Identity) -> Result<(), Str
             let _ = writeln!(out, "# no_new_privs = true: the runtime, after its switch.");
         }
     }
+    Ok(())
+}
+
+/// The keys only the runtime applies, having no directive or one that does less.
+fn runtime_only(out: &mut String, config: &Config) {
     if !config.core_dumps {
         let _ = writeln!(
             out,
@@ -205,7 +211,6 @@ fn who(out: &mut String, config: &Config, identity: &Identity) -> Result<(), Str
             let _ = writeln!(out, "# env = {names:?}: the runtime.");
         }
     }
-    Ok(())
 }
 
 /// Readiness, the timeouts, the watchdog, reload and stop.
@@ -290,11 +295,12 @@ fn hardening(out: &mut String, config: &Config) -> Result<(), String> {
         None => {}
     }
     for dir in dirs {
-        match plan::managed_dir(&dir) {
-            Some(entry) if !managed.contains(&entry) => managed.push(entry),
-            Some(_) => {}
-            None if !writable.iter().any(|w| dir.starts_with(w)) => writable.push(dir),
-            None => {}
+        if let Some(entry) = plan::managed_dir(&dir) {
+            if !managed.contains(&entry) {
+                managed.push(entry);
+            }
+        } else if !writable.iter().any(|w| dir.starts_with(w)) {
+            writable.push(dir);
         }
     }
     for tmp in ["/tmp", "/var/tmp"] {

@@ -1,8 +1,10 @@
 //! Every key of the attribute, for the unit the program derives from them (`fx_unit_all unit`,
 //! `fx_unit_all install`) under a real systemd. The privileged code binds 127.0.0.1:80 as root; the daemon
-//! then serves as nobody in the chroot /srv/fx_unit_all (working directory /data inside it, log files in
-//! /log, where it can reopen them), keeping CAP_NET_BIND_SERVICE. A reload is acknowledged with `reloaded` on stdout; on SIGTERM it takes a second
-//! to finish, says `stopping`, and returns. The runtime applies the identity here (privileged, chroot).
+//! then serves as nobody in the chroot `/srv/fx_unit_all` (working directory `/data` inside it, log files
+//! in `/log`, where it can reopen them), keeping `CAP_NET_BIND_SERVICE`. Its stdout says where it listens
+//! and the names in its environment. A reload is acknowledged with `reloaded` on stdout; on SIGTERM it
+//! takes a second to finish, says `stopping`, and returns. The runtime applies the identity here
+//! (privileged code, a chroot).
 use std::net::TcpListener;
 use std::time::Duration;
 

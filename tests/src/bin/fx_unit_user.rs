@@ -1,7 +1,7 @@
 //! The keys systemd applies itself in the unit the program derives from them (`fx_unit_user unit`): the
-//! user (`daemon`), the capability it keeps as an ambient one, no_new_privs, the working directory, the
+//! user (`daemon`), the capability it keeps as an ambient one, `no_new_privs`, the working directory, the
 //! umask and the limits, with the pid and log files in directories systemd makes for that user. Binding
-//! 127.0.0.1:81 as `daemon` proves the capability arrived. Reloads and stops as fx_unit_all.
+//! 127.0.0.1:81 as `daemon` proves the capability arrived. Reloads and stops as `fx_unit_all`.
 use std::net::TcpListener;
 use std::time::Duration;
 
