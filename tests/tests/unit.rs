@@ -428,6 +428,17 @@ fn the_actions_take_only_their_arguments() {
             format!("fx_unit_user: {message}\n")
         );
     }
+    // The builder's unit() gets no start to check the keys first: it refuses what start would.
+    let output =
+        run(Command::new(common::exe("fx_unit_builder")).args(["--workdir", "srv", "systemd"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).starts_with(
+            "fx_unit_builder: invalid daemon configuration: workdir srv is a relative path"
+        ),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let help = printed(Path::new(exe), &["help"]);
     for action in ["unit", "install", "uninstall"] {
         assert!(help.contains(&format!("\n  {action} ")), "{help}");

@@ -84,6 +84,11 @@ fn unsupported(action: Action) -> Outcome {
 
 /// The program and its stop schedule, as the files need them.
 fn facts(config: &Config, action: Action) -> Result<Facts, Outcome> {
+    // What `start` would refuse (a relative path, say) is no file to write either: the builder's
+    // `unit()` comes here without a start.
+    config
+        .check()
+        .map_err(|error| Outcome::new(action, 2, error.to_string()))?;
     let (exe, name) = unit::program().map_err(|why| Outcome::new(action, 1, why))?;
     let parsed = schedule::of(config).map_err(|why| Outcome::new(action, 2, why))?;
     let first = parsed

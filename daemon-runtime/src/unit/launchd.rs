@@ -131,6 +131,7 @@ fn stop(out: &mut String, facts: &Facts) {
                 facts.stop.text, facts.name
             ),
         );
+        // Rounded up: launchd reads 0 as "wait for ever".
         let secs = total.as_secs() + u64::from(total.subsec_nanos() > 0);
         entry(out, "ExitTimeOut", &format!("<integer>{secs}</integer>"));
     } else {

@@ -228,7 +228,7 @@ fn lifecycle(out: &mut String, config: &Config, facts: &Facts, exe: &str) {
     let _ = writeln!(
         out,
         "# ready_timeout = {secs}: systemd (which bounds ExecReload= by it too).\nTimeoutStartSec={secs}",
-        secs = config.ready_timeout.as_secs()
+        secs = whole_seconds(config.ready_timeout)
     );
     let _ = match config.watchdog {
         Watchdog::Auto => writeln!(
@@ -253,12 +253,7 @@ fn lifecycle(out: &mut String, config: &Config, facts: &Facts, exe: &str) {
     if config.commands.is_some() {
         let total = stop.total.map_or_else(
             || "TimeoutStopSec=infinity".to_string(),
-            |total| {
-                format!(
-                    "TimeoutStopSec={}",
-                    total.as_secs() + u64::from(total.subsec_nanos() > 0) + STOP_MARGIN_SECS
-                )
-            },
+            |total| format!("TimeoutStopSec={}", whole_seconds(total) + STOP_MARGIN_SECS),
         );
         let _ = writeln!(
             out,
@@ -276,7 +271,7 @@ fn lifecycle(out: &mut String, config: &Config, facts: &Facts, exe: &str) {
              KillSignal={}\nTimeoutStopSec={}",
             stop.text,
             stop.first_signal,
-            stop.first_wait.as_secs().max(1)
+            whole_seconds(stop.first_wait).max(1)
         );
     }
 }
@@ -343,6 +338,11 @@ fn hardening(out: &mut String, config: &Config) -> Result<(), String> {
         values.join(" ")
     );
     Ok(())
+}
+
+/// `duration` in whole seconds, rounded up: systemd reads a bare 0 as "no timeout".
+fn whole_seconds(duration: std::time::Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 
 /// A path as UTF-8 without what no unit value can hold.
