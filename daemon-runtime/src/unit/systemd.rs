@@ -20,7 +20,7 @@ const STOP_MARGIN_SECS: u64 = 5;
 pub(super) fn render(config: &Config, facts: &Facts) -> Result<String, String> {
     let identity = plan::identity(config, ServiceManager::Systemd);
     let exe = exec_word(&facts.exe)?;
-    let name = facts.name.replace('%', "%%");
+    let name = raw(&facts.name)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -246,7 +246,7 @@ fn lifecycle(out: &mut String, config: &Config, facts: &Facts, exe: &str) {
         let _ = writeln!(
             out,
             "# reopen_logs_on = {name:?}: the runtime (`{} reopen-logs` in logrotate's postrotate).",
-            facts.name.replace('%', "%%")
+            facts.name
         );
     }
     let stop = &facts.stop;
