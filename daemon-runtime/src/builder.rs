@@ -369,11 +369,12 @@ impl Daemon {
     /// # drop(listener);
     /// # Ok::<(), daemon_runtime::Error>(())
     /// ```
-    pub fn privileged<F, T, E>(self, code: F) -> Privileged<F>
+    pub fn privileged<F, T, E>(mut self, code: F) -> Privileged<F>
     where
         F: FnOnce() -> Result<T, E>,
         E: std::fmt::Display,
     {
+        self.config.privileged = true;
         Privileged { daemon: self, code }
     }
 
@@ -624,6 +625,53 @@ impl Daemon {
         )
     }
 
+    /// The service manager's file for this program, derived from its configuration: a systemd unit
+    /// (`Type=notify`, the executable's absolute path, reload and stop through the program's own actions
+    /// with [`commands`](Daemon::commands), the timeouts, the watchdog, the hardening the keys imply) or a
+    /// launchd property list. Each key is applied once, by the service manager or by the runtime, and a
+    /// comment above it says which; the ones the manager applies are named in the file's
+    /// `DAEMON_KEYS_APPLIED`, and the runtime checks them at start instead of applying them. The text is
+    /// [`Outcome::message`](crate::control::Outcome::message); [`exit`](crate::control::Outcome::exit)
+    /// prints it. Exit codes: 0, 1 when the executable or a path cannot be named in the file. See the
+    /// [guide](crate::guide::systemd).
+    ///
+    /// ```no_run
+    /// use daemon_runtime::control::ServiceManager;
+    ///
+    /// let daemon = daemon_runtime::Daemon::new().pid_file("/run/app/app.pid").user("app");
+    /// std::fs::write("app.service", daemon.unit(ServiceManager::Systemd).message())?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn unit(&self, manager: control::ServiceManager) -> Outcome {
+        control::unit(&self.config, manager)
+    }
+
+    /// Writes the systemd unit ([`unit`](Daemon::unit)) to `/etc/systemd/system/NAME.service` (`NAME`:
+    /// the executable's file name), runs `systemctl daemon-reload`, and says how to start it (`systemctl
+    /// enable --now NAME.service`). An existing file that differs is replaced only with `force`; one that
+    /// is not a regular root-owned file (a symbolic link: a masked or linked unit) never is. Exit codes: 0
+    /// installed (or there already), 1 refused or failed (the message says why), 3 systemd is not PID 1
+    /// here, 4 not root.
+    ///
+    /// ```no_run
+    /// daemon_runtime::Daemon::new().pid_file("/run/app/app.pid").install(false).exit();
+    /// ```
+    pub fn install(&self, force: bool) -> Outcome {
+        control::install(&self.config, force)
+    }
+
+    /// Stops and disables the unit [`install`](Daemon::install) wrote (`systemctl disable --now`), removes
+    /// its file and reloads systemd; only a file that is exactly what `install` writes for this program
+    /// is touched. Exit codes: 0 removed (or not installed), 1 refused or failed, 3 systemd is not PID 1
+    /// here, 4 not root.
+    ///
+    /// ```no_run
+    /// daemon_runtime::Daemon::new().pid_file("/run/app/app.pid").uninstall().exit();
+    /// ```
+    pub fn uninstall(&self) -> Outcome {
+        control::uninstall(&self.config)
+    }
+
     /// Stops the running daemon (as [`stop`](Daemon::stop)), then starts a new one (as
     /// [`start`](Daemon::start)): the launcher exits 0 only once the new daemon is ready. Returns
     /// `Ok(Running)` in the new daemon.
@@ -693,6 +741,26 @@ where
     /// ```
     pub fn start(self) -> Result<(Running, T), Error> {
         self.start_at(Entry::default())
+    }
+
+    /// [`Daemon::unit`] for a daemon with privileged code, which the runtime runs before its own switch.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_runtime::Daemon::new().user("nobody").privileged(|| std::fs::read("/etc/app.key"));
+    /// daemon.unit(daemon_runtime::control::ServiceManager::Systemd).exit();
+    /// ```
+    pub fn unit(&self, manager: crate::control::ServiceManager) -> Outcome {
+        self.daemon.unit(manager)
+    }
+
+    /// [`Daemon::install`] for a daemon with privileged code.
+    pub fn install(&self, force: bool) -> Outcome {
+        self.daemon.install(force)
+    }
+
+    /// [`Daemon::uninstall`] for a daemon with privileged code.
+    pub fn uninstall(&self) -> Outcome {
+        self.daemon.uninstall()
     }
 
     /// [`start`](Privileged::start), with what the program's entry promises (the macro's glue).

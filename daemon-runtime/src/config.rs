@@ -23,6 +23,8 @@ pub(crate) const DEFAULT_RELOAD_TIMEOUT: Duration = Duration::from_secs(90);
 pub(crate) type CheckSchedule = fn(&Config) -> Result<(), String>;
 
 /// A daemon's configuration.
+// One field per key, as the attribute writes them: several keys are booleans.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) umask: u32,
@@ -63,6 +65,9 @@ pub(crate) struct Config {
     pub(crate) env: Env,
     /// The signal number on which the log files are reopened.
     pub(crate) reopen_logs_on: Option<libc::c_int>,
+    /// The program runs code as root before the drop (`privileged`): the service-manager files then
+    /// leave the user switch to the runtime.
+    pub(crate) privileged: bool,
 }
 
 impl Default for Config {
@@ -96,6 +101,7 @@ impl Default for Config {
             nice: None,
             env: Env::Inherit,
             reopen_logs_on: None,
+            privileged: false,
         }
     }
 }

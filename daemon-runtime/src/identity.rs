@@ -151,6 +151,12 @@ impl Identity {
         })
     }
 
+    /// The user and group asked for, looked up: the group is the user's primary one when only a user
+    /// was asked; `None` for what was not asked.
+    pub(crate) fn asked(&self) -> (Option<Uid>, Option<Gid>) {
+        (self.uid, self.gid)
+    }
+
     /// The user and group that files the runtime creates before the switch should belong to.
     pub(crate) fn owner(&self) -> Option<(Uid, Gid)> {
         self.target().filter(|(uid, _)| self.uid == Some(*uid))

@@ -24,8 +24,9 @@
 //! method per key) start the daemon and give it a [`Running`] handle; [`ready()`] reports readiness when
 //! the program chooses; [`signals()`] delivers SIGTERM, SIGHUP and friends as [`Signal`] events. Topic
 //! modules hold the rest: [`signal`] (events, reload acknowledgement), [`control`] (`stop`, `status`,
-//! `reload` from outside, and the command words), [`notify`] (systemd's notify protocol), [`listen`]
-//! (socket activation), [`logs`] (reopening the log files).
+//! `reload` from outside, the command words, and the service manager's file: `unit`, `install`),
+//! [`notify`] (systemd's notify protocol), [`listen`] (socket activation), [`logs`] (reopening the log
+//! files).
 //!
 //! Inside, the folders follow the daemon's life, and imports flow one way, from the leaves up:
 //!
@@ -34,7 +35,7 @@
 //! | leaves | `error`, `sys` | the error type; the OS layer: every libc call, raw system call and the assembly intermediate, the only module with `unsafe` code (with the macro's glue), and the single-thread contract for the environment |
 //! | blocks | `pidfile`, `logfile`, `identity`, `caps`, `hardening`, `threads`, `handshake`, `readiness`, `systemd` | one concept each: the locked pid file and its record, log files opened and reopened, users and groups, capabilities, limits, the thread check, the launcher's pipe, readiness, systemd's notify, watchdog and socket activation |
 //! | configuration | `config` | every key's value, checked, as the builder produced it |
-//! | phases | `launch`, `setup`, `signal`, `control` | in the launcher (prepare, fork, wait, the PID 1 init); in the daemon (the ordered steps); the signal API; the actions from outside |
+//! | phases | `launch`, `setup`, `signal`, `control`, `unit` | in the launcher (prepare, fork, wait, the PID 1 init); in the daemon (the ordered steps); the signal API; the actions from outside; the service manager's file derived from the keys, and the check of what it applied |
 //! | facades | `builder`, `start`, `running`, `__private`, `guide`, this file | the public types, the macro's entry, the guide |
 //!
 //! A test (`tests/tests/layers.rs`) fails when a module imports from a layer above its own.
@@ -66,6 +67,7 @@ pub mod control;
 mod launch;
 mod setup;
 pub mod signal;
+mod unit;
 
 // Facades.
 #[doc(hidden)]

@@ -40,6 +40,8 @@ fn daemonize(config: &Config, entry: Entry, privileged: Hook<'_>) -> Result<Runn
     if let Some(run_command) = config.commands {
         run_command(config);
     }
+    // What the service manager's file applied (its `DAEMON_KEYS_APPLIED`) is checked, not applied again.
+    let config = &*crate::unit::adopt(config)?;
     if runs_in_foreground(config)? {
         let attached = launch::foreground(config, entry)?;
         let pid_file = setup::foreground(config, attached, privileged)?;
@@ -52,7 +54,8 @@ fn daemonize(config: &Config, entry: Entry, privileged: Hook<'_>) -> Result<Runn
 }
 
 /// Foreground as PID 1 (forking would end the container when the launcher exits); else as
-/// [`FOREGROUND_ENV`] says; else as the program said; else under systemd's `NOTIFY_SOCKET`.
+/// [`FOREGROUND_ENV`] says; else as the program said; else under systemd's `NOTIFY_SOCKET`, or when
+/// launchd started the process (launchd.plist(5) forbids a job to fork and exit).
 fn runs_in_foreground(config: &Config) -> Result<bool, Error> {
     let forced = match std::env::var_os(FOREGROUND_ENV) {
         None => None,
@@ -73,5 +76,22 @@ fn runs_in_foreground(config: &Config) -> Result<bool, Error> {
     }
     Ok(forced
         .or(config.foreground)
-        .unwrap_or_else(|| notify::socket().is_some()))
+        .unwrap_or_else(|| notify::socket().is_some() || started_by_launchd()))
+}
+
+/// Whether launchd started this process as a job: its parent is launchd (PID 1 on Apple's systems), and
+/// launchd's `XPC_SERVICE_NAME` names a job. Both, since either alone misleads: a process orphaned before
+/// `start` (`(myapp &)` in a shell that exits) also has PID 1 for parent, and every process started from a
+/// terminal inherits `XPC_SERVICE_NAME` (`0` from Terminal, `application.*` from an application that
+/// launchd started, such as another terminal emulator), but not launchd as its parent.
+#[cfg(target_vendor = "apple")]
+fn started_by_launchd() -> bool {
+    let job = std::env::var("XPC_SERVICE_NAME")
+        .is_ok_and(|name| !name.is_empty() && name != "0" && !name.starts_with("application."));
+    job && nix::unistd::getppid().as_raw() == 1
+}
+
+#[cfg(not(target_vendor = "apple"))]
+fn started_by_launchd() -> bool {
+    false
 }

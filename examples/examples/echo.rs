@@ -3,7 +3,10 @@
 //! before reporting ready, so none is lost: SIGHUP reloads (here: re-reads the greeting each new client
 //! gets first, from `/tmp/daemon-runtime-echo.greeting` if it exists) and acknowledges; SIGTERM or SIGINT makes `main` return, which removes the pid file.
 //! Under systemd it runs as `Type=forking`, `Type=notify` or socket-activated (examples/systemd/:
-//! echo-forking.service, echo-notify.service, echo.socket + echo.service).
+//! echo-forking.service, echo-notify.service, echo.socket + echo.service). With `commands = true`, its
+//! first argument may be `stop`, `status` or `reload` (acting on the running daemon), or `unit`, which
+//! prints its Type=notify unit (echo-notify.service is that output; `unit launchd`, examples/launchd/),
+//! and `install`, which puts it in place.
 //!
 //! With the control commands, `echo upgrade` replaces the running server by the binary on disk with no
 //! connection refused: the new server gets the listening socket (`listen::share` registered it), and the

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("launch", 3),
     ("setup", 3),
     ("signal", 3),
+    ("unit", 3),
     ("builder", 4),
     ("running", 4),
     ("start", 4),

@@ -26,21 +26,23 @@ fn container() -> Option<Container> {
     }
 }
 
-/// Installs the project's unit file `examples/systemd/FILE` in the container, with its `ExecStart=`
-/// pointed at the binary built here (the units name an installed path, /usr/local/bin/...).
+/// Installs the project's unit file `examples/systemd/FILE` in the container, with the installed path
+/// the units name (/usr/local/bin/daemon-runtime-echo, in `ExecStart=` and, in the generated unit,
+/// `ExecReload=` and `ExecStop=`) replaced by the binary built here.
 fn install_example_unit(container: &Container, file: &str, exec: Option<&str>) {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/systemd")
         .join(file);
-    let text = std::fs::read_to_string(&source).expect("unit file");
-    container.write(&format!("/run/systemd/system/{file}"), &text);
+    let mut text = std::fs::read_to_string(&source).expect("unit file");
     if let Some(exec) = exec {
-        container.write(
-            &format!("/run/systemd/system/{file}.d/binary.conf"),
-            &format!("[Service]\nExecStart=\nExecStart={exec}\n"),
-        );
+        assert!(text.contains(INSTALLED), "{file} names {INSTALLED}");
+        text = text.replace(INSTALLED, exec);
     }
+    container.write(&format!("/run/systemd/system/{file}"), &text);
 }
+
+/// Where the example unit files expect the echo example.
+const INSTALLED: &str = "/usr/local/bin/daemon-runtime-echo";
 
 /// Installs a unit written here.
 fn install_unit(container: &Container, name: &str, text: &str) {
@@ -119,7 +121,8 @@ fn type_notify_runs_in_place_reports_status_and_stopping() {
         status.contains("Status: \"listening on 127.0.0.1:7007\""),
         "{status}"
     );
-    // The unit's ExecReload= sends SIGHUP; the example acknowledges through the signal API.
+    // The unit's ExecReload= is the program's `reload`: SIGHUP, and the wait for its answer, which the
+    // example gives through the signal API.
     c.ok("systemctl reload echo-notify.service");
     assert!(echoes(&c), "still serving after the reload");
     c.ok("systemctl stop echo-notify.service");

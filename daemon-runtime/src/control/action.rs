@@ -30,11 +30,18 @@ pub enum Action {
     /// Start the executable as it is on disk now, hand it the listening sockets and the lock, and let the
     /// running daemon go once the new one is ready: see [`Daemon::upgrade`](crate::Daemon::upgrade).
     Upgrade,
+    /// Print the service manager's file for this program, from its keys (`unit [systemd|launchd]`): see
+    /// [`Daemon::unit`](crate::Daemon::unit).
+    Unit,
+    /// Put the systemd unit in place (`install [--force]`): see [`Daemon::install`](crate::Daemon::install).
+    Install,
+    /// Stop, disable and remove what `install` wrote: see [`Daemon::uninstall`](crate::Daemon::uninstall).
+    Uninstall,
 }
 
 impl Action {
     /// Every action, in the order `help` lists them.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 10] = [
         Action::Start,
         Action::Stop,
         Action::Status,
@@ -42,6 +49,9 @@ impl Action {
         Action::Reload,
         Action::ReopenLogs,
         Action::Upgrade,
+        Action::Unit,
+        Action::Install,
+        Action::Uninstall,
     ];
 
     /// What the action does and its exit codes, for `help`.
@@ -66,6 +76,15 @@ impl Action {
             Action::Upgrade => {
                 "[ARGS...] start the new executable with the running daemon's sockets and lock, switch once it is ready; 0 upgraded, 1 failed (the old daemon serves on), 4 not allowed, 7 not running"
             }
+            Action::Unit => {
+                "print the systemd unit (or, with `launchd`, the property list) the keys call for; 0 printed, 1 failed, 2 bad argument"
+            }
+            Action::Install => {
+                "write it to /etc/systemd/system (--force: over a different file) and reload systemd; 0 installed, 1 refused or failed, 3 no systemd, 4 not root"
+            }
+            Action::Uninstall => {
+                "stop, disable and remove what install wrote; 0 removed or not installed, 1 refused or failed, 3 no systemd, 4 not root"
+            }
         }
     }
 
@@ -79,6 +98,9 @@ impl Action {
             Action::Reload => "reload",
             Action::ReopenLogs => "reopen-logs",
             Action::Upgrade => "upgrade",
+            Action::Unit => "unit",
+            Action::Install => "install",
+            Action::Uninstall => "uninstall",
         }
     }
 }
@@ -101,9 +123,12 @@ impl FromStr for Action {
             "reload" => Action::Reload,
             "reopen-logs" => Action::ReopenLogs,
             "upgrade" => Action::Upgrade,
+            "unit" => Action::Unit,
+            "install" => Action::Install,
+            "uninstall" => Action::Uninstall,
             other => {
                 return Err(format!(
-                    "unknown action {other:?}: expected start, stop, status, restart, reload or reopen-logs"
+                    "unknown action {other:?}: expected start, stop, status, restart, reload, reopen-logs, unit, install or uninstall"
                 ));
             }
         })
@@ -112,13 +137,15 @@ impl FromStr for Action {
 
 /// The actions a first argument is taken for a misspelling of: the closest within an edit distance of a
 /// third of the action's length (1 for `stop`, 2 for `status`); never a word that starts with `-` (an
-/// option for the program).
+/// option for the program). `unit` is left out: `init` and `unix`, one letter away, are words a program
+/// may take itself (a misspelt `unit` starts the daemon, as any word that is no action does).
 pub(super) fn misspelt_action(word: &str) -> Option<&'static str> {
     if word.starts_with('-') {
         return None;
     }
     Action::ALL
         .iter()
+        .filter(|action| **action != Action::Unit)
         .map(|action| (edit_distance(word, action.as_str()), action.as_str()))
         .filter(|(distance, name)| *distance <= name.len() / 3)
         .min()
@@ -164,6 +191,12 @@ mod tests {
         assert_eq!(misspelt_action("--stop"), None, "an option for the program");
         assert_eq!(misspelt_action("serve"), None);
         assert_eq!(misspelt_action("config.toml"), None);
+        assert_eq!(misspelt_action("isntall"), Some("install"));
+        assert_eq!(
+            misspelt_action("init"),
+            None,
+            "a program's own word, not `unit`"
+        );
         assert_eq!(edit_distance("stauts", "status"), 1);
     }
 }

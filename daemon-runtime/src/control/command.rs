@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::outcome::print_line;
-use super::{Action, action::misspelt_action, args::consume_action};
+use super::{Action, Outcome, ServiceManager, action::misspelt_action, args::consume_action};
 use crate::config::Config;
 use crate::error::program;
 
@@ -62,7 +62,56 @@ pub(crate) fn run(config: &Config) {
             }
             super::upgrade(config, explicit.then_some(args)).exit()
         }
+        Action::Unit => {
+            let manager = match args.next() {
+                None => ServiceManager::native(),
+                Some(word) => word
+                    .to_str()
+                    .unwrap_or("")
+                    .parse::<ServiceManager>()
+                    .unwrap_or_else(|why: String| usage(action, &why)),
+            };
+            no_more(action, args);
+            super::service::unit(config, manager).exit();
+        }
+        Action::Install => {
+            let force = match args.next() {
+                None => false,
+                Some(word) if word == "--force" => true,
+                Some(word) => usage(
+                    action,
+                    &format!(
+                        "unknown argument {:?}: install takes only --force",
+                        word.to_string_lossy()
+                    ),
+                ),
+            };
+            no_more(action, args);
+            super::service::install(config, force).exit();
+        }
+        Action::Uninstall => {
+            no_more(action, args);
+            super::service::uninstall(config).exit();
+        }
     }
+}
+
+/// Refuses arguments after an action that takes no more.
+fn no_more(action: Action, mut args: impl Iterator<Item = std::ffi::OsString>) {
+    if let Some(extra) = args.next() {
+        usage(
+            action,
+            &format!(
+                "unexpected argument {:?} after `{action}`",
+                extra.to_string_lossy()
+            ),
+        );
+    }
+}
+
+/// A bad command line for `action`: exit 2, as LSB says of an invalid argument.
+fn usage(action: Action, why: &str) -> ! {
+    Outcome::new(action, 2, why).exit()
 }
 
 /// What `help` (`--help`, `-h`) prints.

@@ -1,5 +1,6 @@
 //! Acting on a running daemon from outside: `status`, `stop`, `restart`, `reload`, `reopen-logs`, as
-//! [`Daemon`](crate::Daemon) methods or, with `commands = true`, the program's first argument.
+//! [`Daemon`](crate::Daemon) methods or, with `commands = true`, the program's first argument; and the
+//! service manager's file for the program: `unit`, `install`, `uninstall` ([guide](crate::guide::systemd)).
 //!
 //! Whether a daemon runs, and which process it is, is decided by the kernel, never by a pid read from a
 //! file: the daemon holds an exclusive `flock` on its lock file for its whole life. The holder is found
@@ -22,6 +23,7 @@ mod command;
 mod find;
 mod outcome;
 mod schedule;
+mod service;
 #[cfg(target_os = "linux")]
 mod upgrade;
 #[cfg(target_os = "linux")]
@@ -34,6 +36,9 @@ pub use args::{args, args_os};
 pub(crate) use command::run;
 pub use outcome::Outcome;
 pub(crate) use schedule::check as check_schedule;
+pub(crate) use service::{install, uninstall, unit};
+
+pub use crate::unit::ServiceManager;
 
 use crate::config::Config;
 

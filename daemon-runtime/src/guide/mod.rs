@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [How it works](how_it_works) | what happens between `myapp` and `main`'s body, step by step |
 //! | [Stopping and reloading](signals) | SIGTERM, SIGHUP and friends as events; reload acknowledgement; PID 1 |
-//! | [Foreground, systemd and containers](systemd) | when it does not fork, which `Type=`, the notify protocol, the watchdog, socket activation |
+//! | [Foreground, systemd and containers](systemd) | when it does not fork, which `Type=`, the notify protocol, the watchdog, socket activation, the unit from the keys (`myapp unit`, `install`) and launchd |
 //! | [Controlling a running daemon](control) | `myapp status \| stop \| restart \| reload \| reopen-logs`, exit codes, why the lock decides |
 //! | [Upgrading in place](upgrade) | `myapp upgrade`: a new binary takes the sockets and the lock with no connection refused; rollback |
 //! | [Privileges](privileges) | binding port 80 as root and serving as a user; capabilities; the hardening keys |

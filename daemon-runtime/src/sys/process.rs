@@ -70,6 +70,17 @@ pub(crate) fn set_nice(nice: i32) -> Result<(), Errno> {
     Errno::result(result).map(drop)
 }
 
+/// `getpriority(PRIO_PROCESS, 0)`: the nice value (-1 is a value too: errno tells an error).
+pub(crate) fn nice() -> Result<i32, Errno> {
+    Errno::clear();
+    // SAFETY: getpriority(2) takes integers only.
+    let value = unsafe { libc::getpriority(libc::PRIO_PROCESS as _, 0) };
+    match Errno::last_raw() {
+        0 => Ok(value),
+        _ => Err(Errno::last()),
+    }
+}
+
 /// `CLOCK_MONOTONIC` in microseconds.
 pub(crate) fn monotonic_usec() -> u64 {
     let mut now = libc::timespec {

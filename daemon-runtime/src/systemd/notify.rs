@@ -132,9 +132,14 @@ pub(crate) fn open(alone: Option<&SingleThread>) -> Result<(), Error> {
     }
     let _ = WATCHDOG_INTERVAL.set(watchdog_from_env());
     // The daemon reports through the open socket; a program it spawns must not inherit the address, nor
-    // think it is watched.
+    // think it is watched, nor that the service manager applied its keys.
     if let Some(alone) = alone {
-        for name in [NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID] {
+        for name in [
+            NOTIFY_SOCKET,
+            WATCHDOG_USEC,
+            WATCHDOG_PID,
+            super::KEYS_APPLIED,
+        ] {
             alone.remove_var(name);
         }
     }

@@ -38,6 +38,9 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_lock_flood" => env!("CARGO_BIN_EXE_fx_lock_flood"),
         "fx_server" => env!("CARGO_BIN_EXE_fx_server"),
         "fx_upgrade" => env!("CARGO_BIN_EXE_fx_upgrade"),
+        "fx_unit_all" => env!("CARGO_BIN_EXE_fx_unit_all"),
+        "fx_unit_user" => env!("CARGO_BIN_EXE_fx_unit_user"),
+        "fx_unit_builder" => env!("CARGO_BIN_EXE_fx_unit_builder"),
         "bench_floor" => env!("CARGO_BIN_EXE_bench_floor"),
         other => panic!("no fixture {other}"),
     }
