@@ -13,6 +13,7 @@ use crate::launch::Entry;
 use crate::readiness::Readiness;
 use crate::running::Running;
 use crate::signal::Signal;
+use crate::sink::output::Output;
 use crate::systemd::watchdog::Watchdog;
 
 /// Daemonizes at run time, with the same steps and keys as the `#[daemon]` attribute.
@@ -78,31 +79,46 @@ impl Daemon {
         self
     }
 
-    /// Appends the daemon's stdout to this file (created 0o640), instead of /dev/null. It applies in every
-    /// mode: in the foreground (systemd's `Type=notify`, PID 1, `DAEMON_FOREGROUND=1`) it replaces the
-    /// inherited stdout (the terminal, the journal) too; without it, stdout is /dev/null when the daemon
-    /// forks and stays as inherited in the foreground.
+    /// Where the daemon's stdout goes, instead of /dev/null: a file (appended to, created 0o640), the
+    /// journal or syslog ([`Output`]; a string names a sink as the attribute does: `"journal"`,
+    /// `"syslog"`, `"syslog:local0"`, else it is a path). It applies in every mode: in the foreground
+    /// (systemd's `Type=notify`, PID 1, `DAEMON_FOREGROUND=1`) it replaces the inherited stdout (the
+    /// terminal) too, but for `"journal"` when stdout is on the journal already (`JOURNAL_STREAM`);
+    /// without it, stdout is /dev/null when the daemon forks and stays as inherited in the foreground.
+    /// The [logs chapter](crate::guide::logs) of the guide says what each sink does.
     ///
     /// ```
-    /// let daemon = daemon_runtime::Daemon::new().stdout("/var/log/app.out");
-    /// # drop(daemon);
+    /// use daemon_runtime::{Daemon, logs::{Facility, Output}};
+    ///
+    /// let to_file = Daemon::new().stdout("/var/log/app.out");
+    /// let to_journal = Daemon::new().stdout("journal");
+    /// let to_syslog = Daemon::new().stdout(Output::Syslog(Facility::Local0));
+    /// # drop((to_file, to_journal, to_syslog));
     /// ```
-    pub fn stdout(mut self, path: impl Into<PathBuf>) -> Daemon {
-        self.config.stdout = Some(path.into());
-        self.config.open_log = Some(crate::logfile::OPEN_LOG);
+    pub fn stdout(mut self, output: impl Into<Output>) -> Daemon {
+        let output = output.into();
+        if output.file().is_some() {
+            self.config.open_log = Some(crate::logfile::OPEN_LOG);
+        }
+        self.config.stdout = Some(output);
         self
     }
 
-    /// Appends the daemon's stderr (panic messages included) to this file (created 0o640), in every mode,
-    /// as [`stdout`](Daemon::stdout) does.
+    /// Where the daemon's stderr goes (panic messages included), in every mode, as
+    /// [`stdout`](Daemon::stdout) says. On the journal and syslog, a stderr line without a level prefix
+    /// has priority `err`, a stdout line `info`.
     ///
     /// ```
-    /// let daemon = daemon_runtime::Daemon::new().stderr("/var/log/app.err");
-    /// # drop(daemon);
+    /// let to_file = daemon_runtime::Daemon::new().stderr("/var/log/app.err");
+    /// let to_journal = daemon_runtime::Daemon::new().stderr("journal");
+    /// # drop((to_file, to_journal));
     /// ```
-    pub fn stderr(mut self, path: impl Into<PathBuf>) -> Daemon {
-        self.config.stderr = Some(path.into());
-        self.config.open_log = Some(crate::logfile::OPEN_LOG);
+    pub fn stderr(mut self, output: impl Into<Output>) -> Daemon {
+        let output = output.into();
+        if output.file().is_some() {
+            self.config.open_log = Some(crate::logfile::OPEN_LOG);
+        }
+        self.config.stderr = Some(output);
         self
     }
 

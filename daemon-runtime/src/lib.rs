@@ -55,6 +55,7 @@ mod identity;
 mod logfile;
 mod pidfile;
 mod readiness;
+mod sink;
 mod systemd;
 mod threads;
 
@@ -123,6 +124,7 @@ pub mod notify {
 /// signal and answers `myapp reopen-logs`; [`reopen`](logs::reopen) is for a program that decides itself.
 pub mod logs {
     pub use crate::logfile::reopen::reopen;
+    pub use crate::sink::output::{Facility, Output};
 }
 
 #[doc = include_str!("daemon.md")]
