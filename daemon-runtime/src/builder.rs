@@ -582,7 +582,9 @@ impl Daemon {
     /// reload (with `reopen_logs_on = "SIGUSR1"`). Exit codes: 0 reopened, 1 the reopen failed (with the
     /// daemon's reason, such as `cannot reopen log file /var/log/app/app.log: Permission denied (os error
     /// 13)`) or was not answered in time, 3 `reopen_logs_on` is not configured (or the daemon does not
-    /// reopen on that signal), 4 permission denied, 7 not running.
+    /// reopen on that signal), 4 permission denied, 7 not running. stdout or stderr on the journal or
+    /// syslog is left alone and said so (a socket has nothing to rotate); with no log file at all, it exits
+    /// 0 at once: `nothing to reopen: stderr goes to the journal, with no file to rotate`.
     ///
     /// ```no_run
     /// use daemon_runtime::{Daemon, Signal};
