@@ -3,6 +3,7 @@
 //! behind; where no container can boot, each skips with the reason.
 
 mod common;
+#[allow(dead_code)] // the helpers the systemd tests use too
 mod nspawn;
 
 use std::time::Duration;
@@ -193,4 +194,49 @@ fn under_systemd_the_services_own_journal_stream_is_kept() {
     let traces = c.traces();
     drop(c);
     assert_eq!(traces.left(), Vec::<String>::new());
+}
+
+/// The `journal` example: the `log` facade with env_logger writing sd-daemon(3) prefixes, so that
+/// `journalctl -p warning` shows exactly the warning and the error, and every level keeps its priority.
+#[test]
+fn the_log_facade_example_is_filtered_by_priority() {
+    let Some(c) = container() else { return };
+    let binary = nspawn::example("journal");
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo test --workspace` builds it (or `cargo build -p examples --example journal`)",
+        binary.display()
+    );
+    c.ok(&format!(
+        "env -u NOTIFY_SOCKET -u JOURNAL_STREAM -u DAEMON_FOREGROUND {}",
+        binary.display()
+    ));
+    let logged = |c: &Container| entries(c, "journal", "debug").len() >= 5;
+    assert!(
+        c.eventually(Duration::from_secs(10), logged),
+        "{:?}",
+        entries(&c, "journal", "debug")
+    );
+    let warnings =
+        c.ok("journalctl --no-pager --boot --identifier=journal --priority=warning --output=cat");
+    assert_eq!(
+        warnings,
+        "cache directory missing, running without one\ncannot reach the upstream server\n"
+    );
+    let levels: Vec<(u8, String)> = entries(&c, "journal", "debug")
+        .into_iter()
+        .map(|e| (e.priority, e.message))
+        .collect();
+    assert!(
+        levels.contains(&(7, "configuration read".into())),
+        "{levels:?}"
+    );
+    assert!(
+        levels.contains(&(6, "serving on 127.0.0.1:7007".into())),
+        "{levels:?}"
+    );
+    assert!(
+        levels.contains(&(6, "a line on stdout".into())),
+        "{levels:?}"
+    );
 }
