@@ -85,7 +85,7 @@ impl Daemon {
     /// (systemd's `Type=notify`, PID 1, `DAEMON_FOREGROUND=1`) it replaces the inherited stdout (the
     /// terminal) too, but for `"journal"` when stdout is on the journal already (`JOURNAL_STREAM`);
     /// without it, stdout is /dev/null when the daemon forks and stays as inherited in the foreground.
-    /// The [logs chapter](crate::guide::logs) of the guide says what each sink does.
+    /// The guide's [journal and syslog](crate::guide::journal_syslog) chapter says what each sink does.
     ///
     /// ```
     /// use daemon_runtime::{Daemon, logs::{Facility, Output}};

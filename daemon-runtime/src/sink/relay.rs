@@ -68,6 +68,20 @@ struct State<'a> {
     dropped: u64,
     retry_at: Instant,
     pause: Duration,
+    /// The timestamp of the current second, and that second: `localtime_r` once a second, not a line.
+    stamp: ([u8; 15], u64),
+}
+
+impl State<'_> {
+    fn stamp(&mut self) -> [u8; 15] {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if now != self.stamp.1 {
+            self.stamp = (local_stamp(), now);
+        }
+        self.stamp.0
+    }
 }
 
 /// Relays until the inputs are closed (see the module's documentation).
@@ -82,6 +96,7 @@ pub(crate) fn run(relay: &Relay, mut inputs: Vec<Input>, socket: UnixDatagram) {
         dropped: 0,
         retry_at: Instant::now(),
         pause: FIRST_RETRY,
+        stamp: (local_stamp(), 0),
     };
     let mut buffer = vec![0u8; 64 * 1024];
     let mut ended_at = None;
@@ -174,11 +189,12 @@ impl State<'_> {
             return;
         }
         let mut datagram = Vec::with_capacity(message.len() + 64);
+        let stamp = self.stamp();
         frame::frame(
             &mut datagram,
             facility,
             level.unwrap_or(default),
-            &local_stamp(),
+            &stamp,
             &self.relay.tag,
             self.relay.pid,
             message,
@@ -247,11 +263,12 @@ impl State<'_> {
                     let notice = frame::dropped_notice(self.dropped, self.relay.socket_path);
                     self.dropped = 0;
                     let mut datagram = Vec::new();
+                    let stamp = self.stamp();
                     frame::frame(
                         &mut datagram,
                         self.facility,
                         WARNING,
-                        &local_stamp(),
+                        &stamp,
                         &self.relay.tag,
                         self.relay.pid,
                         notice.as_bytes(),
