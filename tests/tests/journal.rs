@@ -196,7 +196,7 @@ fn under_systemd_the_services_own_journal_stream_is_kept() {
     assert_eq!(traces.left(), Vec::<String>::new());
 }
 
-/// The `journal` example: the `log` facade with env_logger writing sd-daemon(3) prefixes, so that
+/// The `journal` example: the `log` facade with `env_logger` writing sd-daemon(3) prefixes, so that
 /// `journalctl -p warning` shows exactly the warning and the error, and every level keeps its priority.
 #[test]
 fn the_log_facade_example_is_filtered_by_priority() {

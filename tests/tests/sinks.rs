@@ -291,7 +291,7 @@ fn a_missing_or_refusing_socket_fails_the_start() {
     let file = dir.join("out.log");
     let file_arg = file.display().to_string();
     let stale_arg = stale.display().to_string();
-    let hide_run = r#"mount -t tmpfs runs /run; mkdir -p /run/systemd/journal"#;
+    let hide_run = "mount -t tmpfs runs /run; mkdir -p /run/systemd/journal";
     let cases = [
         (
             format!("{hide_run}; \"$@\""),

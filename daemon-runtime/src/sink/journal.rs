@@ -34,6 +34,8 @@ impl Stream {
     }
 
     /// Whether `fd` is this stream: it is on the journal already, and is left as it is.
+    // `st_dev` and `st_ino` are u64 on Linux, narrower or signed elsewhere.
+    #[allow(clippy::useless_conversion)]
     pub(crate) fn is(self, fd: impl AsFd) -> bool {
         nix::sys::stat::fstat(fd).is_ok_and(|stat| {
             u64::try_from(stat.st_dev).ok() == Some(self.dev)

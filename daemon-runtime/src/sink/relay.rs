@@ -255,35 +255,31 @@ impl State<'_> {
             socket.set_nonblocking(true)?;
             Ok(socket)
         });
-        match connected {
-            Ok(socket) => {
-                self.socket = Some(socket);
-                self.pause = FIRST_RETRY;
-                if self.dropped > 0 {
-                    let notice = frame::dropped_notice(self.dropped, self.relay.socket_path);
-                    self.dropped = 0;
-                    let mut datagram = Vec::new();
-                    let stamp = self.stamp();
-                    frame::frame(
-                        &mut datagram,
-                        self.facility,
-                        WARNING,
-                        &stamp,
-                        &self.relay.tag,
-                        self.relay.pid,
-                        notice.as_bytes(),
-                    );
-                    self.queued_bytes += datagram.len();
-                    self.queue.push_front(datagram);
-                }
-                true
-            }
-            Err(_) => {
-                self.retry_at = now + self.pause;
-                self.pause = (self.pause * 2).min(LAST_RETRY);
-                false
-            }
+        let Ok(socket) = connected else {
+            self.retry_at = now + self.pause;
+            self.pause = (self.pause * 2).min(LAST_RETRY);
+            return false;
+        };
+        self.socket = Some(socket);
+        self.pause = FIRST_RETRY;
+        if self.dropped > 0 {
+            let notice = frame::dropped_notice(self.dropped, self.relay.socket_path);
+            self.dropped = 0;
+            let mut datagram = Vec::new();
+            let stamp = self.stamp();
+            frame::frame(
+                &mut datagram,
+                self.facility,
+                WARNING,
+                &stamp,
+                &self.relay.tag,
+                self.relay.pid,
+                notice.as_bytes(),
+            );
+            self.queued_bytes += datagram.len();
+            self.queue.push_front(datagram);
         }
+        true
     }
 }
 

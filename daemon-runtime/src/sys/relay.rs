@@ -36,7 +36,6 @@ pub(crate) fn spawn(
                 Ok(Forked::Child(_)) => {}
                 Err(errno) => exit_now(errno as i32),
             }
-            drop(alone);
             close_all_but(keep);
             null_stdio();
             deaf();
