@@ -56,6 +56,11 @@ pub(crate) fn connect(
     identity: &Identity,
 ) -> Result<Connected, Error> {
     let mut connected = Connected::default();
+    let is_sink = |output: Option<&Output>| output.is_some_and(|o| o.file().is_none());
+    if !is_sink(stdout) && !is_sink(stderr) {
+        // The usual start: no name to look up, nothing to connect.
+        return Ok(connected);
+    }
     let tag = program();
     let mut syslog = Vec::new();
     for (name, output, severity) in [

@@ -85,9 +85,13 @@ fn close_range(first: u32, last: u32) {
 }
 
 /// One `close` per number, up to the descriptor limit (before Linux 5.9, and elsewhere).
+// `rlim_t` is u64 on Linux, i64 on FreeBSD.
+#[allow(clippy::useless_conversion)]
 fn close_each(first: u32, last: u32) {
     let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map_or(1024, |(soft, _)| soft.min(1 << 20));
+        .map_or(1024, |(soft, _)| {
+            u64::try_from(soft).unwrap_or(1 << 20).min(1 << 20)
+        });
     let last = u64::from(last).min(limit.saturating_sub(1));
     for fd in u64::from(first)..=last {
         let Ok(fd) = libc::c_int::try_from(fd) else {
