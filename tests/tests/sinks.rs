@@ -276,6 +276,67 @@ syslog; daemon_gone; logged "done"; stop_syslog"#,
     assert_eq!(relay[3], 0, "the relay is dumpable: {processes}");
 }
 
+/// syslog down while the daemon writes 20,001 lines: the daemon is never held up (it writes them all
+/// and ends while rsyslogd is still stopped), the relay keeps the latest 16,384, and once rsyslogd is
+/// back it says how many it dropped (the oldest), then sends the rest in order.
+#[test]
+fn syslog_down_drops_the_oldest_lines_and_counts_them_without_blocking() {
+    if !can_run() {
+        return;
+    }
+    let (dir, _) = scratch("sink-drop");
+    let go = dir.join("go");
+    let go_arg = go.display().to_string();
+    in_namespace(
+        dir.path(),
+        r#"syslog; "$@"; started; logged "plain stderr line"; stop_syslog; touch "$dir/go"
+daemon_gone; echo ended > "$dir/ended"; syslog; logged "done"; stop_syslog"#,
+        &[
+            "--stderr",
+            "syslog",
+            "--wait-for",
+            &go_arg,
+            "--lines",
+            "20000",
+            "--interval-ms",
+            "0",
+            "--then",
+            "exit",
+        ],
+    );
+    // daemon_gone returned: the daemon wrote every line and exited with syslog down.
+    assert!(dir.join("ended").exists());
+    let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
+    let pid = pid.trim();
+    let log = std::fs::read_to_string(dir.join("out.log")).unwrap();
+    let after: Vec<&str> = log
+        .lines()
+        .skip_while(|l| !l.contains("lines were dropped"))
+        .collect();
+    // 20,000 lines and `done` while syslog was down; the queue holds 16,384 of them.
+    assert_eq!(
+        after.first().copied(),
+        Some(
+            format!(
+                "daemon.warning fx_sink[{pid}]: 3617 lines were dropped while syslog at /dev/log was unreachable or too slow"
+            )
+            .as_str()
+        ),
+        "{}",
+        &log[..log.len().min(2000)]
+    );
+    let numbers: Vec<u32> = after
+        .iter()
+        .filter_map(|l| l.strip_prefix(&format!("daemon.info fx_sink[{pid}]: line ")))
+        .filter_map(|l| l.strip_suffix(" of 20000")?.parse().ok())
+        .collect();
+    assert_eq!(numbers, (3618..=20000).collect::<Vec<u32>>());
+    assert_eq!(
+        after.last().copied(),
+        Some(format!("daemon.notice fx_sink[{pid}]: done").as_str())
+    );
+}
+
 /// A socket that is missing, or that refuses the connection, fails the start with the stream, the sink
 /// and the socket named (never a silent /dev/null), exit 1, and leaves no log file behind.
 #[test]

@@ -25,9 +25,10 @@ const MAX_QUEUED_LINES: usize = 16 * 1024;
 const MAX_QUEUED_BYTES: usize = 4 << 20;
 /// The pauses between tries to connect again.
 const FIRST_RETRY: Duration = Duration::from_millis(20);
-const LAST_RETRY: Duration = Duration::from_secs(1);
-/// How long the relay tries to deliver its queue after the last writer is gone.
-const GRACE: Duration = Duration::from_secs(2);
+const LAST_RETRY: Duration = Duration::from_millis(500);
+/// How long the relay tries to deliver its queue after the last writer is gone (a syslog daemon that is
+/// restarting), before it ends with what it holds.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// One of the daemon's streams: the pipe's read end, its facility and the severity of a line without a
 /// prefix.

@@ -1,13 +1,15 @@
 //! A daemon whose stdout and stderr go where the command line says (`--stdout journal`, `--stderr
 //! syslog:local3`, or a path), for the tests of the journal and syslog sinks:
 //! `fx_sink [ACTION] [--stdout OUT] [--stderr OUT] [--chroot DIR] [--user U] [--pid-file P]
-//! [--foreground] [--lines N] [--interval-ms MS] [--child] [--then wait|panic|exit]`, where ACTION (a
+//! [--foreground] [--lines N] [--interval-ms MS] [--wait-for PATH] [--child] [--then wait|panic|exit]`,
+//! where ACTION (a
 //! control action such as `reopen-logs`) turns `commands` on.
 //!
 //! Once started it reports its pid to `$FIXTURE_OUT` (read before the chroot) and writes, in order: on
 //! stdout `plain stdout line` and `<7>debug line`; on stderr `<3>error line`, `<4>warning line` and
 //! `plain stderr line`; a worker forked without exec writes `worker line from PID` on stderr and exits;
-//! with `--child`, `sh -c 'echo child line >&2'` runs; with `--lines N`, `line K of N` for K in 1..=N on
+//! with `--child`, `sh -c 'echo child line >&2'` runs; with `--wait-for PATH`, it waits until PATH
+//! exists (checked every 10 ms, for 20 s at most); with `--lines N`, `line K of N` for K in 1..=N on
 //! stderr at `<6>`, one every MS milliseconds (default 10); then `done` on stderr (at `<5>`), and
 //! `--then`: `wait` (the default: stay for `$FIXTURE_LIFE` seconds), `panic` (panics with `fixture
 //! panic`), or `exit` (returns).
@@ -24,6 +26,7 @@ fn usage(flag: &str) -> ! {
 fn main() {
     let mut daemon = Daemon::new();
     let (mut lines, mut interval, mut child, mut then) = (0u32, 10u64, false, "wait".to_string());
+    let mut wait_for: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().is_some_and(|first| !first.starts_with("--")) {
         args.next();
@@ -44,6 +47,10 @@ fn main() {
             }
             "--interval-ms" => {
                 interval = value().parse().unwrap_or_else(|_| usage(&flag));
+                daemon
+            }
+            "--wait-for" => {
+                wait_for = Some(value().into());
                 daemon
             }
             "--child" => {
@@ -86,9 +93,19 @@ fn main() {
             .args(["-c", "echo child line >&2"])
             .status();
     }
+    if let Some(path) = &wait_for {
+        for _ in 0..2000 {
+            if path.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     for k in 1..=lines {
         eprintln!("<6>line {k} of {lines}");
-        std::thread::sleep(Duration::from_millis(interval));
+        if interval > 0 {
+            std::thread::sleep(Duration::from_millis(interval));
+        }
     }
     eprintln!("<5>done");
     match then.as_str() {
