@@ -234,10 +234,10 @@ pub(crate) fn expand(
                 None => value.clone(),
             };
             let parameter = match item.sig.inputs.pop() {
-                Some(Param {
-                    pat, ty: Some(ty), ..
-                }) => {
-                    quote_spanned!(ty.span()=> let #pat: #ty = #value_at;)
+                Some(param @ Param { ty: Some(_), .. }) => {
+                    let (pat, ty) = (&param.pat, param.ty.as_ref());
+                    let attrs = param.let_attrs();
+                    quote_spanned!(ty.span()=> #(#attrs)* let #pat: #ty = #value_at;)
                 }
                 _ if mode == Mode::Stash => {
                     quote!(#krate::__private::stash_privileged(#value);)
@@ -370,12 +370,7 @@ fn below_runtime(
         // body, which takes the value the stashing attribute below the runtime's put aside
         // before the runtime was built (on this thread: the runtime runs main's future here).
         // Its type is checked against the privileged function's at compile time.
-        (
-            Some(arg),
-            Some(Param {
-                pat, ty: Some(ty), ..
-            }),
-        ) => {
+        (Some(arg), Some(param @ Param { ty: Some(_), .. })) => {
             let body = &item.body;
             let code = arg.value.expr(krate);
             // Located at the function's path: a type mismatch points at it.
@@ -383,11 +378,13 @@ fn below_runtime(
                 "__daemon_value",
                 Span::mixed_site().located_at(arg.value.span()),
             );
+            let (pat, ty) = (&param.pat, param.ty.as_ref());
+            let attrs = param.let_attrs();
             (
                 syn::parse_quote!(#[#krate::__private::daemon_stashing(#args)]),
                 quote!(
                     let #value = #krate::__private::privileged_value(#code);
-                    let #pat: #ty = #value;
+                    #(#attrs)* let #pat: #ty = #value;
                     #body
                 ),
             )

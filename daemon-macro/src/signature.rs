@@ -41,6 +41,8 @@ pub(crate) struct Signature {
 /// One parameter: `pattern: Type`, or a receiver (`self`, `&mut self`, `self: Box<Self>`).
 #[derive(Clone)]
 pub(crate) struct Param {
+    /// Its outer attributes (`#[allow(unused)]`, a doc comment).
+    pub(crate) attrs: Vec<Attribute>,
     /// The pattern's tokens (`listener`, `mut x`, `(a, b)`), or the receiver's.
     pub(crate) pat: TokenStream,
     pub(crate) colon: Option<Token![:]>,
@@ -48,12 +50,40 @@ pub(crate) struct Param {
 }
 
 impl Param {
-    /// Whether this is a method's receiver (its pattern names `self`).
+    /// Whether this is a method's receiver: `self`, `mut self`, `&self`, `&'a mut self` (a pattern that
+    /// merely starts with a `self::` path is not).
     pub(crate) fn is_receiver(&self) -> bool {
-        self.pat
-            .clone()
-            .into_iter()
-            .any(|t| matches!(&t, TokenTree::Ident(i) if i == "self"))
+        let tokens: Vec<TokenTree> = self.pat.clone().into_iter().collect();
+        let Some((TokenTree::Ident(last), before)) = tokens.split_last() else {
+            return false;
+        };
+        if last != "self" {
+            return false;
+        }
+        // What may come before `self`: `&`, then a lifetime (`'` and a name), then `mut`.
+        let punct = |token: Option<&&TokenTree>, c: char| matches!(token, Some(TokenTree::Punct(p)) if p.as_char() == c);
+        let mut rest = before.iter().peekable();
+        if punct(rest.peek(), '&') {
+            rest.next();
+            if punct(rest.peek(), '\'') {
+                rest.next();
+                if !matches!(rest.next(), Some(TokenTree::Ident(_))) {
+                    return false;
+                }
+            }
+        }
+        if matches!(rest.peek(), Some(TokenTree::Ident(i)) if i == "mut") {
+            rest.next();
+        }
+        rest.next().is_none()
+    }
+
+    /// The attributes to keep on the `let` that binds the parameter in the body: not doc comments, which
+    /// document nothing there.
+    pub(crate) fn let_attrs(&self) -> impl Iterator<Item = &Attribute> {
+        self.attrs
+            .iter()
+            .filter(|attr| !attr.path().is_ident("doc"))
     }
 }
 
@@ -135,6 +165,7 @@ impl Parse for Signature {
 
 impl Parse for Param {
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
         // The pattern is every token before the first `:` that is not half of a `::` (a path in a
         // pattern); groups (`(a, b)`, `Point { x, y }`) are single tokens.
         let mut pat = TokenStream::new();
@@ -156,7 +187,12 @@ impl Parse for Param {
             Some(_) => Some(input.parse()?),
             None => None,
         };
-        Ok(Param { pat, colon, ty })
+        Ok(Param {
+            attrs,
+            pat,
+            colon,
+            ty,
+        })
     }
 }
 
@@ -178,6 +214,9 @@ impl ToTokens for Signature {
 
 impl ToTokens for Param {
     fn to_tokens(&self, tokens: &mut TokenStream) {
+        for attr in &self.attrs {
+            attr.to_tokens(tokens);
+        }
         self.pat.to_tokens(tokens);
         self.colon.to_tokens(tokens);
         self.ty.to_tokens(tokens);
@@ -202,9 +241,17 @@ mod tests {
             let again: Signature = syn::parse_str(&printed).unwrap();
             assert_eq!(again.to_token_stream().to_string(), printed, "{text}");
         }
-        let sig: Signature = syn::parse_str("fn main(a: u8, &mut self, b: u8,)").unwrap();
+        let sig: Signature = syn::parse_str(
+            "fn main(a: u8, &mut self, b: u8, self::W(x): self::W, #[allow(unused)] /// d\n c: u8, &'a self, mut self, self: Box<Self>,)",
+        )
+        .unwrap();
         let receivers: Vec<bool> = sig.inputs.iter().map(Param::is_receiver).collect();
-        assert_eq!(receivers, [false, true, false]);
+        assert_eq!(
+            receivers,
+            [false, true, false, false, false, true, true, true]
+        );
+        assert_eq!(sig.inputs[4].attrs.len(), 2);
+        assert_eq!(sig.inputs[4].let_attrs().count(), 1);
         assert_eq!(sig.inputs[0].pat.to_string(), "a");
         let sig: Signature = syn::parse_str("fn main() where u8: Copy").unwrap();
         assert!(sig.generics.where_clause.is_some());

@@ -521,7 +521,8 @@ impl Daemon {
     }
 
     /// Whether the daemon configured with this pid file runs, decided by the kernel: the process that holds
-    /// the lock file's `flock` (`/proc/locks`), never a pid read from the pid file. Exit codes: 0 running
+    /// the lock file's `flock` (found from the pids the daemon's files name, verified through that
+    /// process's own descriptors), never a pid merely read from the pid file. Exit codes: 0 running
     /// (`running (pid N)`, with [`Outcome::pid`](crate::control::Outcome::pid), [`uptime`](crate::control::Outcome::uptime) and [`user`](crate::control::Outcome::user)),
     /// 1 not running but the pid file exists, 3 not running, 4 cannot tell (the message says why).
     ///
@@ -594,6 +595,35 @@ impl Daemon {
     /// ```
     pub fn reopen_logs(&self) -> Outcome {
         control::reopen_logs(&self.config)
+    }
+
+    /// Upgrades the running daemon in place, with no connection refused: starts this program's
+    /// executable as it is on disk now, with `args` (none: the running daemon's own arguments), hands it
+    /// the running daemon's listening sockets and lock while the old daemon serves on, and, once the new
+    /// daemon is ready, writes its pid into the pid file and lets the old one go (SIGTERM, which its
+    /// signal API reads as [`Term::Upgraded`](crate::signal::Term::Upgraded); the
+    /// [`stop_retry`](Daemon::stop_retry) schedule bounds its drain). A new daemon that fails before it is
+    /// ready (its start failed, it panicked, it missed the ready timeout) is ended, and the old one never
+    /// learns of it.
+    ///
+    /// The sockets handed over are those systemd passed, those an earlier upgrade handed over, and those
+    /// the program registered with [`listen::share`](crate::listen::share); the new daemon gets them from
+    /// [`listen::tcp_listener`](crate::listen::tcp_listener) by name. Exit codes: 0 upgraded, 1 the upgrade
+    /// failed (the old daemon serves on; the message says why) or the old daemon did not exit within the
+    /// schedule, 4 not allowed (root, or the user who started the daemon, may upgrade it), 7 not running.
+    /// Linux 5.6 or later (`pidfd_getfd`). See the [upgrade guide](crate::guide::upgrade).
+    ///
+    /// ```no_run
+    /// let daemon = daemon_runtime::Daemon::new().pid_file("/run/app.pid");
+    /// daemon.upgrade(["--config", "/etc/app/new.toml"]).exit();
+    /// ```
+    pub fn upgrade<I, S>(&self, args: I) -> Outcome
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        control::upgrade(&self.config, (!args.is_empty()).then_some(args))
     }
 
     /// Stops the running daemon (as [`stop`](Daemon::stop)), then starts a new one (as

@@ -118,6 +118,21 @@ impl Config {
         }
     }
 
+    /// Takes over the lock the daemon being upgraded (`predecessor`) handed over, for the configured pid
+    /// file; an upgrade needs one.
+    pub(crate) fn adopt_pid_file(
+        &self,
+        lock: std::os::fd::OwnedFd,
+        predecessor: u32,
+    ) -> Result<crate::pidfile::PidFile, Error> {
+        match (&self.pid_file, self.pid_file_ops) {
+            (Some(path), Some(ops)) => (ops.adopt)(path, lock, predecessor),
+            _ => Err(Error::new(Step::Config, None, None).with_detail(
+                "an upgrade hands over the lock of a pid file, and none is configured",
+            )),
+        }
+    }
+
     /// Removes the pid and lock files a daemon that is gone left, if nobody holds the lock; whether the
     /// lock was free (or there is nothing to remove).
     pub(crate) fn clean_up_pid_file(&self) -> bool {

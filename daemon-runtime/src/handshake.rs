@@ -4,6 +4,7 @@
 //! `PIPE_BUF` bytes, so that it arrives whole.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ const TAG_READY: u8 = b'R';
 const TAG_ERROR: u8 = b'E';
 /// More time before the deadline: the payload is the extension in microseconds (u64, little-endian).
 const TAG_EXTEND: u8 = b'T';
+/// The daemon's pid (u32, little-endian), for a waiter that may have to end it (`upgrade`).
+const TAG_PID: u8 = b'P';
 /// The longest subject or detail sent; longer text is cut at a character boundary and marked as cut.
 const MAX_TEXT: usize = 1500;
 /// The longest mark put after a cut text: ` [… 18446744073709551615 more bytes cut]`.
@@ -51,6 +54,11 @@ impl Reporter {
     pub(crate) fn fail_and_exit(self, error: &Error) -> ! {
         self.fail(error);
         crate::sys::process::exit_now(1)
+    }
+
+    /// Tells the waiter this process's pid.
+    pub(crate) fn pid(&self, pid: u32) {
+        self.send(TAG_PID, &pid.to_le_bytes());
     }
 
     /// Asks the launcher to wait at least `extra` from now (`EXTEND_TIMEOUT_USEC=` of the fork mode).
@@ -170,9 +178,25 @@ pub(crate) enum Report {
 /// The launcher's end: reads records until "ready", an error, end of file or the timeout (a timeout too
 /// large to represent waits forever).
 pub(crate) fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Report, Error> {
+    wait_telling_pid(fd, timeout, &mut |_| {})
+}
+
+/// [`wait`], calling `on_pid` with the pid a pid record names.
+pub(crate) fn wait_telling_pid(
+    fd: &OwnedFd,
+    timeout: Duration,
+    on_pid: &mut dyn FnMut(u32),
+) -> Result<Report, Error> {
     let mut deadline = Instant::now().checked_add(timeout);
     let mut buffer = Vec::with_capacity(64);
     loop {
+        if let Some((TAG_PID, payload)) = split_record(&buffer) {
+            if let Ok(pid) = payload.try_into().map(u32::from_le_bytes) {
+                on_pid(pid);
+            }
+            buffer.drain(..3 + payload.len());
+            continue;
+        }
         if let Some((TAG_EXTEND, payload)) = split_record(&buffer) {
             let micros = payload.try_into().map_or(0, u64::from_le_bytes);
             let wanted = Instant::now().checked_add(Duration::from_micros(micros));
@@ -230,6 +254,63 @@ fn split_record(buffer: &[u8]) -> Option<(u8, &[u8])> {
     let (&tag, rest) = buffer.split_first()?;
     let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
     Some((tag, rest.get(2..2 + len)?))
+}
+
+/// The variable in which `upgrade` tells the new daemon what the old one hands over.
+pub(crate) const UPGRADE_ENV: &str = "DAEMON_UPGRADE";
+
+/// What `upgrade` hands the new daemon: the old daemon's pid, the descriptor numbers (inherited) of the
+/// lock, of the pipe to report on, and of each listening socket with its name. In the environment as
+/// `v1 pid=4242 lock=3 report=4 listen=http:5 listen=admin:6`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Handover {
+    pub(crate) predecessor: u32,
+    pub(crate) lock: i32,
+    pub(crate) report: i32,
+    pub(crate) listens: Vec<(String, i32)>,
+}
+
+impl Handover {
+    pub(crate) fn encode(&self) -> String {
+        let mut text = format!(
+            "v1 pid={} lock={} report={}",
+            self.predecessor, self.lock, self.report
+        );
+        for (name, fd) in &self.listens {
+            let _ = write!(text, " listen={name}:{fd}");
+        }
+        text
+    }
+
+    /// `None` for anything but what [`Handover::encode`] writes.
+    pub(crate) fn parse(text: &str) -> Option<Handover> {
+        let mut words = text.split(' ');
+        if words.next()? != "v1" {
+            return None;
+        }
+        let number = |word: Option<&str>, key: &str| -> Option<i32> {
+            word?
+                .strip_prefix(key)?
+                .parse()
+                .ok()
+                .filter(|n: &i32| *n > 2)
+        };
+        let predecessor = words.next()?.strip_prefix("pid=")?.parse().ok()?;
+        let lock = number(words.next(), "lock=")?;
+        let report = number(words.next(), "report=")?;
+        let mut listens = Vec::new();
+        for word in words {
+            let (name, fd) = word.strip_prefix("listen=")?.rsplit_once(':')?;
+            let fd = fd.parse().ok().filter(|n: &i32| *n > 2)?;
+            listens.push((name.to_string(), fd));
+        }
+        Some(Handover {
+            predecessor,
+            lock,
+            report,
+            listens,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -332,5 +413,32 @@ mod tests {
             Report::TimedOut
         );
         drop(reporter);
+    }
+
+    #[test]
+    fn handovers_round_trip_and_nonsense_is_refused() {
+        let handover = Handover {
+            predecessor: 4242,
+            lock: 3,
+            report: 4,
+            listens: vec![("http".into(), 5), ("admin.v2".into(), 6)],
+        };
+        let text = handover.encode();
+        assert_eq!(
+            text,
+            "v1 pid=4242 lock=3 report=4 listen=http:5 listen=admin.v2:6"
+        );
+        assert_eq!(Handover::parse(&text), Some(handover));
+        for bad in [
+            "",
+            "v2 pid=1 lock=3 report=4",
+            "v1 pid=1 lock=2 report=4",
+            "v1 pid=1 lock=3",
+            "v1 pid=x lock=3 report=4",
+            "v1 pid=1 lock=3 report=4 listen=http",
+            "v1 pid=1 lock=3 report=4 other=1",
+        ] {
+            assert_eq!(Handover::parse(bad), None, "{bad:?}");
+        }
     }
 }

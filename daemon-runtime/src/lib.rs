@@ -98,7 +98,10 @@ pub use systemd::watchdog::Watchdog;
 /// The runtime opens the socket once, during [`Daemon::start`] (before any chroot and before privileges
 /// are dropped: the socket's path need not exist inside the jail, nor be writable by the daemon's user),
 /// connects it, and sends on that connection for the daemon's whole life. It then removes
-/// `NOTIFY_SOCKET` from the environment, so that programs the daemon spawns do not report on its behalf.
+/// `NOTIFY_SOCKET` (and `WATCHDOG_USEC`, `WATCHDOG_PID`) from the environment, so that programs the daemon
+/// spawns do not report on its behalf; but where the process already runs several threads (a builder
+/// started late, in the foreground), whose `getenv` could race with the removal: then remove them from
+/// the programs you spawn (`Command::env_remove`).
 /// Programs that never call `start` get the socket opened on first use, and the variable left alone.
 /// Readiness (`READY=1`), reloads (`RELOADING=1`) and the stop (`STOPPING=1`) are sent by the runtime:
 /// see [`ready()`], [`signal::reloaded()`].

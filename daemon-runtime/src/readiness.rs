@@ -29,9 +29,20 @@ pub enum Readiness {
     Manual,
 }
 
+/// In an upgrade, the other party that waits: `upgrade` itself, which switches to this daemon once it is
+/// ready; and what to do at that moment.
+pub(crate) struct Successor {
+    /// The pipe `upgrade` reads.
+    pub(crate) report: Reporter,
+    /// Run at readiness, before anyone is told (the daemon's record in the lock file, which the
+    /// successor writes only from then on).
+    pub(crate) on_ready: Box<dyn FnOnce() + Send>,
+}
+
 /// Who still waits for this daemon to become ready.
 struct Pending {
     reporter: Option<Reporter>,
+    successor: Option<Successor>,
     notify: bool,
     /// The thread that runs main's body: only its panics fail the start (a panicking task that a runtime
     /// catches on a worker thread does not). Only `manual` needs it: asking for it costs the daemon a
@@ -45,10 +56,12 @@ static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
 pub(crate) fn setup_done(
     mode: Readiness,
     reporter: Option<Reporter>,
+    successor: Option<Successor>,
     notify: bool,
 ) -> Result<(), Error> {
     let pending = Pending {
         reporter,
+        successor,
         notify,
         main_thread: None,
     };
@@ -70,18 +83,29 @@ pub(crate) fn setup_done(
 
 impl Pending {
     fn ready(self) -> Result<(), Error> {
+        let Pending {
+            reporter,
+            successor,
+            notify,
+            ..
+        } = self;
+        let successor = successor.map(|successor| {
+            (successor.on_ready)();
+            successor.report
+        });
         // systemd first, while the launcher still waits: in fork mode it must learn the daemon's pid
-        // (MAINPID=) before the launcher, the process it started, exits.
-        if self.notify {
-            let main_pid = self.reporter.is_some().then(std::process::id);
+        // (MAINPID=) before the launcher, the process it started, exits; in an upgrade, before the old
+        // daemon is told to go, which it is once `upgrade` hears of this.
+        if notify {
+            let main_pid = (reporter.is_some() || successor.is_some()).then(std::process::id);
             if let Err(error) = notify::ready(main_pid) {
-                if let Some(reporter) = self.reporter {
+                for reporter in reporter.into_iter().chain(successor) {
                     reporter.fail(&error);
                 }
                 return Err(error);
             }
         }
-        if let Some(reporter) = self.reporter {
+        for reporter in successor.into_iter().chain(reporter) {
             reporter.ready();
         }
         Ok(())
@@ -89,6 +113,14 @@ impl Pending {
 
     fn fail(self, detail: &str) {
         let error = Error::new(Step::NotReady, None, None).with_detail(detail);
+        if let Some(successor) = self.successor {
+            // `upgrade` says why; systemd hears nothing: the old daemon, its main process, still serves.
+            successor.report.fail(&error);
+            if let Some(reporter) = self.reporter {
+                reporter.fail(&error);
+            }
+            return;
+        }
         match self.reporter {
             // The launcher tells systemd (it is the process systemd started).
             Some(reporter) => reporter.fail(&error),

@@ -26,8 +26,11 @@ pub const FOREGROUND_ENV: &str = "DAEMON_FOREGROUND";
 pub(crate) fn start(config: &Config, entry: Entry, privileged: Hook<'_>) -> Result<Running, Error> {
     let result = daemonize(config, entry, privileged);
     if let Err(error) = &result {
-        // Under systemd, the journal and `systemctl status` say why, in the launcher's words.
-        notify::failed(error);
+        // Under systemd, the journal and `systemctl status` say why, in the launcher's words; but for an
+        // upgrade's new daemon, whose failure `upgrade` reports while the old daemon serves on.
+        if !launch::upgrading() {
+            notify::failed(error);
+        }
     }
     result
 }

@@ -7,23 +7,27 @@
 
 use crate::error::{Error, Step};
 use crate::sys::env::SingleThread;
-use crate::sys::threads::{Count, Trust, alone, count};
+use crate::sys::proc_status::ProcStatus;
+use crate::sys::threads::{Count, Trust, alone, count_of};
 
 const ADVICE: &str = "daemonize at the start of main, before any thread or async runtime starts";
 
-/// Whether the OS says (without /proc) that the process runs exactly one thread; no when it cannot tell.
-pub(crate) fn known_alone() -> bool {
-    count() == Count::Exactly(1)
+/// The proof that the process runs one thread, where the OS says so without /proc; `None` when it cannot
+/// tell, or another thread runs.
+pub(crate) fn known_alone() -> Option<SingleThread> {
+    alone(None, None).ok()
 }
 
 /// Refuses to fork a process that runs (or, unless `trust` takes the caller's word, may run) more than
-/// one thread; else the proof that it runs one. `from_proc` is the count /proc gave, when it could be
-/// read.
-pub(crate) fn check(from_proc: Option<u64>, trust: Option<Trust>) -> Result<SingleThread, Error> {
-    let count = from_proc.map_or_else(count, Count::Exactly);
-    if let Some(alone) = alone(count, trust) {
-        return Ok(alone);
-    }
+/// one thread; else the proof that it runs one. `status` is /proc's, when it could be read.
+pub(crate) fn check(
+    status: Option<&ProcStatus>,
+    trust: Option<Trust>,
+) -> Result<SingleThread, Error> {
+    let count = match alone(status, trust) {
+        Ok(alone) => return Ok(alone),
+        Err(count) => count,
+    };
     let refuse = |detail: String| Err(Error::new(Step::Threads, None, None).with_detail(detail));
     match count {
         Count::Exactly(n) => refuse(format!("{n} threads are running; {ADVICE}")),
@@ -38,11 +42,11 @@ pub(crate) fn check(from_proc: Option<u64>, trust: Option<Trust>) -> Result<Sing
 
 /// Before `no_new_privs` and the bounding-set drop of `keep_caps`, which the kernel applies to the calling
 /// thread only: refuses when another thread runs (one the privileged code started would keep neither,
-/// and could still exec a setuid or file-capability program: review F9). `from_proc` is the count /proc
-/// gave. Where nothing can count the threads, the process is taken at its word (it was single-threaded
-/// at the fork, checked or promised).
-pub(crate) fn check_alone(from_proc: Option<u64>, settings: &str) -> Result<(), Error> {
-    let count = from_proc.map_or_else(count, Count::Exactly);
+/// and could still exec a setuid or file-capability program: review F9). `status` is /proc's, when it
+/// could be read. Where nothing can count the threads, the process is taken at its word (it was
+/// single-threaded at the fork, checked or promised).
+pub(crate) fn check_alone(status: Option<&ProcStatus>, settings: &str) -> Result<(), Error> {
+    let count = count_of(status);
     let running = match count {
         Count::Exactly(n) if n > 1 => format!("{n} threads are running"),
         Count::Several => "more than one thread is running".to_string(),
@@ -57,11 +61,12 @@ pub(crate) fn check_alone(from_proc: Option<u64>, settings: &str) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::threads::count;
 
     #[test]
     fn counts_from_proc() {
-        assert!(check(Some(1), None).is_ok());
-        let error = check(Some(3), None).unwrap_err();
+        assert!(check(Some(&ProcStatus::with_threads(1)), None).is_ok());
+        let error = check(Some(&ProcStatus::with_threads(3)), None).unwrap_err();
         assert_eq!(error.step(), Step::Threads);
         assert!(
             error.to_string().contains("3 threads are running"),

@@ -5,23 +5,34 @@
 //! Under systemd it runs as `Type=forking`, `Type=notify` or socket-activated (examples/systemd/:
 //! echo-forking.service, echo-notify.service, echo.socket + echo.service).
 //!
+//! With the control commands, `echo upgrade` replaces the running server by the binary on disk with no
+//! connection refused: the new server gets the listening socket (`listen::share` registered it), and the
+//! old one, told `Terminate(Term::Upgraded)`, stops accepting and finishes its open connections.
+//!
 //! ```text
 //! cargo run --example echo            # returns once 127.0.0.1:7007 accepts connections
 //! echo hello | nc -q1 127.0.0.1 7007  # hello
 //! echo welcome > /tmp/daemon-runtime-echo.greeting
-//! kill -HUP "$(cat /tmp/daemon-runtime-echo.pid)"; tail -1 /tmp/daemon-runtime-echo.log  # echo: reloaded
+//! cargo run --example echo reload    # 0 once it re-read the greeting
 //! echo hello | nc -q1 127.0.0.1 7007  # welcome, hello
-//! kill "$(cat /tmp/daemon-runtime-echo.pid)"
+//! cargo run --example echo upgrade   # upgraded (pid 4242 -> pid 4311)
+//! cargo run --example echo stop
 //! ```
 
+use std::time::Duration;
+
 use daemon_runtime::daemon;
+use daemon_runtime::signal::{Signal, Term};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-use daemon_runtime::Signal;
+use tokio::task::JoinSet;
 
 /// Where the server listens; set `ECHO_ADDR` to change it.
 const DEFAULT_ADDR: &str = "127.0.0.1:7007";
+
+/// How long an old server finishes its open connections after an upgrade (the stop schedule's first
+/// wait is longer, so it is not killed meanwhile).
+const DRAIN: Duration = Duration::from_secs(8);
 
 /// The configuration a reload re-reads: a line sent to every new client (none if the file is missing).
 const GREETING: &str = "/tmp/daemon-runtime-echo.greeting";
@@ -38,20 +49,25 @@ fn read_greeting() -> std::io::Result<String> {
     readiness = "manual",
     watchdog = "auto",
     pid_file = "/tmp/daemon-runtime-echo.pid",
-    stderr = "/tmp/daemon-runtime-echo.log"
+    stderr = "/tmp/daemon-runtime-echo.log",
+    commands = true,
+    stop_retry = "TERM/10/KILL/5"
 )]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     // Log lines go to stderr: /dev/null here in fork mode, the journal under systemd (`RUST_LOG` filters).
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    // Socket-activated (examples/systemd/echo.socket), or bind the address ourselves. An error here
-    // (address in use, permission denied) reaches the launcher's terminal.
+    // Socket-activated (examples/systemd/echo.socket) or handed over by an upgrade, else bind the address
+    // ourselves and register the socket for the next upgrade. An error here (address in use, permission
+    // denied) reaches the launcher's terminal.
     let listener = if let Some(listener) = daemon_runtime::listen::tcp_listener("echo")? {
         listener.set_nonblocking(true)?;
         TcpListener::from_std(listener)?
     } else {
         let addr = std::env::var("ECHO_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
-        TcpListener::bind(&addr).await?
+        let listener = TcpListener::bind(&addr).await?;
+        daemon_runtime::listen::share("echo", &listener)?;
+        listener
     };
     let addr = listener.local_addr()?;
     // Before ready(): from the moment the launcher returns, SIGTERM and SIGHUP are events, never fatal.
@@ -61,6 +77,7 @@ async fn main() -> std::io::Result<()> {
     // Shown by `systemctl status` (a no-op outside systemd).
     daemon_runtime::notify::set_status(format_args!("listening on {addr}"))?;
     log::info!("listening on {addr}");
+    let mut connections = JoinSet::new();
     loop {
         let (mut stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
@@ -81,15 +98,29 @@ async fn main() -> std::io::Result<()> {
                     }
                     continue;
                 }
+                Signal::Terminate(Term::Upgraded) => {
+                    // The new server accepts on the same socket from now on: stop accepting, finish
+                    // what is open.
+                    log::info!("upgraded, finishing {} open connections", connections.len());
+                    drop(listener);
+                    let drained = tokio::time::timeout(DRAIN, async {
+                        while connections.join_next().await.is_some() {}
+                    });
+                    if drained.await.is_err() {
+                        log::warn!("{} connections still open after {DRAIN:?}", connections.len());
+                    }
+                    return Ok(());
+                }
                 Signal::Terminate(which) => {
                     log::info!("{which:?}, stopping");
                     return Ok(());
                 }
                 _ => continue,
             },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         let greeting = greeting.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if !greeting.is_empty()
                 && stream
                     .write_all(format!("{greeting}\n").as_bytes())

@@ -260,6 +260,28 @@ fn item08_a_pid_file_that_cannot_be_written_fails_the_start_and_is_removed() {
         );
         assert!(!out.exists());
     }
+    // A limit the pid fits in but the record does not: the daemon starts and runs (its record is cut;
+    // the refactor once retried the rest of the write and died of SIGXFSZ).
+    {
+        let mut command = with_pid_file(&out, &pid_file);
+        let child = || {
+            let rlimit = libc::rlimit {
+                rlim_cur: 16,
+                rlim_max: 16,
+            };
+            // SAFETY: setrlimit reads the struct, valid for the call.
+            common::check(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &raw const rlimit) })
+        };
+        // SAFETY: `child` only makes async-signal-safe calls (setrlimit) and allocates nothing.
+        unsafe { common::before_exec(&mut command, child) };
+        let daemon = common::start(command, &out);
+        assert!(daemon.alive(), "a small RLIMIT_FSIZE killed the daemon");
+        assert!(std::fs::metadata(lock_of(&pid_file)).unwrap().len() <= 16);
+        drop(daemon);
+        let _ = std::fs::remove_file(&out);
+        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(lock_of(&pid_file));
+    }
     if !is_root() {
         skip("the full file system case needs root for unshare -m and a tmpfs");
         return;

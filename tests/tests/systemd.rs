@@ -397,3 +397,97 @@ fn reload_under_type_notify_reports_reloading_then_ready() {
         "once, on the Terminate event"
     );
 }
+
+/// A client loop inside the container, in the background: `count` short connections to the echo example,
+/// one line each; `OK` or `FAIL` per connection in `/tmp/clients`, `DONE` at the end.
+fn start_clients(c: &Container, count: u32) {
+    c.ok(&format!(
+        "(for i in $(seq 1 {count}); do \
+           if exec 3<>/dev/tcp/127.0.0.1/7007 2>/dev/null && echo ping$i >&3 && \
+              [ \"$(timeout 5 head -n1 <&3)\" = ping$i ]; then echo OK; else echo FAIL; fi; \
+           exec 3<&- 3>&-; \
+         done; echo DONE) > /tmp/clients 2>&1 &"
+    ));
+}
+
+/// The client loop's results, once it is done: (served, failed).
+fn clients_done(c: &Container) -> (usize, usize) {
+    let done = c.eventually(Duration::from_secs(60), |c| {
+        c.ok("grep -c DONE /tmp/clients || true").trim() == "1"
+    });
+    assert!(done, "the client loop did not finish");
+    let results = c.ok("cat /tmp/clients");
+    (
+        results.lines().filter(|l| *l == "OK").count(),
+        results.lines().filter(|l| *l == "FAIL").count(),
+    )
+}
+
+#[test]
+fn upgrade_as_exec_reload_moves_main_pid_without_a_restart_or_a_refused_connection() {
+    let Some(c) = container() else { return };
+    let echo = echo_binary();
+    install_unit(
+        &c,
+        "echo-upgrade.service",
+        &format!(
+            "[Service]\nType=notify\nNotifyAccess=all\nExecStart={echo}\nExecReload={echo} upgrade\n"
+        ),
+    );
+    c.ok("systemctl daemon-reload && systemctl start echo-upgrade.service");
+    let first = c.show("echo-upgrade.service", "MainPID");
+    start_clients(&c, 400);
+    for _ in 0..3 {
+        let before = c.show("echo-upgrade.service", "MainPID");
+        c.ok("systemctl reload echo-upgrade.service");
+        let after = c.show("echo-upgrade.service", "MainPID");
+        assert_ne!(before, after, "MainPID followed the upgrade");
+        assert_eq!(
+            c.ok(&format!("readlink /proc/{after}/exe")).trim(),
+            echo,
+            "the new main process is the daemon itself"
+        );
+        let gone = c.eventually(Duration::from_secs(10), |c| {
+            c.ok(&format!("test -e /proc/{before} || echo gone")).contains("gone")
+        });
+        assert!(gone, "the old daemon {before} drained and left");
+    }
+    let (served, failed) = clients_done(&c);
+    assert_eq!(failed, 0, "{failed} connections failed, {served} served");
+    assert_eq!(c.show("echo-upgrade.service", "ActiveState"), "active");
+    assert_eq!(c.show("echo-upgrade.service", "NRestarts"), "0");
+    assert!(echoes(&c));
+    let seen = notifications(&c, "echo-upgrade.service");
+    // The old daemons never told systemd the service was stopping.
+    assert!(
+        !seen.iter().any(|m| m.contains("STOPPING=1")),
+        "{seen:?} (first main pid {first})"
+    );
+    c.ok("systemctl stop echo-upgrade.service");
+}
+
+#[test]
+fn restart_with_the_fd_store_refuses_no_connection() {
+    let Some(c) = container() else { return };
+    let echo = echo_binary();
+    install_unit(
+        &c,
+        "echo-store.service",
+        &format!("[Service]\nType=notify\nExecStart={echo}\nFileDescriptorStoreMax=4\n"),
+    );
+    c.ok("systemctl daemon-reload && systemctl start echo-store.service");
+    assert_eq!(c.show("echo-store.service", "NFileDescriptorStore"), "1");
+    start_clients(&c, 400);
+    for _ in 0..3 {
+        let before = c.show("echo-store.service", "MainPID");
+        c.ok("systemctl restart echo-store.service");
+        assert_ne!(c.show("echo-store.service", "MainPID"), before);
+    }
+    let (served, failed) = clients_done(&c);
+    assert_eq!(failed, 0, "{failed} connections failed, {served} served");
+    // The daemons served on the socket systemd kept: the first one's, passed back by name.
+    let main = c.show("echo-store.service", "MainPID");
+    let fd3 = c.ok(&format!("readlink /proc/{main}/fd/3"));
+    assert!(fd3.starts_with("socket:"), "fd 3 is {fd3}");
+    c.ok("systemctl stop echo-store.service");
+}

@@ -12,6 +12,7 @@ use std::str::FromStr;
 /// assert!("frobnicate".parse::<Action>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Action {
     /// Start the daemon (what a program does without an action word).
     Start,
@@ -26,17 +27,21 @@ pub enum Action {
     /// Ask the daemon to reopen its log files (its `reopen_logs_on` signal) and wait for its answer: see
     /// [`Daemon::reopen_logs`](crate::Daemon::reopen_logs).
     ReopenLogs,
+    /// Start the executable as it is on disk now, hand it the listening sockets and the lock, and let the
+    /// running daemon go once the new one is ready: see [`Daemon::upgrade`](crate::Daemon::upgrade).
+    Upgrade,
 }
 
 impl Action {
     /// Every action, in the order `help` lists them.
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::Start,
         Action::Stop,
         Action::Status,
         Action::Restart,
         Action::Reload,
         Action::ReopenLogs,
+        Action::Upgrade,
     ];
 
     /// What the action does and its exit codes, for `help`.
@@ -58,6 +63,9 @@ impl Action {
             Action::ReopenLogs => {
                 "its reopen_logs_on signal, and wait for its answer (for logrotate's postrotate); 0 reopened, 1 failed, 3 not configured, 4 not allowed, 7 not running"
             }
+            Action::Upgrade => {
+                "[ARGS...] start the new executable with the running daemon's sockets and lock, switch once it is ready; 0 upgraded, 1 failed (the old daemon serves on), 4 not allowed, 7 not running"
+            }
         }
     }
 
@@ -70,6 +78,7 @@ impl Action {
             Action::Restart => "restart",
             Action::Reload => "reload",
             Action::ReopenLogs => "reopen-logs",
+            Action::Upgrade => "upgrade",
         }
     }
 }
@@ -91,6 +100,7 @@ impl FromStr for Action {
             "restart" => Action::Restart,
             "reload" => Action::Reload,
             "reopen-logs" => Action::ReopenLogs,
+            "upgrade" => Action::Upgrade,
             other => {
                 return Err(format!(
                     "unknown action {other:?}: expected start, stop, status, restart, reload or reopen-logs"

@@ -52,6 +52,10 @@ pub(crate) fn run(config: &Config) {
         Action::Stop => super::stop(config).exit(),
         Action::Reload => super::reload(config).exit(),
         Action::ReopenLogs => super::reopen_logs(config).exit(),
+        Action::Upgrade => {
+            let args: Vec<std::ffi::OsString> = args.collect();
+            super::upgrade(config, (!args.is_empty()).then_some(args)).exit()
+        }
     }
 }
 

@@ -23,6 +23,8 @@ mod find;
 mod outcome;
 mod schedule;
 #[cfg(target_os = "linux")]
+mod upgrade;
+#[cfg(target_os = "linux")]
 mod watch;
 
 use std::path::PathBuf;
@@ -156,6 +158,22 @@ fn reopen_files(config: &Config) -> Outcome {
         nix::sys::signal::Signal::try_from(signal).unwrap_or(nix::sys::signal::Signal::SIGHUP);
     match target(config, Action::ReopenLogs) {
         Ok(target) => client::reopen_logs(&target, signal, config.reload_timeout),
+        Err(outcome) => outcome,
+    }
+}
+
+/// `upgrade`: see [`Daemon::upgrade`](crate::Daemon::upgrade). `args` for the new daemon, or, with
+/// `None`, the running daemon's own.
+pub(crate) fn upgrade(config: &Config, args: Option<Vec<std::ffi::OsString>>) -> Outcome {
+    let schedule = match schedule::of(config) {
+        Ok(schedule) => schedule,
+        Err(message) => return Outcome::new(Action::Upgrade, 2, message),
+    };
+    match target(config, Action::Upgrade) {
+        #[cfg(target_os = "linux")]
+        Ok(target) => upgrade::upgrade(&target, args, &schedule, config.ready_timeout),
+        #[cfg(not(target_os = "linux"))]
+        Ok(target) => client::upgrade(&target, args, &schedule, config.ready_timeout),
         Err(outcome) => outcome,
     }
 }

@@ -30,3 +30,12 @@ pub(super) fn reload(_: &Target, _: Duration) -> Outcome {
 pub(super) fn reopen_logs(_: &Target, _: nix::sys::signal::Signal, _: Duration) -> Outcome {
     unsupported(Action::ReopenLogs)
 }
+
+pub(super) fn upgrade(
+    _: &Target,
+    _: Option<Vec<std::ffi::OsString>>,
+    _: &Schedule,
+    _: Duration,
+) -> Outcome {
+    unsupported(Action::Upgrade)
+}

@@ -7,6 +7,7 @@
 //! | [Stopping and reloading](signals) | SIGTERM, SIGHUP and friends as events; reload acknowledgement; PID 1 |
 //! | [Foreground, systemd and containers](systemd) | when it does not fork, which `Type=`, the notify protocol, the watchdog, socket activation |
 //! | [Controlling a running daemon](control) | `myapp status \| stop \| restart \| reload \| reopen-logs`, exit codes, why the lock decides |
+//! | [Upgrading in place](upgrade) | `myapp upgrade`: a new binary takes the sockets and the lock with no connection refused; rollback |
 //! | [Privileges](privileges) | binding port 80 as root and serving as a user; capabilities; the hardening keys |
 //! | [Log files and rotation](logs) | where output goes; logrotate in `create` and `copytruncate` modes |
 //! | [The journal and syslog](journal_syslog) | `stderr = "journal"`, `"syslog:local0"`; levels; chroot, forks, a syslog restart |
@@ -14,6 +15,9 @@
 //! | [What it costs, and how it compares](performance) | start-up time at any fd limit, build cost, the other crates, platforms |
 //!
 //! Every Rust example here is compiled by `cargo test` (as the README's are).
+
+// Prose, where names of tools and terms are words, not code.
+#![allow(clippy::doc_markdown)]
 
 #[doc = include_str!("how_it_works.md")]
 pub mod how_it_works {}
@@ -26,6 +30,9 @@ pub mod systemd {}
 
 #[doc = include_str!("control.md")]
 pub mod control {}
+
+#[doc = include_str!("upgrade.md")]
+pub mod upgrade {}
 
 #[doc = include_str!("privileges.md")]
 pub mod privileges {}

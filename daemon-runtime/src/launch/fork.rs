@@ -22,21 +22,25 @@ pub(super) fn fork(
     alone: &SingleThread,
     hup: SavedHup,
     notify: bool,
+    successor: Option<super::Successor>,
 ) -> Result<Detached, Error> {
     let (read_end, write_end) =
         crate::sys::fd::pipe().map_err(|errno| Error::os(Step::Pipe, None, errno))?;
-    let detached = |reporter, alone, intermediate| Detached {
+    // Only the daemon uses it; the launcher's copy closes when it returns.
+    let mut successor = successor;
+    let mut detached = |reporter, alone, intermediate| Detached {
         reporter,
         alone,
         intermediate,
         hup,
         notify,
+        successor: successor.take(),
     };
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     match double_fork(alone) {
         Ok(Side::Launcher(leader)) => {
             drop(write_end);
-            return Err(wait::launcher(&read_end, leader, config));
+            return Err(launcher_of(&read_end, leader, config, successor.take()));
         }
         Ok(Side::Daemon(alone, intermediate, ready_to_run)) => {
             drop(read_end);
@@ -61,7 +65,7 @@ pub(super) fn fork(
         Err(errno) => Err(Error::os(Step::Fork, None, errno)),
         Ok(Forked::Parent(child)) => {
             drop(write_end);
-            Err(wait::launcher(&read_end, child, config))
+            Err(launcher_of(&read_end, child, config, successor.take()))
         }
         Ok(Forked::Child(alone)) => {
             drop(read_end);
@@ -69,6 +73,22 @@ pub(super) fn fork(
             Ok(detached(reporter, alone, intermediate))
         }
     }
+}
+
+/// The launcher's wait. In an upgrade, what the daemon failed of also goes to `upgrade` (a daemon that
+/// missed its ready timeout, stopped here, could not say it); the lock is the daemon's to hold.
+fn launcher_of(
+    read_end: &std::os::fd::OwnedFd,
+    child: Pid,
+    config: &Config,
+    successor: Option<super::Successor>,
+) -> Error {
+    let report = successor.map(|successor| successor.report);
+    let error = wait::launcher(read_end, child, config);
+    if let Some(report) = report {
+        report.fail(&error);
+    }
+    error
 }
 
 /// The intermediate process: a new session, then the second fork; it exits at once so the daemon is

@@ -8,6 +8,7 @@ mod fds;
 mod fork;
 #[cfg(target_os = "linux")]
 mod init;
+mod upgrade;
 mod wait;
 
 use std::io::Write as _;
@@ -24,6 +25,8 @@ use crate::sys::signal::{SavedHup, hold_hup, reset, restore_hup};
 use crate::sys::threads::Trust;
 use crate::systemd::{listen, notify};
 use crate::threads;
+
+pub(crate) use upgrade::{Successor, upgrading};
 
 /// The program's word about its entry, which only the macro's glue (and `Daemon::start_unchecked`, for
 /// `trust`) can give: see [`CloseAll`] and [`Trust`].
@@ -47,30 +50,37 @@ pub(crate) struct Detached {
     pub(crate) hup: SavedHup,
     /// The launcher opened a notify socket.
     pub(crate) notify: bool,
+    /// What the daemon this one upgrades handed over, in an upgrade.
+    pub(crate) successor: Option<Successor>,
 }
 
 /// The process in the foreground, prepared.
 pub(crate) struct Attached {
     /// The process runs one thread, as far as it could tell.
     pub(crate) alone: Option<SingleThread>,
+    /// What the daemon this one upgrades handed over, in an upgrade.
+    pub(crate) successor: Option<Successor>,
 }
 
 /// Daemonizes: returns in the daemon; in the launcher, exits 0 once the daemon is ready, or returns why
 /// not.
 pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Error> {
     // /proc/self/status, read only from procfs; without it threads.rs asks the kernel another way.
-    let (status, threads) = launch_status(entry);
-    let alone = threads::check(threads, entry.trust)?;
+    let (status, known_alone) = launch_status(entry);
+    let alone = match known_alone {
+        Some(alone) => alone,
+        None => threads::check(status.as_ref(), entry.trust)?,
+    };
     // What the program printed and stdout still buffers must not be printed again by the children. At the
     // program's entry nothing was printed, and asking would set stdout up for nothing.
     if entry.close_all.is_none() {
         let _ = std::io::stdout().flush();
     }
-    fds::close_inherited(
-        &config.keep_fds,
-        entry.close_all,
-        status.map(|s| s.fd_table),
-    )?;
+    // An upgrade's hand-over is taken in either mode, before the inherited fds are closed.
+    let (successor, handed_over) = upgrade::take_env(Some(&alone))?;
+    let mut keep = config.keep_fds.clone();
+    keep.extend(handed_over);
+    fds::close_inherited(&keep, entry.close_all, status.map(|s| s.fd_table))?;
     // Socket activation is for the foreground; a forking daemon binds its own sockets (the passed fds
     // were closed just above).
     listen::discard_env(&alone);
@@ -80,7 +90,7 @@ pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Erro
     let signals = |errno| Error::os(Step::Signals, None, errno);
     reset(status.map(|s| s.ignored)).map_err(signals)?;
     let hup = hold_hup().map_err(signals)?;
-    let result = fork::fork(config, &alone, hup, notify);
+    let result = fork::fork(config, &alone, hup, notify, successor);
     if result.is_err() {
         // Only the launcher gets here with an error: give it back the SIGHUP disposition it had. (The
         // daemon restores its own before reporting ready.)
@@ -95,18 +105,15 @@ pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Erro
 /// every fd) and one system call says a single thread runs (threads.rs). Only the ignored signals are
 /// left, asked one `sigaction` each, which costs less than having the kernel print the whole file (about
 /// 20 µs less on the way to ready).
-fn launch_status(entry: Entry) -> (Option<ProcStatus>, Option<u64>) {
+fn launch_status(entry: Entry) -> (Option<ProcStatus>, Option<SingleThread>) {
     // Only where the thread count is known without /proc: a seccomp filter that refuses `unshare`
     // (Docker's default) would leave it to the caller's word, where /proc can still count.
-    if entry.close_all.is_some()
-        && entry.trust.is_some()
-        && fds::table_is_small()
-        && threads::known_alone()
-    {
-        return (None, Some(1));
+    if entry.close_all.is_some() && entry.trust.is_some() && fds::table_is_small() {
+        if let Some(alone) = threads::known_alone() {
+            return (None, Some(alone));
+        }
     }
-    let status = ProcStatus::read();
-    (status, status.map(|s| s.threads))
+    (ProcStatus::read(), None)
 }
 
 /// Foreground (systemd `Type=notify`, PID 1, or forced): no fork; the fds systemd passed are taken over,
@@ -114,13 +121,16 @@ fn launch_status(entry: Entry) -> (Option<ProcStatus>, Option<u64>) {
 /// and the program goes on as its child, so that SIGTERM and SIGINT act on it as on any process.
 pub(crate) fn foreground(config: &Config, entry: Entry) -> Result<Attached, Error> {
     let status = ProcStatus::read();
-    let threads = status.map(|s| s.threads);
     // Several threads may run in the foreground (a builder called late); the environment is then left
-    // as it is.
-    let alone = threads::check(threads, entry.trust).ok();
+    // as it is. The caller's word counts only at the program's entry, the one place it promises one
+    // thread in the foreground too (`start_unchecked`'s covers forking only).
+    let trust = entry.trust.filter(|_| entry.close_all.is_some());
+    let alone = threads::check(status.as_ref(), trust).ok();
     let mut keep = config.keep_fds.clone();
-    // Socket activation: the fds systemd passed, if they are for this process.
+    // Socket activation: the fds systemd passed, if they are for this process; an upgrade's hand-over.
     keep.extend(listen::take_env(alone.as_ref()));
+    let (successor, handed_over) = upgrade::take_env(alone.as_ref())?;
+    keep.extend(handed_over);
     fds::close_inherited(&keep, entry.close_all, status.map(|s| s.fd_table))?;
     notify::open(alone.as_ref())?;
     reset(status.map(|s| s.ignored)).map_err(|errno| Error::os(Step::Signals, None, errno))?;
@@ -130,5 +140,5 @@ pub(crate) fn foreground(config: &Config, entry: Entry) -> Result<Attached, Erro
     {
         init::become_init(alone, config)?;
     }
-    Ok(Attached { alone })
+    Ok(Attached { alone, successor })
 }

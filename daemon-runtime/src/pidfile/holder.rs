@@ -207,6 +207,12 @@ pub(crate) fn reopen(lock: &LockFile) -> std::io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// The daemon's whole record, parsed (`None` when this caller may not read it, or it is torn).
+pub(crate) fn parsed_record(lock: &LockFile) -> Option<super::record::Parsed> {
+    let bytes = read_fd_bounded(reopen(lock).ok()?, RECORD_MAX).ok()?;
+    super::record::parse(&bytes)
+}
+
 /// The pid the daemon's record names (`pid N`) and the descriptor it says it holds the lock through
 /// (`fd N`), where this caller may read the lock file.
 pub(crate) fn record_of(lock: &LockFile) -> Option<(i32, Option<i32>)> {

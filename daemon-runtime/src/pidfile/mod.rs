@@ -31,6 +31,7 @@ use nix::unistd::{Pid, Uid};
 use crate::error::{Error, Step};
 use crate::sys::signal::holding;
 
+pub(crate) mod handover;
 #[cfg(target_os = "linux")]
 pub(crate) mod holder;
 #[cfg(target_os = "linux")]
@@ -145,6 +146,8 @@ fn name_of(path: &Path) -> &std::ffi::OsStr {
 pub(crate) struct Ops {
     /// [`PidFile::acquire`].
     pub(crate) acquire: fn(&Path, u32) -> Result<PidFile, Error>,
+    /// [`PidFile::adopt`]: the lock handed over by the daemon this one upgrades.
+    pub(crate) adopt: fn(&Path, OwnedFd, u32) -> Result<PidFile, Error>,
     /// [`clean_up`].
     pub(crate) clean_up: fn(&Path) -> bool,
 }
@@ -152,6 +155,7 @@ pub(crate) struct Ops {
 /// The pid file functions, for the builder.
 pub(crate) static OPS: Ops = Ops {
     acquire: PidFile::acquire,
+    adopt: PidFile::adopt,
     clean_up,
 };
 
@@ -164,8 +168,9 @@ pub(crate) static OPS: Ops = Ops {
 #[derive(Debug)]
 pub(crate) struct PidFile {
     path: PathBuf,
-    /// The pid file's device and inode: it is removed only while its path still names it.
-    id: (u64, u64),
+    /// The pid file's device and inode: it is removed only while its path still names it. `None` for a
+    /// daemon that took the lock over in an upgrade: the upgrade wrote its pid file, after this started.
+    id: Option<(u64, u64)>,
     /// Declared last: dropped (emptied, removed, then unlocked) after the pid file is gone.
     lock: Lock,
 }
@@ -193,16 +198,22 @@ impl PidFile {
         // The descriptor closes here, before any privilege drop (issue 18.1).
         let pid_file = PidFile {
             path: path.to_path_buf(),
-            id: id_of(&file),
+            id: Some(id_of(&file)),
             lock,
         };
+        handover::running(path, pid, None, id_of(&pid_file.lock.file));
         // The record `myapp reload` and `status` read goes into the lock file from now on.
-        // A duplicate, so that the record can be written without borrowing the lock's descriptor; without
-        // one (no descriptor left) there is no record, and `reload` waits in vain: never fail for it.
-        if let Ok(duplicate) = pid_file.lock.file.try_clone() {
-            record::attach(duplicate, pid_file.lock.file.as_raw_fd());
-        }
+        pid_file.attach_record();
         Ok(pid_file)
+    }
+
+    /// Writes the record `myapp reload` and `status` read into the lock file from now on, through a
+    /// duplicate of the lock's descriptor, so that it is written without borrowing the lock's; without one
+    /// (no descriptor left) there is no record, and `reload` waits in vain: never fail for it.
+    pub(crate) fn attach_record(&self) {
+        if let Ok(duplicate) = self.lock.file.try_clone() {
+            record::attach(duplicate, self.lock.file.as_raw_fd());
+        }
     }
 
     /// The path of the pid file.
@@ -241,9 +252,18 @@ impl Drop for PidFile {
         }
         // No record may be written to the lock file's descriptor once it is closed (right after this).
         record::detach();
+        if self.lock.adopted && !handover::named_here() {
+            // A failed upgrade: the files are the old daemon's, which serves on.
+            return;
+        }
         // Removed while still locked, and only if the path still names our file: after a chroot it names
-        // something else (or nothing).
-        remove_if_names(&self.path, self.id);
+        // something else (or nothing); after an upgrade, the new daemon's.
+        match self.id {
+            Some(id) => {
+                remove_if_names(&self.path, id);
+            }
+            None => handover::remove_if_ours(&self.path),
+        }
     }
 }
 
@@ -254,6 +274,9 @@ struct Lock {
     file: File,
     /// The process that locked it: only that one removes the files.
     owner: u32,
+    /// Taken over from the daemon an upgrade replaces: until the pid file names this process, the files
+    /// are that daemon's, which still holds the same lock (a failed upgrade leaves them to it).
+    adopted: bool,
 }
 
 impl Lock {
@@ -295,6 +318,7 @@ impl Lock {
             path: path.to_path_buf(),
             file,
             owner: std::process::id(),
+            adopted: false,
         })
     }
 
@@ -306,8 +330,9 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        // Still locked here; the lock goes when `file` closes, right after.
-        if self.ours() {
+        // Still locked here; the lock goes when `file` closes, right after. A daemon an upgrade replaced
+        // leaves both files to its successor, which holds the same lock.
+        if self.ours() && !handover::superseded() && (!self.adopted || handover::named_here()) {
             // Empty first: where the path cannot be removed, an empty lock file nobody holds is what a
             // clean exit leaves (`status` says "not running", not "dead").
             let _ = self.file.set_len(0);

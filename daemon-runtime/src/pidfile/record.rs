@@ -11,6 +11,7 @@
 //! reload 3 ok
 //! reopen-on 10
 //! reopen 2 failed cannot reopen log file /var/log/app/app.log: Permission denied (os error 13)
+//! listen http 7
 //! end 5f0c2e91
 //! ```
 //!
@@ -18,7 +19,9 @@
 //! look first, which the control actions verify, never trust); `subscribed` says the
 //! program receives signals as events (so it answers reloads); the reload line is `reload N pending`,
 //! `reload N ok` or `reload N failed MESSAGE`, N counting the Reload events delivered; `reopen-on S` says
-//! the log files are reopened on signal S, and the reopen line answers the Nth such signal the same way.
+//! the log files are reopened on signal S, and the reopen line answers the Nth such signal the same way;
+//! `listen NAME FD` names a listening socket the daemon hands to its successor on `upgrade` (candidates
+//! too: `upgrade` checks each is a listening socket).
 //! The last line carries a checksum of the lines above it: the record is rewritten in place (`pwrite` at
 //! offset 0, then `ftruncate`), so a reader that catches it half-written sees a bad checksum and waits for
 //! the next change. At a clean exit the record is emptied.
@@ -27,6 +30,10 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::os::fd::RawFd;
 use std::os::unix::fs::FileExt as _;
+
+use nix::sys::signal::Signal;
+
+use crate::sys::signal::holding;
 use std::sync::Mutex;
 
 const HEADER: &str = "daemon-runtime control 2";
@@ -47,6 +54,8 @@ struct State {
     reopen_on: Option<i32>,
     reopen_seq: u64,
     reopen: Answer,
+    /// The listening sockets an upgrade hands over, by name.
+    listens: Vec<(String, RawFd)>,
 }
 
 /// How the latest request of a kind went.
@@ -67,6 +76,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     reopen_on: None,
     reopen_seq: 0,
     reopen: Answer::None,
+    listens: Vec::new(),
 });
 
 fn with_state(f: impl FnOnce(&mut State)) {
@@ -115,6 +125,15 @@ pub(crate) fn reload_done(result: Result<(), &str>) {
 /// The log files are reopened on signal `number` from now on.
 pub(crate) fn reopen_on(number: i32) {
     with_state(|state| state.reopen_on = Some(number));
+}
+
+/// The listening socket `fd` goes to the daemon's successor on `upgrade`, under `name` (checked by the
+/// caller: a socket name as systemd's `FDNAME=` takes, without spaces).
+pub(crate) fn listen(name: &str, fd: RawFd) {
+    with_state(|state| {
+        state.listens.retain(|(n, _)| n != name);
+        state.listens.push((name.to_string(), fd));
+    });
 }
 
 /// The reopen asked for by the `seq`th signal is done.
@@ -170,6 +189,9 @@ fn encode(state: &State) -> String {
         let _ = writeln!(body, "reopen-on {number}");
     }
     line(&mut body, "reopen", state.reopen_seq, &state.reopen);
+    for (name, fd) in &state.listens {
+        let _ = writeln!(body, "listen {name} {fd}");
+    }
     let sum = checksum(body.as_bytes());
     let _ = writeln!(body, "end {sum:08x}");
     body
@@ -177,13 +199,18 @@ fn encode(state: &State) -> String {
 
 fn write(state: &State) {
     let Some((file, _)) = &state.file else { return };
-    if state.owner != std::process::id() {
+    // A forked child never writes its parent's record, nor a daemon an upgrade replaced its successor's.
+    if state.owner != std::process::id() || super::handover::superseded() {
         return;
     }
     let text = encode(state);
-    // A record that cannot be written only means `reload` will time out: never fail the daemon for it.
-    if file.write_all_at(text.as_bytes(), 0).is_ok() {
-        let _ = file.set_len(text.len() as u64);
+    // One write, and the file cut to what it took: past a small RLIMIT_FSIZE a retry of the rest would
+    // fail with EFBIG and raise SIGXFSZ, held back here, so that the limit cuts the record (which a
+    // reader then sees torn) instead of killing the daemon. A record that cannot be written only means
+    // `reload` will time out: never fail the daemon for it.
+    let written = holding(Signal::SIGXFSZ, || file.write_at(text.as_bytes(), 0));
+    if let Ok(written) = written {
+        let _ = file.set_len(written as u64);
     }
 }
 
@@ -204,6 +231,8 @@ pub(crate) struct Parsed {
     pub(crate) reopen_on: Option<i32>,
     pub(crate) reopen_seq: u64,
     pub(crate) reopen: Answer,
+    /// The listening sockets an upgrade hands over: name and descriptor number in the daemon.
+    pub(crate) listens: Vec<(String, i32)>,
 }
 
 /// Parses a record; `None` for a torn, empty or foreign one.
@@ -227,6 +256,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Parsed> {
         reopen_on: None,
         reopen_seq: 0,
         reopen: Answer::None,
+        listens: Vec::new(),
     };
     let answer = |rest: &str| -> Option<(u64, Answer)> {
         let (seq, state) = rest.split_once(' ')?;
@@ -246,6 +276,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Parsed> {
             parsed.reopen_on = Some(rest.parse().ok()?);
         } else if let Some(rest) = line.strip_prefix("reopen ") {
             (parsed.reopen_seq, parsed.reopen) = answer(rest)?;
+        } else if let Some(rest) = line.strip_prefix("listen ") {
+            let (name, fd) = rest.split_once(' ')?;
+            parsed.listens.push((name.to_string(), fd.parse().ok()?));
         }
     }
     Some(parsed)
@@ -266,6 +299,7 @@ mod tests {
             reopen_on: Some(10),
             reopen_seq: 2,
             reopen: Answer::Ok,
+            listens: vec![("http".into(), 7)],
         };
         let text = encode(&state);
         assert!(
@@ -280,6 +314,7 @@ mod tests {
             (parsed.reopen_on, parsed.reopen_seq, &parsed.reopen),
             (Some(10), 2, &Answer::Ok)
         );
+        assert_eq!(parsed.listens, [("http".to_string(), 7)]);
         // A longer old record under a shorter new one, before the truncate: still the new one.
         let mut torn = text.clone().into_bytes();
         torn.extend_from_slice(b"reload 2 ok\nend 00000000\n");

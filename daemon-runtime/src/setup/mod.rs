@@ -9,7 +9,10 @@ use nix::unistd::Pid;
 
 use crate::config::Config;
 use crate::error::{Error, Step};
-use crate::launch::{Attached, Detached};
+use std::os::fd::OwnedFd;
+
+use crate::handshake::Reporter;
+use crate::launch::{Attached, Detached, Successor};
 use crate::logfile::reopen;
 use crate::pidfile::PidFile;
 use crate::readiness;
@@ -30,23 +33,32 @@ pub(crate) fn daemon(config: &Config, detached: Detached, privileged: Hook<'_>) 
         intermediate,
         hup,
         notify,
+        successor,
     } = detached;
+    let (handed_over, upgrade) = split(successor);
     // The reopen handler goes in after SIGHUP's disposition is restored, which would undo it.
-    let set_up = steps::run(config, true, privileged, Some(alone)).and_then(|pid_file| {
-        restore_hup(&hup).map_err(|errno| Error::os(Step::Signals, None, errno))?;
-        reopen_logs_on(config)?;
-        Ok(pid_file)
-    });
+    let set_up =
+        steps::run(config, true, privileged, Some(alone), handed_over).and_then(|pid_file| {
+            restore_hup(&hup).map_err(|errno| Error::os(Step::Signals, None, errno))?;
+            reopen_logs_on(config)?;
+            Ok(pid_file)
+        });
     let pid_file = match set_up {
         Ok(pid_file) => pid_file,
-        Err(error) => reporter.fail_and_exit(&error),
+        Err(error) => {
+            if let Some(upgrade) = upgrade {
+                upgrade.fail(&error);
+            }
+            reporter.fail_and_exit(&error)
+        }
     };
+    let successor = successor_of(upgrade, pid_file.as_ref());
     // Ready, and the body, only once the intermediate has exited: the daemon's parent is then init (or
     // the nearest subreaper), as the body may expect, and systemd accepts its `MAINPID=` (it refuses one
     // whose parent is alive and not systemd).
     wait_for_exit(intermediate);
     // A failure to notify systemd reaches the launcher, which prints it.
-    if readiness::setup_done(config.readiness, Some(reporter), notify).is_err() {
+    if readiness::setup_done(config.readiness, Some(reporter), successor, notify).is_err() {
         // Released (and removed where it still may be) before the exit: a failed start leaves nothing.
         drop(pid_file);
         crate::sys::process::exit_now(1);
@@ -61,11 +73,56 @@ pub(crate) fn foreground(
     attached: Attached,
     privileged: Hook<'_>,
 ) -> Result<Option<PidFile>, Error> {
-    let pid_file = steps::run(config, false, privileged, attached.alone)?;
-    reopen_logs_on(config)?;
-    readiness::setup_done(config.readiness, None, crate::systemd::notify::active())?;
+    let (handed_over, upgrade) = split(attached.successor);
+    let set_up = steps::run(config, false, privileged, attached.alone, handed_over)
+        .and_then(|pid_file| reopen_logs_on(config).map(|()| pid_file));
+    let pid_file = match set_up {
+        Ok(pid_file) => pid_file,
+        Err(error) => {
+            if let Some(upgrade) = upgrade {
+                upgrade.fail(&error);
+            }
+            return Err(error);
+        }
+    };
+    let successor = successor_of(upgrade, pid_file.as_ref());
+    readiness::setup_done(
+        config.readiness,
+        None,
+        successor,
+        crate::systemd::notify::active(),
+    )?;
     watchdog::start(config.watchdog);
     Ok(pid_file)
+}
+
+/// In an upgrade: the lock handed over (with the old daemon's pid), for the steps; and the pipe to
+/// `upgrade`, told this process's pid at once, so that it can end this daemon if it never gets ready.
+fn split(successor: Option<Successor>) -> (Option<(OwnedFd, u32)>, Option<Reporter>) {
+    match successor {
+        Some(successor) => {
+            successor.report.pid(std::process::id());
+            (
+                Some((successor.lock, successor.predecessor)),
+                Some(successor.report),
+            )
+        }
+        None => (None, None),
+    }
+}
+
+/// What readiness does for `upgrade`: tell it, after writing this daemon's record.
+fn successor_of(
+    report: Option<Reporter>,
+    pid_file: Option<&PidFile>,
+) -> Option<readiness::Successor> {
+    report.map(|report| readiness::Successor {
+        report,
+        on_ready: pid_file.map_or_else(
+            || -> Box<dyn FnOnce() + Send> { Box::new(|| {}) },
+            PidFile::record_on_ready,
+        ),
+    })
 }
 
 /// Installs the `reopen_logs_on` handler, if asked.

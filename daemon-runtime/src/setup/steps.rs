@@ -4,6 +4,8 @@
 //! a directory it may not enter fails the start), the group and user switch with the kept capabilities,
 //! then the hardening that must follow the switch.
 
+use std::os::fd::OwnedFd;
+
 use nix::sys::stat::{Mode, umask};
 
 use crate::caps::{self, CapSet};
@@ -29,6 +31,7 @@ pub(super) fn run(
     detached: bool,
     privileged: Hook<'_>,
     alone: Option<SingleThread>,
+    handed_over: Option<(OwnedFd, u32)>,
 ) -> Result<Option<PidFile>, Error> {
     // Read before the environment is cleaned: whether systemd put stdio on the journal already.
     let journal_stream = sink::journal::Stream::from_env();
@@ -63,7 +66,12 @@ pub(super) fn run(
         sinks.install()?;
     }
     umask(Mode::from_bits_truncate(config.umask as _));
-    let pid_file = config.acquire_pid_file()?;
+    // In an upgrade, the lock the old daemon handed over; its pid file stays as it is until `upgrade`
+    // writes it, once this daemon is ready.
+    let pid_file = match handed_over {
+        Some((lock, predecessor)) => Some(config.adopt_pid_file(lock, predecessor)?),
+        None => config.acquire_pid_file()?,
+    };
     if let Some(files) = &mut log_files {
         files.give_to(identity.owner())?;
     }
@@ -78,7 +86,7 @@ pub(super) fn run(
     };
     if let Some(settings) = per_thread {
         // Counted now: the privileged code may have started threads.
-        threads::check_alone(ProcStatus::read().map(|s| s.threads), settings)?;
+        threads::check_alone(ProcStatus::read().as_ref(), settings)?;
     }
     identity.set_groups()?;
     if let Some(root) = &config.chroot {

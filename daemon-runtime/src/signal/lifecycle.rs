@@ -96,12 +96,20 @@ pub(crate) fn reload_done(result: Result<(), &str>) -> Result<(), Error> {
 
 /// A Terminate event (SIGTERM or SIGINT) is about to be handed to the program.
 pub(crate) fn terminating() {
-    crate::systemd::notify::stopping_once();
+    stopping();
 }
 
 /// `main` returned (the [`crate::Running`] handle is being dropped; the pid file is still there).
 pub(crate) fn exiting() {
-    crate::systemd::notify::stopping_once();
+    stopping();
+}
+
+/// systemd hears `STOPPING=1` once; never from a daemon an upgrade replaced, whose successor is the
+/// service's main process now (with `NotifyAccess=all` systemd would take it for the service's).
+fn stopping() {
+    if !crate::pidfile::handover::superseded() {
+        crate::systemd::notify::stopping_once();
+    }
 }
 
 /// Acknowledges the reload the last [`Signal::Reload`](super::Signal::Reload) asked for: it is done and the daemon runs with the

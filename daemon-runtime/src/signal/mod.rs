@@ -8,7 +8,7 @@
 //! before the program reads are one Reload event, and a SIGHUP during a reload is one more event after it.
 
 use std::fmt;
-use std::io::{self, Read as _};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -62,6 +62,11 @@ pub enum Term {
     Sigterm,
     /// SIGINT: Ctrl-C on the terminal the process runs on (foreground, or `docker run -it`).
     Sigint,
+    /// SIGTERM from `myapp upgrade`, once the new daemon is ready and serves on the same listening
+    /// sockets: stop accepting (drop or close the listeners), finish the work in flight within the stop
+    /// schedule's time, and return from `main`. The pid file and the lock are the new daemon's now: the
+    /// runtime leaves them, and sends systemd no `STOPPING=1`.
+    Upgraded,
 }
 
 impl Signal {
@@ -77,7 +82,7 @@ impl Signal {
     pub fn number(self) -> c_int {
         match self {
             Signal::Reload => libc::SIGHUP,
-            Signal::Terminate(Term::Sigterm) => libc::SIGTERM,
+            Signal::Terminate(Term::Sigterm | Term::Upgraded) => libc::SIGTERM,
             Signal::Terminate(Term::Sigint) => libc::SIGINT,
             Signal::User1 => libc::SIGUSR1,
             Signal::User2 => libc::SIGUSR2,
@@ -221,7 +226,8 @@ impl Signals {
 
     fn subscribe(&mut self, kind: Signal) -> io::Result<()> {
         let index = match kind {
-            Signal::Terminate(Term::Sigterm) => 0,
+            // Told apart when read (an upgrade's SIGTERM), registered as SIGTERM.
+            Signal::Terminate(Term::Sigterm | Term::Upgraded) => 0,
             Signal::Terminate(Term::Sigint) => 1,
             Signal::Reload => 2,
             Signal::User1 => 3,
@@ -302,8 +308,9 @@ impl Signals {
         let mut buffer = [0u8; 64];
         loop {
             // More may be queued after a full buffer; EINTR: try again; WouldBlock (empty) or anything
-            // else: done. (End of file cannot happen: `Wake` keeps the write end open.)
-            match (&self.read).read(&mut buffer) {
+            // else: done. (End of file cannot happen: `Wake` keeps the write end open.) Never blocking,
+            // even if the program cleared O_NONBLOCK on the descriptor `AsFd` handed it.
+            match crate::sys::io::recv_now(self.read.as_fd(), &mut buffer) {
                 Ok(n) if n > 0 => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 _ => return,
@@ -314,7 +321,11 @@ impl Signals {
     /// Takes the first pending signal and tells the lifecycle hooks before the program sees it.
     fn take_pending(&self) -> Option<Signal> {
         let index = (0..KINDS.len()).find(|index| self.wake.take(*index))?;
-        let signal = KINDS[index];
+        let mut signal = KINDS[index];
+        // SIGTERM after an upgrade switched to the new daemon: the pid file names it now.
+        if signal == Signal::Terminate(Term::Sigterm) && crate::pidfile::handover::superseded() {
+            signal = Signal::Terminate(Term::Upgraded);
+        }
         match signal {
             Signal::Reload => {
                 // The counting action ran before this subscription's (the registry runs a signal's

@@ -147,8 +147,8 @@ fn start_relay(
     let socket: OwnedFd = above_stdio(socket.into()).map_err(fail)?;
     let mut keep: Vec<i32> = inputs.iter().map(|input| input.pipe.as_raw_fd()).collect();
     keep.extend([socket.as_raw_fd(), report_write.as_raw_fd()]);
-    let from_proc = crate::sys::proc_status::ProcStatus::read().map(|s| s.threads);
-    let alone = crate::threads::check(from_proc, None)?;
+    let status = crate::sys::proc_status::ProcStatus::read();
+    let alone = crate::threads::check(status.as_ref(), None)?;
     let relay = relay::Relay {
         socket_path: SYSLOG_SOCKET,
         tag: program(),

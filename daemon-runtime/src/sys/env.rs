@@ -29,11 +29,4 @@ impl SingleThread {
         // SAFETY: this value proves that no other thread runs, so none reads the environment meanwhile.
         unsafe { std::env::remove_var(name) };
     }
-
-    /// Sets `name` to `value` in the environment.
-    #[allow(dead_code)]
-    pub(crate) fn set_var(&self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) {
-        // SAFETY: as for `remove_var`.
-        unsafe { std::env::set_var(name, value) };
-    }
 }

@@ -117,3 +117,22 @@ pub(crate) fn adopt_inherited(fd: RawFd, accept: impl Fn(Kind) -> bool) -> Optio
     // taken only here, once, at start.
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Takes an open-file-description write lock (`F_OFD_SETLK`, Linux 3.15) on the whole of `file`, without
+/// waiting: `Ok(false)` when another open file description holds one. Independent of `flock`; released
+/// when the last descriptor of this open file closes, so a crashed holder never leaves it behind.
+#[cfg(target_os = "linux")]
+pub(crate) fn try_ofd_write_lock(file: &std::fs::File) -> Result<bool, Errno> {
+    // SAFETY: an all-zero `flock` is a valid value (whole file from offset 0, pid 0 as OFD locks want).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    // Both constants are small (1 and 0): the conversions are exact.
+    lock.l_type = libc::c_short::try_from(libc::F_WRLCK).unwrap_or(1);
+    lock.l_whence = libc::c_short::try_from(libc::SEEK_SET).unwrap_or(0);
+    // SAFETY: fcntl(F_OFD_SETLK) reads one `flock` from a live local and touches no other memory.
+    let result = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &raw const lock) };
+    match Errno::result(result) {
+        Ok(_) => Ok(true),
+        Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
+        Err(errno) => Err(errno),
+    }
+}

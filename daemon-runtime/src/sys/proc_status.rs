@@ -16,8 +16,8 @@
 /// The parts of `/proc/self/status` the launch needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ProcStatus {
-    /// `Threads`.
-    pub(crate) threads: u64,
+    /// `Threads`: read only in sys/threads.rs, where a count of one makes a `SingleThread`.
+    pub(super) threads: u64,
     /// `SigIgn`: bit `n - 1` set when signal `n` is ignored.
     pub(crate) ignored: u64,
     /// `FDSize`: the slots of the fd table (it grows with the highest fd ever open, and never shrinks).
@@ -25,6 +25,16 @@ pub(crate) struct ProcStatus {
 }
 
 impl ProcStatus {
+    /// A status with `threads` threads, for tests of what reads it.
+    #[cfg(test)]
+    pub(crate) fn with_threads(threads: u64) -> ProcStatus {
+        ProcStatus {
+            threads,
+            ignored: 0,
+            fd_table: 64,
+        }
+    }
+
     /// Reads `/proc/self/status`; `None` where there is no procfs (another Unix, or a chroot without /proc,
     /// or something else mounted there).
     pub(crate) fn read() -> Option<ProcStatus> {

@@ -1,9 +1,9 @@
 //! Processes: `fork` with the single-thread proof it needs, pidfds (Linux 5.3), the nice value, the
 //! monotonic clock.
 
-use std::os::fd::OwnedFd;
 #[cfg(target_os = "linux")]
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
+use std::os::fd::{OwnedFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,26 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Makes `command`'s child inherit `fds` (open in this process, close-on-exec here): their close-on-exec
+/// flag is cleared in the child only, between its fork and its exec, so that no other child of this
+/// process (another thread's) ever inherits them.
+pub(crate) fn inherit_in_child(command: &mut std::process::Command, fds: Vec<RawFd>) {
+    use std::os::unix::process::CommandExt as _;
+    let clear = move || {
+        for fd in &fds {
+            // SAFETY: F_SETFD only sets a descriptor's flags; fcntl is async-signal-safe, as code between
+            // fork and exec must be.
+            if unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) } == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the child between fork and exec, where only async-signal-safe code may
+    // run: it iterates a vector allocated before the fork (no allocation) and calls fcntl.
+    unsafe { command.pre_exec(clear) };
+}
+
 /// `setpriority(PRIO_PROCESS, 0, nice)`.
 pub(crate) fn set_nice(nice: i32) -> Result<(), Errno> {
     // SAFETY: setpriority(2) takes integers only.
@@ -68,6 +88,20 @@ pub(crate) fn monotonic_usec() -> u64 {
 pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd (or -1); no memory is involved.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(fd)?;
+    let fd = RawFd::try_from(fd).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel just returned this fd, which nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_getfd(2)` (Linux 5.6): a duplicate of the process's descriptor `target`, close-on-exec, sharing its
+/// open file description. The kernel allows it to whoever may ptrace the process (root, or its own user
+/// while it is dumpable and the Yama policy permits).
+#[cfg(target_os = "linux")]
+pub(crate) fn pidfd_getfd(pidfd: &OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_getfd takes a pidfd we own, a descriptor number in the other process and no flags,
+    // and returns a new descriptor (or -1); no memory of ours is involved.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
     let fd = Errno::result(fd)?;
     let fd = RawFd::try_from(fd).map_err(|_| Errno::EBADF)?;
     // SAFETY: the kernel just returned this fd, which nothing else owns.

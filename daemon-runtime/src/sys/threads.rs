@@ -3,6 +3,7 @@
 //! count ([`Trust`]), makes a [`SingleThread`].
 
 use super::env::SingleThread;
+use super::proc_status::ProcStatus;
 
 /// What the OS says about the process's threads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,13 +30,28 @@ impl Trust {
     }
 }
 
-/// One thread, as `count` says (or, where it cannot tell, as `trust` promises); `None` otherwise.
-pub(crate) fn alone(count: Count, trust: Option<Trust>) -> Option<SingleThread> {
+/// One thread, as /proc's `status` says or, without it, as the OS says (or, where it cannot tell, as
+/// `trust` promises); else the count, for the refusal. The count is taken here, never from the caller, so
+/// that no code can make a `SingleThread` out of a number of its own.
+pub(crate) fn alone(
+    status: Option<&ProcStatus>,
+    trust: Option<Trust>,
+) -> Result<SingleThread, Count> {
+    let count = status.map_or_else(count, |status| Count::Exactly(status.threads));
     let known = matches!(count, Count::Exactly(0 | 1));
     let trusted = count == Count::Unknown && trust.is_some();
-    // SAFETY: the count says one thread runs (only this one could start another, and it does not while the
-    // token lives), or the caller promised it where nothing can count (`Trust`).
-    (known || trusted).then(|| unsafe { SingleThread::assume() })
+    if known || trusted {
+        // SAFETY: the count says one thread runs (only this one could start another, and it does not while
+        // the token lives), or the caller promised it where nothing can count (`Trust`).
+        Ok(unsafe { SingleThread::assume() })
+    } else {
+        Err(count)
+    }
+}
+
+/// The process's thread count, as /proc's `status` says or, without it, as the OS says.
+pub(crate) fn count_of(status: Option<&ProcStatus>) -> Count {
+    status.map_or_else(count, |status| Count::Exactly(status.threads))
 }
 
 /// Linux without /proc: unshare(2) refuses `CLONE_VM` with EINVAL when another thread (or a vfork parent)
@@ -129,10 +145,7 @@ mod tests {
     fn the_callers_word_counts_only_where_nothing_can_count() {
         // SAFETY: not forking here; only what the word is taken for is tested.
         let trust = unsafe { Trust::assume() };
-        assert!(alone(Count::Exactly(1), None).is_some());
-        assert!(alone(Count::Exactly(2), Some(trust)).is_none());
-        assert!(alone(Count::Several, Some(trust)).is_none());
-        assert!(alone(Count::Unknown, None).is_none());
-        assert!(alone(Count::Unknown, Some(trust)).is_some());
+        assert!(alone(Some(&ProcStatus::with_threads(1)), None).is_ok());
+        assert!(alone(Some(&ProcStatus::with_threads(2)), Some(trust)).is_err());
     }
 }

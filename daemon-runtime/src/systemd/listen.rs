@@ -27,9 +27,11 @@
 //! ```
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
+use super::notify;
+use crate::pidfile::record;
 use crate::sys::env::SingleThread;
 use crate::sys::fd::{Kind, adopt_inherited};
 use crate::sys::io::{int_option, socket_domain};
@@ -91,10 +93,74 @@ pub(crate) fn take_env(alone: Option<&SingleThread>) -> Vec<RawFd> {
     for (fd, name) in passed {
         if let Some(fd) = adopt(fd, &name) {
             kept.push(fd.as_raw_fd());
+            record::listen(&name, fd.as_raw_fd());
             taken.push(ListenFd { name, fd });
         }
     }
     kept
+}
+
+/// A listening socket the daemon this one upgrades handed over (adopted and checked by the launch):
+/// handed out by [`tcp_listener`] and the others as a socket systemd passed, and handed over again on the
+/// next upgrade.
+pub(crate) fn handed_over(name: String, fd: OwnedFd) {
+    record::listen(&name, fd.as_raw_fd());
+    TAKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(ListenFd { name, fd });
+}
+
+/// Registers a listening socket the program bound itself, under `name`, so that `myapp upgrade` hands it
+/// to the new daemon (which gets it back from [`tcp_listener`]`(name)` or [`unix_listener`], as if systemd
+/// had passed it), and, under systemd, so that it is kept in the service's file descriptor store
+/// (`FDSTORE=1`, `FDNAME=name`: with `FileDescriptorStoreMax=` in the unit, a `systemctl restart` passes it
+/// back). Sockets systemd passed, or an upgrade handed over, are registered already. Call it once per
+/// socket, after binding; the socket must stay open (the runtime keeps its number, not the socket).
+///
+/// ```no_run
+/// use daemon_runtime::listen;
+///
+/// let listener = match listen::tcp_listener("http")? {
+///     Some(listener) => listener, // handed over by an upgrade, or passed by systemd
+///     None => {
+///         let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+///         listen::share("http", &listener)?;
+///         listener
+///     }
+/// };
+/// # drop(listener);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// `InvalidInput` for a name that is empty, longer than 255 bytes, or has other characters than ASCII
+/// letters, digits, `_`, `-` and `.`, and for a socket that is not listening (the message says what it
+/// is); the OS error of inspecting it; under systemd, a failure to send it to the file descriptor store.
+pub fn share(name: &str, socket: &impl AsFd) -> io::Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cannot share a socket as {name:?}: a name is 1 to 255 ASCII letters, digits, `_`, `-` or `.`"
+            ),
+        ));
+    }
+    let fd = socket.as_fd().as_raw_fd();
+    if int_option(fd, libc::SO_ACCEPTCONN)? == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot share fd {fd} as {name:?}: it is not a listening socket"),
+        ));
+    }
+    record::listen(name, fd);
+    notify::store_fd(name, socket.as_fd()).map_err(io::Error::from)
 }
 
 /// Removes the variables: they describe the process systemd started, not any child of it.

@@ -64,6 +64,10 @@ pub(crate) enum Message<'a> {
     ExtendTimeoutUsec(u64),
     /// `WATCHDOG=1`: alive.
     Watchdog,
+    /// `FDSTORE=1`: keep the descriptors sent with this message.
+    FdStore,
+    /// `FDNAME=`: their name.
+    FdName(&'a str),
 }
 
 impl fmt::Display for Message<'_> {
@@ -78,6 +82,8 @@ impl fmt::Display for Message<'_> {
             Message::MonotonicUsec(usec) => write!(f, "MONOTONIC_USEC={usec}"),
             Message::ExtendTimeoutUsec(usec) => write!(f, "EXTEND_TIMEOUT_USEC={usec}"),
             Message::Watchdog => f.write_str("WATCHDOG=1"),
+            Message::FdStore => f.write_str("FDSTORE=1"),
+            Message::FdName(name) => write!(f, "FDNAME={name}"),
         }
     }
 }
@@ -184,6 +190,26 @@ fn connect(address: Option<OsString>) -> Result<State, Error> {
 pub(crate) fn send(messages: &[Message<'_>]) -> Result<(), Error> {
     let lines: Vec<String> = messages.iter().map(ToString::to_string).collect();
     send_datagram(&lines.join("\n"))
+}
+
+/// Keeps `fd` in the service's file descriptor store under `name` (`FDSTORE=1`, `FDNAME=`), so that the
+/// next start of the service gets it back in `LISTEN_FDS`; a no-op without a notify socket. systemd keeps
+/// one copy of a socket sent twice.
+pub(crate) fn store_fd(name: &str, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
+    let message = [Message::FdStore, Message::FdName(name)]
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut state = lock();
+    if matches!(*state, State::Unopened) {
+        *state = connect(socket())?;
+    }
+    let State::Open { socket, shown } = &*state else {
+        return Ok(());
+    };
+    crate::sys::io::send_with_fds(std::os::fd::AsFd::as_fd(socket), message.as_bytes(), &[fd])
+        .map_err(|e| Error::new(Step::Notify, Some(shown.clone()), e.raw_os_error()))
 }
 
 /// Sends one datagram of `KEY=VALUE` lines; a no-op without a notify socket.
@@ -344,8 +370,14 @@ pub fn stopping() -> Result<(), Error> {
 /// # Ok::<(), daemon_runtime::Error>(())
 /// ```
 pub fn raw(lines: &[&str]) -> Result<(), Error> {
-    let message =
-        encode(lines).map_err(|why| Error::new(Step::Notify, None, None).with_detail(why))?;
+    // Checked only where there is a socket to send to, naming it: without one, every call is a no-op.
+    if !active() {
+        return Ok(());
+    }
+    let message = encode(lines).map_err(|why| {
+        let shown = socket().map(|s| s.to_string_lossy().into_owned());
+        Error::new(Step::Notify, shown, None).with_detail(why)
+    })?;
     send_datagram(&message)
 }
 

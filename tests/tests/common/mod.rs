@@ -38,6 +38,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_lock_flood" => env!("CARGO_BIN_EXE_fx_lock_flood"),
         "fx_server" => env!("CARGO_BIN_EXE_fx_server"),
         "fx_sink" => env!("CARGO_BIN_EXE_fx_sink"),
+        "fx_upgrade" => env!("CARGO_BIN_EXE_fx_upgrade"),
         "bench_floor" => env!("CARGO_BIN_EXE_bench_floor"),
         other => panic!("no fixture {other}"),
     }
