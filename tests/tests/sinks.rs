@@ -289,7 +289,7 @@ fn syslog_down_drops_the_oldest_lines_and_counts_them_without_blocking() {
     let go_arg = go.display().to_string();
     in_namespace(
         dir.path(),
-        r#"syslog; "$@"; started; logged "plain stderr line"; stop_syslog; touch "$dir/go"
+        r#"syslog; "$@"; started; logged "worker line from"; stop_syslog; touch "$dir/go"
 daemon_gone; echo ended > "$dir/ended"; syslog; logged "done"; stop_syslog"#,
         &[
             "--stderr",
