@@ -598,32 +598,48 @@ impl Daemon {
     }
 
     /// Upgrades the running daemon in place, with no connection refused: starts this program's
-    /// executable as it is on disk now, with `args` (none: the running daemon's own arguments), hands it
-    /// the running daemon's listening sockets and lock while the old daemon serves on, and, once the new
-    /// daemon is ready, writes its pid into the pid file and lets the old one go (SIGTERM, which its
-    /// signal API reads as [`Term::Upgraded`](crate::signal::Term::Upgraded); the
-    /// [`stop_retry`](Daemon::stop_retry) schedule bounds its drain). A new daemon that fails before it is
-    /// ready (its start failed, it panicked, it missed the ready timeout) is ended, and the old one never
-    /// learns of it.
+    /// executable as it is on disk now, with the running daemon's own arguments, hands it the running
+    /// daemon's listening sockets and lock while the old daemon serves on, and, once the new daemon is
+    /// ready, writes its pid into the pid file and lets the old one go (SIGTERM, which its signal API
+    /// reads as [`Term::Upgraded`](crate::signal::Term::Upgraded); the [`stop_retry`](Daemon::stop_retry)
+    /// schedule bounds its drain). A new daemon that fails before it is ready (its start failed, it
+    /// panicked, it missed the ready timeout) is ended, and the old one never learns of it.
+    ///
+    /// The running daemon's arguments are read from /proc only where it runs as this process's own user:
+    /// a daemon that dropped its privileges could have rewritten them, and root would then start the new
+    /// daemon with arguments of its user's choosing. Otherwise give them: [`upgrade_with`](Daemon::upgrade_with).
     ///
     /// The sockets handed over are those systemd passed, those an earlier upgrade handed over, and those
     /// the program registered with [`listen::share`](crate::listen::share); the new daemon gets them from
     /// [`listen::tcp_listener`](crate::listen::tcp_listener) by name. Exit codes: 0 upgraded, 1 the upgrade
     /// failed (the old daemon serves on; the message says why) or the old daemon did not exit within the
-    /// schedule, 4 not allowed (root, or the user who started the daemon, may upgrade it), 7 not running.
-    /// Linux 5.6 or later (`pidfd_getfd`). See the [upgrade guide](crate::guide::upgrade).
+    /// schedule, 2 its arguments must be given, 4 not allowed (root, or the user who started the daemon,
+    /// may upgrade it), 7 not running. Linux 5.6 or later (`pidfd_getfd`). See the
+    /// [upgrade guide](crate::guide::upgrade).
+    ///
+    /// ```no_run
+    /// daemon_runtime::Daemon::new().pid_file("/run/app.pid").upgrade().exit();
+    /// ```
+    pub fn upgrade(&self) -> Outcome {
+        control::upgrade(&self.config, None)
+    }
+
+    /// [`upgrade`](Daemon::upgrade), starting the new daemon with `args` (which may be empty) instead of
+    /// the running daemon's own.
     ///
     /// ```no_run
     /// let daemon = daemon_runtime::Daemon::new().pid_file("/run/app.pid");
-    /// daemon.upgrade(["--config", "/etc/app/new.toml"]).exit();
+    /// daemon.upgrade_with(["--config", "/etc/app/new.toml"]).exit();
     /// ```
-    pub fn upgrade<I, S>(&self, args: I) -> Outcome
+    pub fn upgrade_with<I, S>(&self, args: I) -> Outcome
     where
         I: IntoIterator<Item = S>,
         S: Into<std::ffi::OsString>,
     {
-        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-        control::upgrade(&self.config, (!args.is_empty()).then_some(args))
+        control::upgrade(
+            &self.config,
+            Some(args.into_iter().map(Into::into).collect()),
+        )
     }
 
     /// Stops the running daemon (as [`stop`](Daemon::stop)), then starts a new one (as

@@ -401,13 +401,19 @@ fn reload_under_type_notify_reports_reloading_then_ready() {
 /// A client loop inside the container, in the background: `count` short connections to the echo example,
 /// one line each; `OK` or `FAIL` per connection in `/tmp/clients`, `DONE` at the end.
 fn start_clients(c: &Container, count: u32) {
-    c.ok(&format!(
-        "(for i in $(seq 1 {count}); do \
-           if exec 3<>/dev/tcp/127.0.0.1/7007 2>/dev/null && echo ping$i >&3 && \
-              [ \"$(timeout 5 head -n1 <&3)\" = ping$i ]; then echo OK; else echo FAIL; fi; \
-           exec 3<&- 3>&-; \
-         done; echo DONE) > /tmp/clients 2>&1 &"
-    ));
+    c.write(
+        "/tmp/clients.sh",
+        &format!(
+            "#!/bin/bash\n\
+             for i in $(seq 1 {count}); do\n\
+               if exec 3<>/dev/tcp/127.0.0.1/7007 && echo ping$i >&3 && \
+                  [ \"$(timeout 5 head -n1 <&3)\" = ping$i ]; then echo OK; else echo FAIL; fi\n\
+               exec 3<&- 3>&-\n\
+             done\n\
+             echo DONE\n"
+        ),
+    );
+    c.ok("setsid bash /tmp/clients.sh > /tmp/clients 2>&1 < /dev/null &");
 }
 
 /// The client loop's results, once it is done: (served, failed).
@@ -415,7 +421,11 @@ fn clients_done(c: &Container) -> (usize, usize) {
     let done = c.eventually(Duration::from_secs(60), |c| {
         c.ok("grep -c DONE /tmp/clients || true").trim() == "1"
     });
-    assert!(done, "the client loop did not finish");
+    assert!(
+        done,
+        "the client loop did not finish: {}",
+        c.ok("head -c 2000 /tmp/clients; echo; tail -c 1000 /tmp/clients")
+    );
     let results = c.ok("cat /tmp/clients");
     (
         results.lines().filter(|l| *l == "OK").count(),
@@ -439,7 +449,13 @@ fn upgrade_as_exec_reload_moves_main_pid_without_a_restart_or_a_refused_connecti
     start_clients(&c, 400);
     for _ in 0..3 {
         let before = c.show("echo-upgrade.service", "MainPID");
-        c.ok("systemctl reload echo-upgrade.service");
+        let reload = c.sh("systemctl reload echo-upgrade.service");
+        assert!(
+            reload.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&reload.stderr),
+            c.journal("echo-upgrade.service")
+        );
         let after = c.show("echo-upgrade.service", "MainPID");
         assert_ne!(before, after, "MainPID followed the upgrade");
         assert_eq!(
@@ -448,7 +464,8 @@ fn upgrade_as_exec_reload_moves_main_pid_without_a_restart_or_a_refused_connecti
             "the new main process is the daemon itself"
         );
         let gone = c.eventually(Duration::from_secs(10), |c| {
-            c.ok(&format!("test -e /proc/{before} || echo gone")).contains("gone")
+            c.ok(&format!("test -e /proc/{before} || echo gone"))
+                .contains("gone")
         });
         assert!(gone, "the old daemon {before} drained and left");
     }

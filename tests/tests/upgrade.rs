@@ -489,3 +489,76 @@ impl Drop for Cleanup {
         (self.0)();
     }
 }
+
+#[test]
+fn a_daemon_that_dropped_its_privileges_is_upgraded_with_the_arguments_given() {
+    if !is_root() {
+        return skip("a daemon that switches to nobody needs root to start");
+    }
+    // Not dumpable, as a hardened daemon is: its successor's descriptors are hidden from it, and it still
+    // knows it was replaced (by the upgrade's lock on the lock file) and leaves the files to it.
+    let (dir, out) = scratch("upgrade-dropped");
+    let pid_file = dir.join("app.pid");
+    let command = |args: &[&str]| {
+        let mut command = fixture("fx_upgrade", &out);
+        command
+            .args(args)
+            .env("FX_PID_FILE", &pid_file)
+            .env("FX_USER", "nobody")
+            .env("FX_CORE_DUMPS", "0");
+        command
+    };
+    let started = launch(command(&[]));
+    assert!(started.status.success(), "{}", text(&started));
+    let _cleanup = Cleanup(Box::new({
+        let out = out.clone();
+        move || {
+            for pid in std::fs::read_to_string(&out)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.split_whitespace().next()?.parse::<i32>().ok())
+            {
+                kill_and_wait(pid);
+            }
+        }
+    }));
+    let old: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Its arguments are its own user's to rewrite: root does not take them.
+    let refused = launch(command(&["upgrade"]));
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("give the new daemon's arguments"),
+        "{}",
+        text(&refused)
+    );
+    assert!(is_alive(old));
+    let upgraded = launch(command(&["upgrade", "--"]));
+    assert_eq!(upgraded.status.code(), Some(0), "{}", text(&upgraded));
+    let new: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(new, old);
+    assert!(gone_within(old, Duration::from_secs(5)));
+    // The old daemon left the lock file and the record to its successor.
+    let lock = dir.join("app.pid.lock");
+    let record = std::fs::read_to_string(&lock).expect("the lock file is still there");
+    assert!(record.contains(&format!("pid {new}\n")), "{record}");
+    assert_eq!(flocks_on(&lock), 1);
+    let status = launch(command(&["status"]));
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout).trim(),
+        format!("running (pid {new})")
+    );
+    let stopped = launch(command(&["stop"]));
+    assert_eq!(stopped.status.code(), Some(0), "{}", text(&stopped));
+    assert!(
+        !pid_file.exists() && !lock.exists(),
+        "stop removes what the daemon left"
+    );
+}

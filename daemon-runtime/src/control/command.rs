@@ -53,8 +53,14 @@ pub(crate) fn run(config: &Config) {
         Action::Reload => super::reload(config).exit(),
         Action::ReopenLogs => super::reopen_logs(config).exit(),
         Action::Upgrade => {
-            let args: Vec<std::ffi::OsString> = args.collect();
-            super::upgrade(config, (!args.is_empty()).then_some(args)).exit()
+            // `upgrade ARGS...` or `upgrade -- ARGS...` (`upgrade --`: none); bare `upgrade`: the running
+            // daemon's own.
+            let mut args: Vec<std::ffi::OsString> = args.collect();
+            let explicit = !args.is_empty();
+            if args.first().is_some_and(|a| a == "--") {
+                args.remove(0);
+            }
+            super::upgrade(config, explicit.then_some(args)).exit()
         }
     }
 }

@@ -67,7 +67,20 @@ pub(super) fn upgrade(
         Ok(handed) => handed,
         Err(outcome) => return outcome,
     };
-    let args = args.unwrap_or_else(|| arguments_of(old));
+    let args = match args {
+        Some(args) => args,
+        None => match arguments_of(old) {
+            Ok(args) => args,
+            Err(why) => {
+                return Outcome::new(
+                    Action::Upgrade,
+                    2,
+                    format!("cannot upgrade pid {old}: {why}"),
+                )
+                .with_pid(old);
+            }
+        },
+    };
     let (mut child, report) = match spawn(old, handed, &args) {
         Ok(spawned) => spawned,
         Err(outcome) => return outcome,
@@ -240,8 +253,14 @@ fn hand_over(pidfd: &OwnedFd, old: i32, lock: &LockFile) -> Result<Handed, Outco
                 Action::Upgrade,
                 code,
                 format!(
-                    "cannot upgrade pid {old}: cannot take its descriptor {fd} (pidfd_getfd): {}",
-                    io::Error::from(errno)
+                    "cannot upgrade pid {old}: cannot take its descriptor {fd} (pidfd_getfd): {}{}",
+                    io::Error::from(errno),
+                    if errno == Errno::EPERM {
+                        " (it needs root or the daemon's own user, and a system call filter that allows \
+                         pidfd_getfd: systemd-nspawn's, or a unit's SystemCallFilter=, may refuse it)"
+                    } else {
+                        ""
+                    }
                 ),
             )
             .with_pid(old)
@@ -258,6 +277,18 @@ fn hand_over(pidfd: &OwnedFd, old: i32, lock: &LockFile) -> Result<Handed, Outco
     }
     let mut sockets = Vec::new();
     for (name, fd) in record.listens {
+        // The record is the daemon's (possibly compromised) word: a name is what `listen::share` takes.
+        let valid = !name.is_empty()
+            && name.len() <= 255
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid {
+            return refuse(
+                1,
+                format!("its record names a socket {name:?}, which is no socket name"),
+            );
+        }
         let socket = take(fd)?;
         if int_option(socket.as_raw_fd(), libc::SO_ACCEPTCONN).ok() != Some(1) {
             return refuse(
@@ -273,17 +304,36 @@ fn hand_over(pidfd: &OwnedFd, old: i32, lock: &LockFile) -> Result<Handed, Outco
     })
 }
 
-/// The running daemon's own arguments (without `argv[0]`), from /proc.
-fn arguments_of(pid: i32) -> Vec<OsString> {
-    let Ok(bytes) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return Vec::new();
-    };
-    bytes
+/// The running daemon's own arguments (without `argv[0]`), from /proc: only where it runs as this
+/// process's user. A process may rewrite what /proc shows of its arguments (they are its own memory): a
+/// daemon that dropped its privileges must not choose the arguments root starts the new daemon with.
+fn arguments_of(pid: i32) -> Result<Vec<OsString>, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|error| format!("cannot read its status: {error}"))?;
+    let me = nix::unistd::Uid::effective().as_raw();
+    let uids: Vec<u32> = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .map(|uids| {
+            uids.split_whitespace()
+                .filter_map(|u| u.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if uids.len() < 3 || uids.iter().take(3).any(|uid| *uid != me) {
+        return Err(format!(
+            "it runs as another user (uids {uids:?}), which could have rewritten the arguments /proc shows; \
+             give the new daemon's arguments: `upgrade ARGS...` (`upgrade --` for none)"
+        ));
+    }
+    let bytes = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map_err(|error| format!("cannot read its arguments: {error}"))?;
+    Ok(bytes
         .split(|b| *b == 0)
         .skip(1)
         .filter(|arg| !arg.is_empty())
         .map(|arg| OsString::from_vec(arg.to_vec()))
-        .collect()
+        .collect())
 }
 
 /// Ends a new daemon that failed (it said its pid) and the process started for it.

@@ -108,10 +108,12 @@ pub(crate) fn background(config: &Config, entry: Entry) -> Result<Detached, Erro
 fn launch_status(entry: Entry) -> (Option<ProcStatus>, Option<SingleThread>) {
     // Only where the thread count is known without /proc: a seccomp filter that refuses `unshare`
     // (Docker's default) would leave it to the caller's word, where /proc can still count.
-    if entry.close_all.is_some() && entry.trust.is_some() && fds::table_is_small() {
-        if let Some(alone) = threads::known_alone() {
-            return (None, Some(alone));
-        }
+    if entry.close_all.is_some()
+        && entry.trust.is_some()
+        && fds::table_is_small()
+        && let Some(alone) = threads::known_alone()
+    {
+        return (None, Some(alone));
     }
     (ProcStatus::read(), None)
 }

@@ -33,28 +33,32 @@ struct Running {
     predecessor: Option<u32>,
     /// The lock file's device and inode: a successor holds a descriptor of it.
     lock: (u64, u64),
+    /// A duplicate of the lock's descriptor, to see an `upgrade` in progress (its OFD lock).
+    file: Option<File>,
 }
 
 static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
 /// Once superseded, always: the files and the record are the successor's from then on.
 static SUPERSEDED: AtomicBool = AtomicBool::new(false);
 
-/// Remembers the pid file this process holds (and its lock file's identity), for [`superseded`].
-pub(super) fn running(path: &Path, owner: u32, predecessor: Option<u32>, lock: (u64, u64)) {
+/// Remembers the pid file this process holds (and its lock file), for [`superseded`].
+pub(super) fn running(path: &Path, owner: u32, predecessor: Option<u32>, lock: &File) {
     *RUNNING
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Running {
         path: path.to_path_buf(),
         owner,
         predecessor,
-        lock,
+        lock: id_of(lock),
+        file: lock.try_clone().ok(),
     });
 }
 
 /// Whether an upgrade replaced this daemon: its pid file names another process than the one that holds
-/// the lock here and the daemon that handed the lock over to it, and that process holds a descriptor of
-/// the same lock file (which only a daemon given the lock does). A pid file that is missing, unreadable,
-/// names no pid or a process without the lock proves nothing, and is not taken for an upgrade.
+/// the lock here and the daemon that handed the lock over to it, while an `upgrade` holds its lock on the
+/// lock file (it does until this daemon has exited), or that process is seen holding a descriptor of the
+/// same lock file (which only a daemon given the lock does). A pid file that is missing, unreadable,
+/// names no pid or a process with no part in an upgrade proves nothing, and is not taken for one.
 pub(crate) fn superseded() -> bool {
     if SUPERSEDED.load(Ordering::SeqCst) {
         return true;
@@ -66,13 +70,25 @@ pub(crate) fn superseded() -> bool {
         return false;
     };
     let named = named_pid(&running.path);
+    let upgrading = running.file.as_ref().is_some_and(upgrade_in_progress);
     let replaced = named.is_some_and(|pid| {
-        pid != running.owner && Some(pid) != running.predecessor && holds(pid, running.lock)
+        pid != running.owner
+            && Some(pid) != running.predecessor
+            && (upgrading || holds(pid, running.lock))
     });
     if replaced {
         SUPERSEDED.store(true, Ordering::SeqCst);
     }
     replaced
+}
+
+/// At the pid file's release: decides [`superseded`] once more (it stays decided) and closes the
+/// duplicate of the lock's descriptor, so that the lock goes with the lock's own descriptor.
+pub(super) fn release() {
+    let _ = superseded();
+    *RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
 }
 
 /// Whether the pid file names this process (an upgrade's new daemon, once `upgrade` switched to it).
@@ -85,7 +101,19 @@ pub(super) fn named_here() -> bool {
         .is_some_and(|running| named_pid(&running.path) == Some(running.owner))
 }
 
-/// Whether process `pid` has a descriptor of the file of device and inode `file`.
+/// Whether an `upgrade` holds its lock on the lock file.
+#[cfg(target_os = "linux")]
+fn upgrade_in_progress(file: &File) -> bool {
+    crate::sys::fd::ofd_write_locked(file)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn upgrade_in_progress(_file: &File) -> bool {
+    false
+}
+
+/// Whether process `pid` has a descriptor of the file of device and inode `file` (where this process
+/// may look: a non-dumpable process of another user hides its descriptors).
 #[cfg(target_os = "linux")]
 fn holds(pid: u32, file: (u64, u64)) -> bool {
     use std::os::unix::fs::MetadataExt as _;
@@ -148,7 +176,7 @@ impl PidFile {
             }
         }
         let owner = std::process::id();
-        running(path, owner, Some(predecessor), id_of(&file));
+        running(path, owner, Some(predecessor), &file);
         Ok(PidFile {
             path: path.to_path_buf(),
             id: None,
@@ -157,6 +185,7 @@ impl PidFile {
                 file,
                 owner,
                 adopted: true,
+                taken_over: false,
             },
         })
     }

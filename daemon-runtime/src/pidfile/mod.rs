@@ -201,7 +201,7 @@ impl PidFile {
             id: Some(id_of(&file)),
             lock,
         };
-        handover::running(path, pid, None, id_of(&pid_file.lock.file));
+        handover::running(path, pid, None, &pid_file.lock.file);
         // The record `myapp reload` and `status` read goes into the lock file from now on.
         pid_file.attach_record();
         Ok(pid_file)
@@ -252,7 +252,10 @@ impl Drop for PidFile {
         }
         // No record may be written to the lock file's descriptor once it is closed (right after this).
         record::detach();
-        if self.lock.adopted && !handover::named_here() {
+        let named_here = handover::named_here();
+        self.lock.taken_over = named_here;
+        handover::release();
+        if self.lock.adopted && !named_here {
             // A failed upgrade: the files are the old daemon's, which serves on.
             return;
         }
@@ -277,6 +280,8 @@ struct Lock {
     /// Taken over from the daemon an upgrade replaces: until the pid file names this process, the files
     /// are that daemon's, which still holds the same lock (a failed upgrade leaves them to it).
     adopted: bool,
+    /// For an adopted lock: the pid file named this process when it was released.
+    taken_over: bool,
 }
 
 impl Lock {
@@ -319,6 +324,7 @@ impl Lock {
             file,
             owner: std::process::id(),
             adopted: false,
+            taken_over: false,
         })
     }
 
@@ -332,7 +338,7 @@ impl Drop for Lock {
     fn drop(&mut self) {
         // Still locked here; the lock goes when `file` closes, right after. A daemon an upgrade replaced
         // leaves both files to its successor, which holds the same lock.
-        if self.ours() && !handover::superseded() && (!self.adopted || handover::named_here()) {
+        if self.ours() && !handover::superseded() && (!self.adopted || self.taken_over) {
             // Empty first: where the path cannot be removed, an empty lock file nobody holds is what a
             // clean exit leaves (`status` says "not running", not "dead").
             let _ = self.file.set_len(0);

@@ -136,3 +136,16 @@ pub(crate) fn try_ofd_write_lock(file: &std::fs::File) -> Result<bool, Errno> {
         Err(errno) => Err(errno),
     }
 }
+
+/// Whether another open file description holds an open-file-description write lock on `file`
+/// (`F_OFD_GETLK`): an `upgrade` in progress holds one on the lock file.
+#[cfg(target_os = "linux")]
+pub(crate) fn ofd_write_locked(file: &std::fs::File) -> bool {
+    // SAFETY: an all-zero `flock` is a valid value (whole file from offset 0, pid 0 as OFD locks want).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::c_short::try_from(libc::F_WRLCK).unwrap_or(1);
+    lock.l_whence = libc::c_short::try_from(libc::SEEK_SET).unwrap_or(0);
+    // SAFETY: fcntl(F_OFD_GETLK) reads and rewrites one `flock` in a live local.
+    let result = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &raw mut lock) };
+    result == 0 && libc::c_int::from(lock.l_type) != libc::F_UNLCK
+}

@@ -6,6 +6,8 @@
 //!   3 before ready), `panic`, `error` (reports "bad config: line 3" before ready), `hang` (never ready).
 //! - `FX_READY_MS`: how long the daemon prepares before it is ready.
 //! - `FX_READY_TIMEOUT_S`: the launcher's (and `upgrade`'s) ready timeout, default 10.
+//! - `FX_ADDR`: where to listen when no socket is handed over (default `127.0.0.1:0`).
+//! - `FX_USER`: the user to switch to; `FX_CORE_DUMPS=0`: `core_dumps(false)` (not dumpable).
 //!
 //! It answers each line with `PID LINE`, so a client sees which daemon served it. On
 //! `Terminate(Upgraded)` it stops accepting, finishes its open connections and exits; on any other
@@ -23,7 +25,14 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let started = Daemon::new()
+    let mut daemon = Daemon::new();
+    if let Ok(user) = std::env::var("FX_USER") {
+        daemon = daemon.user(user);
+    }
+    if std::env::var("FX_CORE_DUMPS").as_deref() == Ok("0") {
+        daemon = daemon.core_dumps(false);
+    }
+    let started = daemon
         .pid_file(pid_file)
         .commands(true)
         .readiness(Readiness::Manual)
@@ -64,9 +73,10 @@ async fn serve() {
         listener.set_nonblocking(true).expect("nonblocking");
         tokio::net::TcpListener::from_std(listener).expect("tokio listener")
     } else {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let addr = std::env::var("FX_ADDR").unwrap_or_else(|_| "127.0.0.1:0".to_string());
+        let listener = tokio::net::TcpListener::bind(&addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|error| panic!("bind {addr}: {error}"));
         daemon_runtime::listen::share("echo", &listener).expect("share");
         listener
     };

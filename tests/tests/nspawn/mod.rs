@@ -82,6 +82,9 @@ pub(crate) fn boot() -> Result<Container, String> {
             "--keep-unit",
             "--private-network",
             "--console=passive",
+            // nspawn's own system call filter refuses pidfd_getfd (systemd 252), which `upgrade`
+            // needs; a host's systemd filters nothing unless a unit asks.
+            "--system-call-filter=pidfd_getfd",
             &format!("--machine={name}"),
         ])
         .args(binds().iter().map(|p| format!("--bind-ro={}", p.display())))
