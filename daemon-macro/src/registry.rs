@@ -72,6 +72,70 @@ fn absolute(path: &str) -> std::result::Result<(), String> {
     ))
 }
 
+/// Where stdout or stderr goes: an absolute path, or a sink the runtime connects to.
+const OUTPUT: Kind = Kind::Text {
+    what: "path",
+    check: path_or_sink,
+};
+const OUTPUT_EXPECTED: &str = "a string literal absolute path (for example \"/var/log/app.log\"), \"journal\", \
+     \"syslog\" or \"syslog:FACILITY\" (for example \"syslog:local0\")";
+
+/// The facilities of syslog(3), as `"syslog:NAME"` names them (the runtime's `Facility` has a variant of
+/// each, the name capitalized).
+const FACILITIES: [&str; 20] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+];
+
+/// An absolute path, `journal`, `syslog` or `syslog:FACILITY`; a near miss of a sink's name gets a
+/// did-you-mean (`jurnal`), so that it is not read as the relative path it would otherwise be.
+fn path_or_sink(value: &str) -> std::result::Result<(), String> {
+    if value.starts_with('/') || value == "journal" || value == "syslog" {
+        return Ok(());
+    }
+    if let Some(facility) = value.strip_prefix("syslog:") {
+        if FACILITIES.contains(&facility) {
+            return Ok(());
+        }
+        let hint = crate::spelling::closest(facility, &FACILITIES)
+            .map_or_else(String::new, |near| {
+                format!(" (did you mean `syslog:{near}`?)")
+            });
+        return Err(format!(
+            "`{facility}` is not a syslog facility{hint}; the facilities are: {}",
+            FACILITIES.join(", ")
+        ));
+    }
+    if let Some(near) = crate::spelling::closest(value, &["journal", "syslog"]) {
+        return Err(format!("`{value}` is not a sink (did you mean `{near}`?)"));
+    }
+    absolute(value)
+}
+
+/// `"journal"` -> `Output::Journal`, `"syslog:local0"` -> `Output::Syslog(Facility::Local0)`, a path
+/// stays the literal (the builder takes it as a path).
+fn output(
+    value: proc_macro2::TokenStream,
+    krate: &proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let Ok(literal) = syn::parse2::<syn::LitStr>(value.clone()) else {
+        return value;
+    };
+    let span = literal.span();
+    let facility = |name: &str| {
+        let mut variant = name.to_string();
+        variant[..1].make_ascii_uppercase();
+        let variant = proc_macro2::Ident::new(&variant, span);
+        quote::quote_spanned!(span=> #krate::logs::Output::Syslog(#krate::logs::Facility::#variant))
+    };
+    match literal.value().as_str() {
+        "journal" => quote::quote_spanned!(span=> #krate::logs::Output::Journal),
+        "syslog" => facility("daemon"),
+        sink if sink.starts_with("syslog:") => facility(&sink["syslog:".len()..]),
+        _ => value,
+    }
+}
+
 /// A user or group: a name or a numeric id.
 const NAME: Kind = Kind::Text {
     what: "name",
@@ -87,8 +151,8 @@ pub(crate) const KEYS: &[Key] = &[
     ),
     Key::new("workdir", PATH, PATH_EXPECTED),
     Key::new("pid_file", PATH, PATH_EXPECTED),
-    Key::new("stdout", PATH, PATH_EXPECTED),
-    Key::new("stderr", PATH, PATH_EXPECTED),
+    Key::new("stdout", OUTPUT, OUTPUT_EXPECTED).emit(Emit::Wrapped(output)),
+    Key::new("stderr", OUTPUT, OUTPUT_EXPECTED).emit(Emit::Wrapped(output)),
     Key::new(
         "user",
         NAME,

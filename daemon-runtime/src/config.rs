@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::error::{Error, Step};
 use crate::hardening::Env;
 use crate::readiness::Readiness;
+use crate::sink::output::Output;
 use crate::systemd::watchdog::Watchdog;
 
 /// How long the launcher waits for the daemon to report ready, unless told otherwise.
@@ -32,8 +33,8 @@ pub(crate) struct Config {
     pub(crate) pid_file: Option<PathBuf>,
     /// Locks, writes and cleans up the pid file.
     pub(crate) pid_file_ops: Option<&'static crate::pidfile::Ops>,
-    pub(crate) stdout: Option<PathBuf>,
-    pub(crate) stderr: Option<PathBuf>,
+    pub(crate) stdout: Option<Output>,
+    pub(crate) stderr: Option<Output>,
     /// Opens the log files.
     pub(crate) open_log: Option<crate::logfile::OpenLog>,
     pub(crate) user: Option<String>,
@@ -157,11 +158,14 @@ impl Config {
                 self.umask
             ));
         }
+        for (key, output) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            if let Some(Err(why)) = output.as_ref().map(|o| o.check(key)) {
+                return invalid(why);
+            }
+        }
         let paths = [
             ("workdir", Some(&self.workdir)),
             ("pid_file", self.pid_file.as_ref()),
-            ("stdout", self.stdout.as_ref()),
-            ("stderr", self.stderr.as_ref()),
             ("chroot", self.chroot.as_ref()),
         ];
         for (key, path) in paths {

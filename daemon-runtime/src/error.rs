@@ -87,6 +87,8 @@ pub enum Step {
     ReopenLogs = 32,
     /// The user or group switch is impossible for this process (checked before any file is touched).
     Switch = 33,
+    /// Connecting stdout or stderr to the journal or syslog (`stderr = "journal"`, `"syslog"`).
+    Sink = 34,
 }
 
 impl Step {
@@ -133,6 +135,7 @@ impl Step {
             31 => Step::Environment,
             32 => Step::ReopenLogs,
             33 => Step::Switch,
+            34 => Step::Sink,
             _ => return None,
         };
         Some(step)
@@ -177,6 +180,7 @@ impl Step {
             Step::Environment => "cannot clean the environment",
             Step::ReopenLogs => "cannot reopen log file",
             Step::Switch => "cannot switch to",
+            Step::Sink => "cannot connect",
         }
     }
 }
@@ -340,7 +344,7 @@ mod tests {
             }
         }
         // The codes are the discriminants 0, 1, 2...: the last step's code is the count minus one.
-        assert_eq!(known, usize::from(Step::Switch.code()) + 1);
+        assert_eq!(known, usize::from(Step::Sink.code()) + 1);
         assert_eq!(Step::from_code(200), None);
     }
 

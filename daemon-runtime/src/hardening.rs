@@ -126,6 +126,15 @@ pub(crate) fn after_switch(core_dumps: bool, no_new_privs: bool) -> Result<(), E
     Ok(())
 }
 
+/// The syslog relay's hardening (sink/mod.rs): not dumpable, so that the daemon's user cannot ptrace it
+/// (it runs outside the daemon's chroot), and `no_new_privs`.
+pub(crate) fn relay_hardening() -> Result<(), Error> {
+    set_dumpable_off()?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    set_no_new_privs()?;
+    Ok(())
+}
+
 /// `PR_SET_DUMPABLE 0`: no core file, no ptrace by the same user, /proc/PID owned by root.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn set_dumpable_off() -> Result<(), Error> {

@@ -25,15 +25,15 @@
 //! the program chooses; [`signals()`] delivers SIGTERM, SIGHUP and friends as [`Signal`] events. Topic
 //! modules hold the rest: [`signal`] (events, reload acknowledgement), [`control`] (`stop`, `status`,
 //! `reload` from outside, the command words, and the service manager's file: `unit`, `install`),
-//! [`notify`] (systemd's notify protocol), [`listen`] (socket activation), [`logs`] (reopening the log
-//! files).
+//! [`notify`] (systemd's notify protocol), [`listen`] (socket activation), [`logs`] (where stdout and
+//! stderr go; reopening the log files).
 //!
 //! Inside, the folders follow the daemon's life, and imports flow one way, from the leaves up:
 //!
 //! | layer | modules | what they hold |
 //! |---|---|---|
 //! | leaves | `error`, `sys` | the error type; the OS layer: every libc call, raw system call and the assembly intermediate, the only module with `unsafe` code (with the macro's glue), and the single-thread contract for the environment |
-//! | blocks | `pidfile`, `logfile`, `identity`, `caps`, `hardening`, `threads`, `handshake`, `readiness`, `systemd` | one concept each: the locked pid file and its record, log files opened and reopened, users and groups, capabilities, limits, the thread check, the launcher's pipe, readiness, systemd's notify, watchdog and socket activation |
+//! | blocks | `pidfile`, `logfile`, `sink`, `identity`, `caps`, `hardening`, `threads`, `handshake`, `readiness`, `systemd` | one concept each: the locked pid file and its record, log files opened and reopened, the journal and syslog sinks, users and groups, capabilities, limits, the thread check, the launcher's pipe, readiness, systemd's notify, watchdog and socket activation |
 //! | configuration | `config` | every key's value, checked, as the builder produced it |
 //! | phases | `launch`, `setup`, `signal`, `control`, `unit` | in the launcher (prepare, fork, wait, the PID 1 init); in the daemon (the ordered steps); the signal API; the actions from outside; the service manager's file derived from the keys, and the check of what it applied |
 //! | facades | `builder`, `start`, `running`, `__private`, `guide`, this file | the public types, the macro's entry, the guide |
@@ -56,6 +56,7 @@ mod identity;
 mod logfile;
 mod pidfile;
 mod readiness;
+mod sink;
 mod systemd;
 mod threads;
 
@@ -122,12 +123,14 @@ pub mod notify {
     pub use crate::systemd::notify::{ping_watchdog, raw, set_status, stopping, watchdog_interval};
 }
 
-/// The log files after the start: reopened after rotation, even after chroot and the user switch.
+/// Where stdout and stderr go ([`Output`](logs::Output): a file, the journal, syslog), and the log
+/// files after the start: reopened after rotation, even after chroot and the user switch.
 ///
 /// With [`Daemon::reopen_logs_on`] (or the attribute's `reopen_logs_on`) the runtime reopens them on a
 /// signal and answers `myapp reopen-logs`; [`reopen`](logs::reopen) is for a program that decides itself.
 pub mod logs {
     pub use crate::logfile::reopen::reopen;
+    pub use crate::sink::output::{Facility, Output};
 }
 
 #[doc = include_str!("daemon.md")]

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("logfile", 1),
     ("pidfile", 1),
     ("readiness", 1),
+    ("sink", 1),
     ("systemd", 1),
     ("threads", 1),
     ("config", 2),

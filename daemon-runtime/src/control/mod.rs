@@ -117,6 +117,41 @@ pub(crate) fn reload(config: &Config) -> Outcome {
 
 /// `reopen-logs`: see [`Daemon::reopen_logs`](crate::Daemon::reopen_logs).
 pub(crate) fn reopen_logs(config: &Config) -> Outcome {
+    // A socket has nothing to rotate: the journal and syslog are left alone, and said to be.
+    let outputs = [("stdout", &config.stdout), ("stderr", &config.stderr)];
+    let sinks: Vec<String> = outputs
+        .iter()
+        .filter_map(|(name, output)| {
+            let output = output.as_ref().filter(|o| o.file().is_none())?;
+            Some(format!("{name} goes to {}", output.describe()))
+        })
+        .collect();
+    let files = outputs
+        .iter()
+        .any(|(_, output)| output.as_ref().is_some_and(|o| o.file().is_some()));
+    if !sinks.is_empty() && !files {
+        return Outcome::new(
+            Action::ReopenLogs,
+            0,
+            format!(
+                "nothing to reopen: {}, with no file to rotate",
+                sinks.join(" and ")
+            ),
+        );
+    }
+    let mut outcome = reopen_files(config);
+    if !sinks.is_empty() {
+        outcome.message = format!(
+            "{} ({}: left alone, no file to rotate)",
+            outcome.message,
+            sinks.join(" and ")
+        );
+    }
+    outcome
+}
+
+/// `reopen-logs` of the log files.
+fn reopen_files(config: &Config) -> Outcome {
     let Some(signal) = config.reopen_logs_on else {
         return Outcome::new(
             Action::ReopenLogs,

@@ -10,6 +10,7 @@
 //! | [Upgrading in place](upgrade) | `myapp upgrade`: a new binary takes the sockets and the lock with no connection refused; rollback |
 //! | [Privileges](privileges) | binding port 80 as root and serving as a user; capabilities; the hardening keys |
 //! | [Log files and rotation](logs) | where output goes; logrotate in `create` and `copytruncate` modes |
+//! | [The journal and syslog](journal_syslog) | `stderr = "journal"`, `"syslog:local0"`; levels; chroot, forks, a syslog restart |
 //! | [Troubleshooting and refusals](troubleshooting) | where did my output go, why the launcher exited 1, every refusal explained |
 //! | [What it costs, and how it compares](performance) | start-up time at any fd limit, build cost, the other crates, platforms |
 //!
@@ -38,6 +39,9 @@ pub mod privileges {}
 
 #[doc = include_str!("logs.md")]
 pub mod logs {}
+
+#[doc = include_str!("journal_syslog.md")]
+pub mod journal_syslog {}
 
 #[doc = include_str!("troubleshooting.md")]
 pub mod troubleshooting {}

@@ -246,7 +246,8 @@ fn inside_root(dir: &OwnedFd) -> bool {
 /// to the new one (`log`/`tracing` subscribers and `println!` write a line at once; an `eprintln!` with
 /// arguments may write it in pieces). Not for a raw signal handler: its error path allocates.
 ///
-/// Without log files (stdio on /dev/null, or in the foreground) it does nothing.
+/// Without log files (stdio on /dev/null, or in the foreground) it does nothing; stdout or stderr on the
+/// journal or syslog (`stderr = "journal"`) is left alone: a socket has nothing to rotate.
 ///
 /// # Errors
 ///

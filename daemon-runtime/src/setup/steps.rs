@@ -14,6 +14,7 @@ use crate::error::{Error, Step};
 use crate::identity;
 use crate::logfile::{reopen, stdio};
 use crate::pidfile::PidFile;
+use crate::sink::{self, output::Output};
 use crate::sys::env::SingleThread;
 use crate::sys::proc_status::ProcStatus;
 use crate::{hardening, threads};
@@ -32,6 +33,8 @@ pub(super) fn run(
     alone: Option<SingleThread>,
     handed_over: Option<(OwnedFd, u32)>,
 ) -> Result<Option<PidFile>, Error> {
+    // Read before the environment is cleaned: whether systemd put stdio on the journal already.
+    let journal_stream = sink::journal::Stream::from_env();
     // The proof goes with the environment's clean-up: nothing after it may count on one thread.
     hardening::clean_env(&config.env, alone)?;
     hardening::limits(config.core_dumps, config.nofile, config.nice)?;
@@ -49,14 +52,18 @@ pub(super) fn run(
     let mut log_files = None;
     // Forked, stdio goes to /dev/null or the log files; in the foreground only a log file the program
     // asked for replaces the terminal's or the service manager's fd: a key applies in every mode.
-    let (stdout, stderr) = (config.stdout.as_deref(), config.stderr.as_deref());
+    let (stdout, stderr) = (config.stdout.as_ref(), config.stderr.as_ref());
     if detached || stdout.is_some() || stderr.is_some() {
+        // The journal and syslog first, before chroot and the switch: a refused socket leaves no file.
+        let sinks = sink::connect(stdout, stderr, journal_stream, &identity)?;
+        let (stdout, stderr) = (stdout.and_then(Output::file), stderr.and_then(Output::file));
         if stdout.is_some() || stderr.is_some() {
             // Log files are created 0o640 exactly; the configured umask follows.
             umask(Mode::empty());
         }
         let opened = stdio::redirect_stdio(stdout, stderr, config.open_log, detached)?;
         log_files = Some(reopen::remember(opened, stdout, stderr)?);
+        sinks.install()?;
     }
     umask(Mode::from_bits_truncate(config.umask as _));
     // In an upgrade, the lock the old daemon handed over; its pid file stays as it is until `upgrade`

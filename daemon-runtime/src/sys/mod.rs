@@ -22,6 +22,7 @@
 //! | what `/proc/self/status` says: threads, ignored signals, the fd table | [`proc_status`] |
 //! | registering the signal API's socket with tokio's reactor | `reactor` (feature `tokio`) |
 //! | reopening the log files onto stdout and stderr (in a signal handler too) | [`reopen`] |
+//! | the syslog relay's process (double fork, its descriptors and signals), the local time | [`relay`] |
 //! | `clone(CLONE_VM | CLONE_VFORK)`, rseq | `intermediate` (x86-64 Linux) |
 
 pub(crate) mod caps;
@@ -36,6 +37,7 @@ pub(crate) mod proc_status;
 pub(crate) mod process;
 #[cfg(feature = "tokio")]
 pub(crate) mod reactor;
+pub(crate) mod relay;
 pub(crate) mod reopen;
 pub(crate) mod signal;
 pub(crate) mod threads;

@@ -8,14 +8,15 @@ use std::path::Path;
 use super::plan;
 use super::{APPLIED_ENV, Facts, ServiceManager, shown};
 use crate::config::Config;
+use crate::sink::output::Output;
 
 /// The property list for this configuration.
 pub(super) fn render(config: &Config, facts: &Facts) -> Result<String, String> {
     let identity = plan::identity(config, ServiceManager::Launchd);
     let paths = [
-        Some(&config.workdir),
-        config.stdout.as_ref(),
-        config.stderr.as_ref(),
+        Some(config.workdir.as_path()),
+        config.stdout.as_ref().and_then(Output::file),
+        config.stderr.as_ref().and_then(Output::file),
     ];
     let names = [
         Some(&facts.exe),
@@ -216,13 +217,24 @@ fn files(out: &mut String, config: &Config) {
         ("stdout", "StandardOutPath", &config.stdout),
         ("stderr", "StandardErrorPath", &config.stderr),
     ] {
-        let Some(file) = file else {
-            comment(
-                out,
-                "    ",
-                &format!("{key}: not set: /dev/null, launchd's default."),
-            );
-            continue;
+        let file = match file {
+            None => {
+                comment(
+                    out,
+                    "    ",
+                    &format!("{key}: not set: /dev/null, launchd's default."),
+                );
+                continue;
+            }
+            Some(Output::File(file)) => file,
+            Some(sink) => {
+                comment(
+                    out,
+                    "    ",
+                    &format!("{key} = {}: the runtime's own connection.", sink.describe()),
+                );
+                continue;
+            }
         };
         comment(
             out,

@@ -45,13 +45,13 @@ pub(crate) fn files_before_drop(config: &Config) -> Vec<PathBuf> {
     files
 }
 
-/// The `stdout` and `stderr` files. (Issue 21's journal and syslog sinks are not files: a sink is no
-/// file the runtime creates, so it belongs in neither this list nor a `ReadWritePaths=`.)
+/// The `stdout` and `stderr` files. (A journal or syslog sink is no file the runtime creates, so it
+/// belongs in neither this list nor a `ReadWritePaths=`.)
 pub(crate) fn log_files(config: &Config) -> Vec<&Path> {
     [&config.stdout, &config.stderr]
         .into_iter()
         .flatten()
-        .map(PathBuf::as_path)
+        .filter_map(|output| output.file())
         .collect()
 }
 

@@ -9,6 +9,7 @@ use super::{APPLIED_ENV, Facts, ServiceManager, shown};
 use crate::config::Config;
 use crate::hardening::Env;
 use crate::readiness::Readiness;
+use crate::sink::output::Output;
 use crate::systemd::watchdog::Watchdog;
 
 /// The watchdog interval the unit asks for with `watchdog = "auto"` (the runtime pings every half).
@@ -78,19 +79,26 @@ fn files(out: &mut String, config: &Config) {
         );
     }
     for (key, value) in [("stdout", &config.stdout), ("stderr", &config.stderr)] {
-        let _ = writeln!(out, "# {}", stream(key, value.as_deref()));
+        let _ = writeln!(out, "# {}", stream(key, value.as_ref()));
     }
 }
 
-/// Who applies `stdout` or `stderr` under systemd. (The journal and syslog sinks of issue 21 go here: a
-/// journal sink is systemd's own default stream, so the unit then sets nothing and the runtime leaves
-/// the stream systemd gave; a syslog sink is the runtime's, connected before any chroot.)
-fn stream(key: &str, file: Option<&Path>) -> String {
-    match file {
+/// Who applies `stdout` or `stderr` under systemd: a journal sink is systemd's own default stream, so
+/// the unit sets nothing and the runtime keeps the stream systemd gave (`JOURNAL_STREAM`); a syslog sink
+/// and a file are the runtime's, connected or opened before any chroot.
+fn stream(key: &str, output: Option<&Output>) -> String {
+    match output {
         None => format!(
             "{key}: not set: the journal, systemd's default (the runtime keeps the stream systemd gives)."
         ),
-        Some(path) => format!(
+        Some(Output::Journal) => format!(
+            "{key} = \"journal\": the journal, systemd's default stream, which the runtime keeps (JOURNAL_STREAM)."
+        ),
+        Some(Output::Syslog(facility)) => format!(
+            "{key} = \"syslog:{}\": the runtime, through its relay to /dev/log, connected before any chroot.",
+            facility.name()
+        ),
+        Some(Output::File(path)) => format!(
             "{key} = {}: the runtime, which opens it (and reopens it after rotation) before any chroot.",
             shown(path)
         ),

@@ -37,6 +37,7 @@ pub(crate) fn exe(name: &str) -> &'static str {
         "fx_fd_keeper" => env!("CARGO_BIN_EXE_fx_fd_keeper"),
         "fx_lock_flood" => env!("CARGO_BIN_EXE_fx_lock_flood"),
         "fx_server" => env!("CARGO_BIN_EXE_fx_server"),
+        "fx_sink" => env!("CARGO_BIN_EXE_fx_sink"),
         "fx_upgrade" => env!("CARGO_BIN_EXE_fx_upgrade"),
         "fx_unit_all" => env!("CARGO_BIN_EXE_fx_unit_all"),
         "fx_unit_user" => env!("CARGO_BIN_EXE_fx_unit_user"),

@@ -1,0 +1,4 @@
+use daemon_runtime::daemon;
+
+#[daemon(stdout = "syslog:daemn")]
+fn main() {}
