@@ -2,6 +2,11 @@
 //!
 //! A record is a tag byte, a 2-byte length and a payload, written with one `write(2)` of less than
 //! `PIPE_BUF` bytes, so that it arrives whole.
+//!
+//! `upgrade` talks with its new daemon over a socket pair in place of the pipe, the same records plus one
+//! answer: the new daemon's pid first (sent before it changes user), "ready", then it waits for
+//! `upgrade`'s [`COMMIT`] (the pid file names it now) before it tells systemd and answers "ready" again, so
+//! that an `upgrade` killed half-way never leaves two daemons serving.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -21,6 +26,9 @@ const TAG_ERROR: u8 = b'E';
 const TAG_EXTEND: u8 = b'T';
 /// The daemon's pid (u32, little-endian), for a waiter that may have to end it (`upgrade`).
 const TAG_PID: u8 = b'P';
+/// `upgrade`'s answer to a new daemon's first "ready": the pid file names it now, so it may tell systemd
+/// and serve alone (see `Reporter::ready_for_commit`). The channel is a socket pair for this.
+pub(crate) const COMMIT: u8 = b'C';
 /// The longest subject or detail sent; longer text is cut at a character boundary and marked as cut.
 const MAX_TEXT: usize = 1500;
 /// The longest mark put after a cut text: ` [… 18446744073709551615 more bytes cut]`.
@@ -49,11 +57,42 @@ impl Reporter {
         self.send(TAG_ERROR, &encode_error(error));
     }
 
+    /// [`fail`](Reporter::fail) through a borrowed reporter, for a process about to end.
+    pub(crate) fn fail_in_place(&self, error: &Error) {
+        self.send(TAG_ERROR, &encode_error(error));
+    }
+
     /// Tells the launcher why the daemon failed, and ends this process without running destructors or
     /// atexit handlers (a forked child's copies of the launcher's objects are not its own).
     pub(crate) fn fail_and_exit(self, error: &Error) -> ! {
         self.fail(error);
         crate::sys::process::exit_now(1)
+    }
+
+    /// For `upgrade`: tells it this daemon is ready, then waits up to `wait` for its word that the pid
+    /// file names this daemon now ([`COMMIT`]). `false` when `upgrade` is gone (killed, or stopped by
+    /// systemd's timeout of `ExecReload=`), gave up, or said nothing in time: this daemon is then not
+    /// wanted, and the old one serves on.
+    pub(crate) fn ready_for_commit(&self, wait: Duration) -> bool {
+        self.send(TAG_READY, &[]);
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let millis = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(millis)) {
+                Ok(0) if left.is_zero() => return false,
+                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+            let mut byte = [0u8; 1];
+            match nix::unistd::read(&self.fd, &mut byte) {
+                Ok(1) => return byte[0] == COMMIT,
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Ok(_) | Err(_) => return false,
+            }
+        }
     }
 
     /// Tells the waiter this process's pid.
@@ -258,6 +297,12 @@ fn split_record(buffer: &[u8]) -> Option<(u8, &[u8])> {
 
 /// The variable in which `upgrade` tells the new daemon what the old one hands over.
 pub(crate) const UPGRADE_ENV: &str = "DAEMON_UPGRADE";
+
+/// Whether `upgrade` started this process (before the start takes the variable over): it is to take
+/// over from the running daemon, so it must not stop it (`restart` only starts, `stop` refuses).
+pub(crate) fn upgrade_requested() -> bool {
+    std::env::var_os(UPGRADE_ENV).is_some()
+}
 
 /// What `upgrade` hands the new daemon: the old daemon's pid, the descriptor numbers (inherited) of the
 /// lock, of the pipe to report on, and of each listening socket with its name. In the environment as

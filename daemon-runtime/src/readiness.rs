@@ -3,6 +3,7 @@
 //! ([`not_ready()`]).
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::error::{Error, Step};
 use crate::handshake::Reporter;
@@ -37,6 +38,29 @@ pub(crate) struct Successor {
     /// Run at readiness, before anyone is told (the daemon's record in the lock file, which the
     /// successor writes only from then on).
     pub(crate) on_ready: Box<dyn FnOnce() + Send>,
+}
+
+/// How long a new daemon that is ready waits for `upgrade` to switch to it (write the pid file): a
+/// moment, unless `upgrade` is stopped or gone.
+const SWITCH_WAIT: Duration = Duration::from_secs(10);
+
+impl Successor {
+    /// Tells `upgrade` this daemon is ready and waits for the switch; then writes the record. A daemon
+    /// `upgrade` did not switch to ends here, touching nothing of the old one's (which serves on), even
+    /// when its body called [`ready()`] and would go on after an error.
+    fn switch(self, launcher: Option<&Reporter>) -> Reporter {
+        if !self.report.ready_for_commit(SWITCH_WAIT) {
+            let error = Error::new(Step::NotReady, None, None).with_detail(
+                "`upgrade` did not switch to this daemon (it exited, was stopped or gave up); the old daemon serves on",
+            );
+            if let Some(launcher) = launcher {
+                launcher.fail_in_place(&error);
+            }
+            crate::sys::process::exit_now(1);
+        }
+        (self.on_ready)();
+        self.report
+    }
 }
 
 /// Who still waits for this daemon to become ready.
@@ -89,10 +113,7 @@ impl Pending {
             notify,
             ..
         } = self;
-        let successor = successor.map(|successor| {
-            (successor.on_ready)();
-            successor.report
-        });
+        let successor = successor.map(|successor| successor.switch(reporter.as_ref()));
         // systemd first, while the launcher still waits: in fork mode it must learn the daemon's pid
         // (MAINPID=) before the launcher, the process it started, exits; in an upgrade, before the old
         // daemon is told to go, which it is once `upgrade` hears of this.

@@ -449,6 +449,15 @@ fn upgrade_as_exec_reload_moves_main_pid_without_a_restart_or_a_refused_connecti
     );
     c.ok("systemctl daemon-reload && systemctl start echo-upgrade.service");
     let first = c.show("echo-upgrade.service", "MainPID");
+    // From outside the unit (a root shell), the new daemon would run outside its cgroup: refused.
+    let outside = c.sh(&format!("{echo} upgrade"));
+    let said = String::from_utf8_lossy(&outside.stderr);
+    assert_eq!(outside.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("runs in systemd's echo-upgrade.service"),
+        "{said}"
+    );
+    assert_eq!(c.show("echo-upgrade.service", "MainPID"), first);
     start_clients(&c, 400);
     for _ in 0..3 {
         let before = c.show("echo-upgrade.service", "MainPID");

@@ -330,6 +330,40 @@ fn install_refuses_what_it_did_not_write_and_uninstall_removes_only_what_it_did(
         "setpriv --reuid=1 --regid=1 --clear-groups {exe} install"
     ));
     assert_eq!(code, Some(4), "{said}");
+    // Never a unit that runs, as root at every boot, an executable another user could replace: one in
+    // a directory others may write, or one a user owns (a build tree), unless --force.
+    c.ok("systemctl daemon-reload");
+    for (setup, why) in [
+        (
+            "chmod 0777 /var/tmp/fx-open",
+            "writable by its group or others (mode 777)",
+        ),
+        ("chown 1:1 /var/tmp/fx-open/fx_unit_user", "owned by uid 1"),
+    ] {
+        let copy = "/var/tmp/fx-open/fx_unit_user";
+        c.ok(&format!(
+            "rm -rf /var/tmp/fx-open && mkdir -m 0755 /var/tmp/fx-open && cp {exe} {copy} && {setup}"
+        ));
+        c.ok(&format!("rm -f {path}"));
+        let (code, said) = run(&format!("{copy} install"));
+        assert_eq!(code, Some(1), "{said}");
+        assert!(
+            said.contains("can be replaced by another user than root") && said.contains(why),
+            "{said}"
+        );
+        assert_eq!(
+            c.ok(&format!("ls {path} 2>/dev/null; true")),
+            "",
+            "nothing installed"
+        );
+        let (code, said) = run(&format!("{copy} install --force"));
+        assert_eq!(code, Some(0), "{said}");
+        let (code, said) = run(&format!("{copy} uninstall"));
+        assert_eq!(code, Some(0), "{said}");
+    }
+    c.ok("rm -rf /var/tmp/fx-open");
+    let (code, said) = run(&format!("{exe} install"));
+    assert_eq!(code, Some(0), "{said}");
     // A masked unit (a symbolic link to /dev/null) is never replaced nor removed, --force or not.
     c.ok(&format!("rm {path} && systemctl mask fx_unit_user.service"));
     for action in ["install", "install --force", "uninstall"] {

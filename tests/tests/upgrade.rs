@@ -28,8 +28,13 @@ struct Server {
 }
 
 impl Server {
-    /// Starts `fx_upgrade` (as `run_as`, a uid, when given).
+    /// Starts `fx_upgrade`.
     fn start(tag: &str) -> Server {
+        Server::start_with(tag, &[])
+    }
+
+    /// Starts `fx_upgrade ARGS`.
+    fn start_with(tag: &str, args: &[&str]) -> Server {
         let (dir, out) = scratch(tag);
         let pid_file = dir.join("app.pid");
         let mut server = Server {
@@ -39,7 +44,7 @@ impl Server {
             port: 0,
             pids: Vec::new(),
         };
-        let output = launch(server.command(&[]));
+        let output = launch(server.command(args));
         assert!(
             output.status.success(),
             "start: {}",
@@ -561,4 +566,126 @@ fn a_daemon_that_dropped_its_privileges_is_upgraded_with_the_arguments_given() {
         !pid_file.exists() && !lock.exists(),
         "stop removes what the daemon left"
     );
+}
+
+/// The one `fx_upgrade` of `server` left, within `within`: every other one is gone by then.
+fn only_one_left(server: &Server, one: i32, within: Duration) {
+    for pid in processes_of(server).into_iter().filter(|pid| *pid != one) {
+        assert!(
+            gone_within(pid, within),
+            "pid {pid} left running beside {one}"
+        );
+    }
+    assert!(is_alive(one), "pid {one} runs");
+}
+
+/// `status` says `running (pid PID)`.
+fn assert_running(server: &Server, pid: i32) {
+    let status = launch(server.command(&["status"]));
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout).trim(),
+        format!("running (pid {pid})"),
+        "{}",
+        text(&status)
+    );
+}
+
+#[test]
+fn a_stop_during_an_upgrade_leaves_one_daemon_and_its_files() {
+    let mut server = Server::start("upgrade-stop-during");
+    let old = server.pid_file_pid();
+    let mut upgrade = server.command(&["upgrade"]);
+    upgrade.env("FX_READY_MS", "1500");
+    let upgrading = std::thread::spawn(move || launch(upgrade));
+    std::thread::sleep(Duration::from_millis(500));
+    // The old daemon exits on the stop while the new one gets ready with the same lock.
+    let stop = launch(server.command(&["stop"]));
+    let upgraded = upgrading.join().expect("upgrade");
+    assert_eq!(upgraded.status.code(), Some(0), "{}", text(&upgraded));
+    assert_eq!(stop.status.code(), Some(1), "{}", text(&stop));
+    assert!(
+        text(&stop).contains("the new daemon of an upgrade in progress"),
+        "{}",
+        text(&stop)
+    );
+    let (new, _) = server.latest();
+    server.pids.push(new);
+    assert!(gone_within(old, Duration::from_secs(5)));
+    // The old daemon left its files to the new one: pid file, lock file, status agree, and a second
+    // daemon cannot start beside it.
+    assert_eq!(server.pid_file_pid(), new);
+    assert_running(&server, new);
+    let second = launch(server.command(&[]));
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert!(
+        text(&second).contains("already running"),
+        "{}",
+        text(&second)
+    );
+    only_one_left(&server, new, Duration::from_secs(5));
+    assert_eq!(server.ask("after").expect("served"), format!("{new} after"));
+}
+
+#[test]
+fn a_forged_pid_on_the_channel_is_never_signalled_nor_written() {
+    let server = Server::start("upgrade-forged");
+    let old = server.pid_file_pid();
+    let mut victim = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let victim_pid = i32::try_from(victim.id()).expect("pid");
+    let mut upgrade = server.command(&["upgrade"]);
+    upgrade.env("FX_FORGE_PID", victim_pid.to_string());
+    let upgraded = launch(upgrade);
+    let said = text(&upgraded);
+    assert_eq!(upgraded.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("refusing to act on pid {victim_pid}")),
+        "{said}"
+    );
+    assert!(said.contains(&format!("pid {old} keeps serving")), "{said}");
+    assert!(is_alive(victim_pid), "the forged pid was not killed");
+    assert_eq!(server.pid_file_pid(), old, "the forged pid was not written");
+    assert_running(&server, old);
+    // The new daemon, never switched to, ends by itself.
+    only_one_left(&server, old, Duration::from_secs(15));
+    assert_eq!(server.ask("still").expect("served"), format!("{old} still"));
+    let _ = victim.kill();
+    let _ = victim.wait();
+}
+
+#[test]
+fn a_daemon_started_with_restart_is_upgraded_and_keeps_its_arguments() {
+    let mut server = Server::start_with("upgrade-restart", &["restart", "", "x y"]);
+    let old = server.pid_file_pid();
+    let upgraded = server.upgrade(&[]);
+    assert_eq!(upgraded.status.code(), Some(0), "{}", text(&upgraded));
+    let new = server.pid_file_pid();
+    assert_ne!(new, old);
+    assert!(gone_within(old, Duration::from_secs(5)));
+    assert_running(&server, new);
+    // `restart` is dropped (the new daemon only starts); the empty argument is kept.
+    let cmdline = std::fs::read(format!("/proc/{new}/cmdline")).expect("cmdline");
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).skip(1).collect();
+    assert_eq!(args, [&b""[..], b"x y", b""], "{cmdline:?}");
+}
+
+#[test]
+fn an_upgrade_killed_half_way_leaves_the_old_daemon_alone() {
+    let mut server = Server::start("upgrade-killed");
+    let old = server.pid_file_pid();
+    let mut upgrade = server.command(&["upgrade"]);
+    upgrade
+        .env("FX_READY_MS", "1000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut upgrading = upgrade.spawn().expect("upgrade");
+    std::thread::sleep(Duration::from_millis(300));
+    upgrading.kill().expect("kill upgrade");
+    upgrading.wait().expect("reap upgrade");
+    // The new daemon gets ready, finds nobody to switch to it, and ends: no second server.
+    only_one_left(&server, old, Duration::from_secs(15));
+    assert_eq!(server.pid_file_pid(), old);
+    assert_running(&server, old);
+    assert_eq!(server.ask("alone").expect("served"), format!("{old} alone"));
+    let again = server.upgrade(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
 }

@@ -153,7 +153,9 @@ impl Daemon {
     /// Writes the systemd unit ([`unit`](Daemon::unit)) to `/etc/systemd/system/NAME.service` (`NAME`:
     /// the executable's file name), runs `systemctl daemon-reload`, and says how to start it (`systemctl
     /// enable --now NAME.service`). An existing file that differs is replaced only with `force`; one that
-    /// is not a regular root-owned file (a symbolic link: a masked or linked unit) never is. Exit codes: 0
+    /// is not a regular root-owned file (a symbolic link: a masked or linked unit) never is. Without
+    /// `force`, an executable another user than root could replace (the file, or a directory above it,
+    /// not root's or writable by others) is refused: the unit would run it at every boot. Exit codes: 0
     /// installed (or there already), 1 refused or failed (the message says why), 3 systemd is not PID 1
     /// here, 4 not root.
     ///
@@ -193,9 +195,12 @@ impl Daemon {
     /// # drop(running);
     /// ```
     pub fn restart(mut self) -> Result<Running, Outcome> {
-        let stopped = self.stop();
-        if !stopped.success() {
-            return Err(stopped.into_restart());
+        // In a process `upgrade` started, the daemon to stop is the one it takes over from.
+        if !crate::handshake::upgrade_requested() {
+            let stopped = self.stop();
+            if !stopped.success() {
+                return Err(stopped.into_restart());
+            }
         }
         // The action word was handled here; start() must not handle it again.
         self.config.commands = None;

@@ -185,12 +185,21 @@ fn released(
 ) -> Outcome {
     let by = last.map_or(String::new(), |s| format!(", {}", s.as_str()));
     let stopped = Outcome::new(Action::Stop, 0, format!("stopped (pid {pid}{by})")).with_pid(pid);
-    let still_held = || {
+    // An `upgrade` holds its lock on the lock file while its new daemon, which shares the lock, gets
+    // ready: a daemon that exits then leaves its files to that one, which holds the lock for its life.
+    let upgrading =
+        || holder::reopen(lock).is_ok_and(|file| crate::sys::fd::ofd_write_locked(&file));
+    let still_held = |upgrading: bool| {
+        let by = if upgrading {
+            "the new daemon of an upgrade in progress (stop it once the upgrade has finished)"
+        } else {
+            "a process that shares its descriptor"
+        };
         Outcome::new(
             Action::Stop,
             1,
             format!(
-                "pid {pid} exited, but its lock on {} is still held by a process that shares its descriptor",
+                "pid {pid} exited, but its lock on {} is still held by {by}",
                 lock.path.display()
             ),
         )
@@ -218,6 +227,7 @@ fn released(
                 }
                 return stopped;
             }
+            Some(Probe::Held) if upgrading() => return still_held(true),
             Some(Probe::Held) => {}
             // This caller may not take the lock (the daemon's user): the kernel's table says.
             None => {
@@ -236,7 +246,7 @@ fn released(
             d.saturating_duration_since(Instant::now())
         });
         if left.is_zero() {
-            return still_held();
+            return still_held(upgrading());
         }
         let step = left.min(Duration::from_millis(100));
         match &closes {

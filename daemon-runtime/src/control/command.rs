@@ -35,6 +35,9 @@ pub(crate) fn run(config: &Config) {
     consume_action();
     match action {
         Action::Start => {}
+        // Started by `upgrade` (a daemon started with `restart`, upgraded with its own arguments): the
+        // daemon to stop is the one this process takes over from.
+        Action::Restart if crate::handshake::upgrade_requested() => {}
         Action::Restart => {
             let stopped = super::stop(config);
             if !stopped.success() {

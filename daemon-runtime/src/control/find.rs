@@ -46,6 +46,11 @@ impl Refusal {
         ))
     }
 
+    /// Why, in words.
+    pub(super) fn message(self) -> String {
+        self.message
+    }
+
     /// The outcome of `action` refused for this reason (status: 4 "cannot tell").
     pub(super) fn outcome(self, action: Action) -> Outcome {
         let code = if action == Action::Status || self.permission {

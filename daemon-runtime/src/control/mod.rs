@@ -97,6 +97,16 @@ pub(crate) fn status(config: &Config) -> Outcome {
 
 /// `stop`: see [`Daemon::stop`](crate::Daemon::stop).
 pub(crate) fn stop(config: &Config) -> Outcome {
+    if crate::handshake::upgrade_requested() {
+        return Outcome::new(
+            Action::Stop,
+            1,
+            format!(
+                "refusing to stop: `upgrade` started this process to take over from the daemon ({} is set)",
+                crate::handshake::UPGRADE_ENV
+            ),
+        );
+    }
     let schedule = match schedule::of(config) {
         Ok(schedule) => schedule,
         Err(message) => return Outcome::new(Action::Stop, 2, message),
@@ -176,7 +186,13 @@ pub(crate) fn upgrade(config: &Config, args: Option<Vec<std::ffi::OsString>>) ->
     };
     match target(config, Action::Upgrade) {
         #[cfg(target_os = "linux")]
-        Ok(target) => upgrade::upgrade(&target, args, &schedule, config.ready_timeout),
+        Ok(target) => upgrade::upgrade(
+            &target,
+            args,
+            &schedule,
+            config.ready_timeout,
+            config.commands.is_some(),
+        ),
         #[cfg(not(target_os = "linux"))]
         Ok(target) => client::upgrade(&target, args, &schedule, config.ready_timeout),
         Err(outcome) => outcome,

@@ -25,15 +25,17 @@ pub(crate) fn unit(config: &Config, manager: ServiceManager) -> Outcome {
 /// `install`: see [`Daemon::install`](crate::Daemon::install).
 #[cfg(target_os = "linux")]
 pub(crate) fn install(config: &Config, force: bool) -> Outcome {
-    systemd_action(config, Action::Install, |name, text| {
-        unit::install(name, text, force)
+    systemd_action(config, Action::Install, |name, exe, text| {
+        unit::install(name, exe, text, force)
     })
 }
 
 /// `uninstall`: see [`Daemon::uninstall`](crate::Daemon::uninstall).
 #[cfg(target_os = "linux")]
 pub(crate) fn uninstall(config: &Config) -> Outcome {
-    systemd_action(config, Action::Uninstall, unit::uninstall)
+    systemd_action(config, Action::Uninstall, |name, _, text| {
+        unit::uninstall(name, text)
+    })
 }
 
 /// Runs `act` on the program's name and systemd unit, where systemd runs and the caller is root.
@@ -41,7 +43,7 @@ pub(crate) fn uninstall(config: &Config) -> Outcome {
 fn systemd_action(
     config: &Config,
     action: Action,
-    act: impl FnOnce(&str, &str) -> Result<String, (u8, String)>,
+    act: impl FnOnce(&str, &str, &str) -> Result<String, (u8, String)>,
 ) -> Outcome {
     let facts = match facts(config, action) {
         Ok(facts) => facts,
@@ -52,7 +54,7 @@ fn systemd_action(
             unit::render(ServiceManager::Systemd, config, &facts)
                 .map_err(|why| (1, format!("cannot write the systemd unit: {why}")))
         })
-        .and_then(|text| act(&facts.name, &text));
+        .and_then(|text| act(&facts.name, &facts.exe, &text));
     match done {
         Ok(message) => Outcome::new(action, 0, message),
         Err((code, message)) => Outcome::new(action, code, format!("cannot {action}: {message}")),

@@ -101,6 +101,16 @@ pub(super) fn named_here() -> bool {
         .is_some_and(|running| named_pid(&running.path) == Some(running.owner))
 }
 
+/// Whether an `upgrade` is in progress on this daemon's lock file (it holds its lock on it).
+pub(super) fn upgrade_running() -> bool {
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .and_then(|running| running.file.as_ref())
+        .is_some_and(upgrade_in_progress)
+}
+
 /// Whether an `upgrade` holds its lock on the lock file.
 #[cfg(target_os = "linux")]
 fn upgrade_in_progress(file: &File) -> bool {
@@ -186,6 +196,7 @@ impl PidFile {
                 owner,
                 adopted: true,
                 taken_over: false,
+                left: false,
             },
         })
     }

@@ -253,10 +253,16 @@ impl Drop for PidFile {
         // No record may be written to the lock file's descriptor once it is closed (right after this).
         record::detach();
         let named_here = handover::named_here();
+        // An exit during an upgrade (a crash, or the program's own decision): the new daemon holds the
+        // same lock and will be named in the pid file, or `upgrade` cleans up after it failed. Removing
+        // the files now would let a second daemon start beside the new one.
+        let upgrading = handover::upgrade_running();
         self.lock.taken_over = named_here;
+        self.lock.left = upgrading;
         handover::release();
-        if self.lock.adopted && !named_here {
-            // A failed upgrade: the files are the old daemon's, which serves on.
+        if (self.lock.adopted && !named_here) || upgrading {
+            // A failed upgrade's new daemon (the files are the old one's, which serves on), or an exit
+            // during an upgrade.
             return;
         }
         // Removed while still locked, and only if the path still names our file: after a chroot it names
@@ -282,6 +288,9 @@ struct Lock {
     adopted: bool,
     /// For an adopted lock: the pid file named this process when it was released.
     taken_over: bool,
+    /// Released while an `upgrade` was in progress: the files are left to the new daemon, or to
+    /// `upgrade`'s clean-up if the new daemon fails.
+    left: bool,
 }
 
 impl Lock {
@@ -325,6 +334,7 @@ impl Lock {
             owner: std::process::id(),
             adopted: false,
             taken_over: false,
+            left: false,
         })
     }
 
@@ -338,7 +348,11 @@ impl Drop for Lock {
     fn drop(&mut self) {
         // Still locked here; the lock goes when `file` closes, right after. A daemon an upgrade replaced
         // leaves both files to its successor, which holds the same lock.
-        if self.ours() && !handover::superseded() && (!self.adopted || self.taken_over) {
+        if self.ours()
+            && !self.left
+            && !handover::superseded()
+            && (!self.adopted || self.taken_over)
+        {
             // Empty first: where the path cannot be removed, an empty lock file nobody holds is what a
             // clean exit leaves (`status` says "not running", not "dead").
             let _ = self.file.set_len(0);

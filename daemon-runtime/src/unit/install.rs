@@ -55,8 +55,12 @@ pub(crate) fn check_host(name: &str) -> Result<(), Refusal> {
 }
 
 /// Writes `text` as `NAME.service` (replacing a different file only with `force`), reloads systemd, and
-/// says how to start it.
-pub(crate) fn install(name: &str, text: &str, force: bool) -> Result<String, Refusal> {
+/// says how to start it. `exe` is the program the unit runs: with `force` it may be one others can
+/// replace.
+pub(crate) fn install(name: &str, exe: &str, text: &str, force: bool) -> Result<String, Refusal> {
+    if !force {
+        only_root_can_replace(name, exe)?;
+    }
     let file = format!("{name}.service");
     let path = format!("{UNITS}/{file}");
     let dir = open_units()?;
@@ -87,6 +91,42 @@ pub(crate) fn install(name: &str, text: &str, force: bool) -> Result<String, Ref
         return Err((code, format!("{why}; {path} was replaced")));
     }
     Ok(format!("installed {path}; {enable}"))
+}
+
+/// Refuses an executable that another user than root could replace, through the file or any directory
+/// above it: the unit runs it as root (or with what the keys grant) at every boot, so `sudo ./target/
+/// release/app install` from a user's build tree would hand that user root. A directory writable by
+/// others is accepted only with the sticky bit and root as owner (`/tmp`): then only root may rename or
+/// remove root's entries in it.
+fn only_root_can_replace(name: &str, exe: &str) -> Result<(), Refusal> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut path = Some(std::path::Path::new(exe));
+    while let Some(at) = path {
+        let meta = std::fs::symlink_metadata(at)
+            .map_err(|e| (1, format!("cannot look at {}: {e}", at.display())))?;
+        let sticky = meta.is_dir() && meta.mode() & 0o1000 != 0;
+        let why = if meta.uid() != 0 {
+            Some(format!("it is owned by uid {}", meta.uid()))
+        } else if meta.mode() & 0o022 != 0 && !sticky {
+            Some(format!(
+                "it is writable by its group or others (mode {:o})",
+                meta.mode() & 0o7777
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err((
+                1,
+                format!(
+                    "refusing to install a unit that runs {exe}: {} can be replaced by another user than root ({why}), and systemd would run it at every boot; put the executable where only root can write (/usr/local/bin, say), or `{name} install --force`",
+                    at.display()
+                ),
+            ));
+        }
+        path = at.parent();
+    }
+    Ok(())
 }
 
 /// Stops and disables `NAME.service`, then removes its file, if the file is exactly what `install`
@@ -120,7 +160,7 @@ pub(crate) fn uninstall(name: &str, text: &str) -> Result<String, Refusal> {
         .map_err(|e| os("remove", &path, e))?;
     reload()?;
     // Forget a failed state, if the unit left one (the unit is gone, so this may well say so).
-    let _ = Command::new("systemctl")
+    let _ = Command::new(systemctl_path())
         .args(["reset-failed", &file])
         .output();
     let drop_ins = format!("{path}.d");
@@ -246,10 +286,18 @@ fn reload() -> Result<(), Refusal> {
     systemctl(&["daemon-reload"])
 }
 
+/// systemd's `systemctl`, by its absolute path: root's `PATH` is not the unit's to choose.
+fn systemctl_path() -> &'static str {
+    ["/usr/bin/systemctl", "/bin/systemctl"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .unwrap_or("/usr/bin/systemctl")
+}
+
 /// Runs `systemctl ARGS`; its own message when it fails.
 fn systemctl(args: &[&str]) -> Result<(), Refusal> {
     let shown = format!("systemctl {}", args.join(" "));
-    let output = Command::new("systemctl")
+    let output = Command::new(systemctl_path())
         .args(args)
         .output()
         .map_err(|e| (1, format!("cannot run {shown}: {e}")))?;

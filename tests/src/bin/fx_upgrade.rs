@@ -8,6 +8,8 @@
 //! - `FX_READY_TIMEOUT_S`: the launcher's (and `upgrade`'s) ready timeout, default 10.
 //! - `FX_ADDR`: where to listen when no socket is handed over (default `127.0.0.1:0`).
 //! - `FX_USER`: the user to switch to; `FX_CORE_DUMPS=0`: `core_dumps(false)` (not dumpable).
+//! - `FX_FORGE_PID` (in the new daemon of an upgrade): before the start, writes a pid record naming that
+//!   pid on the channel to `upgrade`, as a process of the daemon's user that took the channel would.
 //!
 //! It answers each line with `PID LINE`, so a client sees which daemon served it. On
 //! `Terminate(Upgraded)` it stops accepting, finishes its open connections and exits; on any other
@@ -20,6 +22,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::task::JoinSet;
 
 fn main() {
+    if let Ok(victim) = std::env::var("FX_FORGE_PID") {
+        forge_pid(victim.parse().expect("FX_FORGE_PID"));
+    }
     let pid_file = std::env::var_os("FX_PID_FILE").expect("FX_PID_FILE");
     let timeout = std::env::var("FX_READY_TIMEOUT_S")
         .ok()
@@ -64,6 +69,24 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(serve());
+}
+
+/// Writes a pid record (tag `P`, length 4, the pid) on the descriptor `DAEMON_UPGRADE` names as `report=`.
+fn forge_pid(victim: u32) {
+    use std::io::Write as _;
+    use std::os::fd::FromRawFd as _;
+    let handover = std::env::var("DAEMON_UPGRADE").unwrap_or_default();
+    let Some(fd) = handover
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("report=")?.parse::<i32>().ok())
+    else {
+        return;
+    };
+    let mut record = vec![b'P', 4, 0];
+    record.extend_from_slice(&victim.to_le_bytes());
+    // SAFETY: the descriptor is inherited and open; ManuallyDrop keeps it open for the runtime.
+    let mut channel = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    channel.write_all(&record).expect("forge a pid record");
 }
 
 async fn serve() {
