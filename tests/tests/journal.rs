@@ -191,6 +191,31 @@ fn under_systemd_the_services_own_journal_stream_is_kept() {
     let all = c.ok("journalctl --no-pager --boot --unit=sinkfg.service --output=cat");
     assert!(all.lines().any(|l| l == "plain stderr line"), "{all}");
     c.ok("systemctl stop sinkfg.service");
+    // Type=forking: the daemon forks away from systemd's stream, and keeps it (not /dev/null).
+    c.write(
+        "/run/systemd/system/sinkfk.service",
+        &format!(
+            "[Service]\nType=forking\nPIDFile=/run/sinkfk.pid\nEnvironment=FIXTURE_LIFE=60 RUST_BACKTRACE=0\n\
+             ExecStart={fx} --stdout journal --stderr journal --pid-file /run/sinkfk.pid --then wait\n"
+        ),
+    );
+    c.ok("systemctl daemon-reload && systemctl start sinkfk.service");
+    let main = c.show("sinkfk.service", "MainPID");
+    for fd in [1, 2] {
+        let target = c.ok(&format!("readlink /proc/{main}/fd/{fd}"));
+        assert!(target.starts_with("socket:["), "fd {fd} is {target}");
+    }
+    let logged = |c: &Container| {
+        c.ok("journalctl --no-pager --boot --unit=sinkfk.service --priority=err --output=cat")
+            .lines()
+            .any(|l| l == "error line")
+    };
+    assert!(
+        c.eventually(Duration::from_secs(10), logged),
+        "{}",
+        c.journal("sinkfk.service")
+    );
+    c.ok("systemctl stop sinkfk.service");
     let traces = c.traces();
     drop(c);
     assert_eq!(traces.left(), Vec::<String>::new());

@@ -337,6 +337,137 @@ daemon_gone; echo ended > "$dir/ended"; syslog; logged "done"; stop_syslog"#,
     );
 }
 
+/// A syslog that is stopped (`SIGSTOP`: its socket stays, full) loses lines too, and says how many once it
+/// reads again: the count and the lines received account for every line.
+#[test]
+fn a_stopped_syslog_drops_lines_and_says_how_many_once_it_reads_again() {
+    if !can_run() {
+        return;
+    }
+    let (dir, _) = scratch("sink-stopped");
+    let go = dir.join("go");
+    let go_arg = go.display().to_string();
+    in_namespace(
+        dir.path(),
+        r#"syslog; "$@"; started; logged "plain stderr line"; kill -STOP $r; touch "$dir/go"
+daemon_gone; kill -CONT $r; logged "done"; stop_syslog"#,
+        &[
+            "--stderr",
+            "syslog",
+            "--wait-for",
+            &go_arg,
+            "--lines",
+            "30000",
+            "--interval-ms",
+            "0",
+            "--then",
+            "exit",
+        ],
+    );
+    let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
+    let pid = pid.trim();
+    let log = std::fs::read_to_string(dir.join("out.log")).unwrap();
+    let dropped: Vec<u64> = log
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix(&format!("daemon.warning fx_sink[{pid}]: "))?
+                .strip_suffix(
+                    " lines were dropped while syslog at /dev/log was unreachable or too slow",
+                )?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let received = log
+        .lines()
+        .filter(|l| l.starts_with(&format!("daemon.info fx_sink[{pid}]: line ")))
+        .count();
+    assert!(
+        !dropped.is_empty(),
+        "no notice: {}",
+        &log[..log.len().min(2000)]
+    );
+    assert!(log.contains(&format!("daemon.notice fx_sink[{pid}]: done")));
+    // Every line is either received or counted (the worker's line and `done` were received).
+    assert_eq!(
+        received as u64 + dropped.iter().sum::<u64>(),
+        30000,
+        "{dropped:?}"
+    );
+}
+
+/// A line longer than a datagram goes in pieces that each fit rsyslog's 8 KiB, none cut, whether it came
+/// whole or its end came late; the late end is text at the first piece's level, even where it starts
+/// like a prefix (`<0>`: no emergency from the middle of a line).
+#[test]
+fn long_lines_arrive_whole_in_pieces_at_their_first_pieces_level() {
+    if !can_run() {
+        return;
+    }
+    let (dir, _) = scratch("sink-long");
+    in_namespace(
+        dir.path(),
+        r#"syslog; "$@"; started; logged "EMERG tail"; logged "done"; stop_syslog"#,
+        &[
+            "--stderr", "syslog", "--long", "30000", "--split", "8200", "--then", "exit",
+        ],
+    );
+    let pid = std::fs::read_to_string(dir.join("pid")).unwrap();
+    let pid = pid.trim();
+    let log = std::fs::read_to_string(dir.join("out.log")).unwrap();
+    let prefix = format!("daemon.info fx_sink[{pid}]: ");
+    let long: String = log
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter(|m| m.starts_with("long ") || m.starts_with('L'))
+        .collect();
+    assert_eq!(long, format!("long {} END", "L".repeat(30000)));
+    let err = format!("daemon.err fx_sink[{pid}]: ");
+    let split: String = log
+        .lines()
+        .filter_map(|l| l.strip_prefix(&err))
+        .filter(|m| m.starts_with('S') || m.starts_with("<0>"))
+        .collect();
+    assert_eq!(split, format!("{}<0>EMERG tail", "S".repeat(8200)));
+    assert!(
+        !log.contains("daemon.emerg"),
+        "{}",
+        &log[..log.len().min(2000)]
+    );
+}
+
+/// In the foreground, a start that fails after stderr went to syslog (or to a log file) still says why
+/// on the stderr it was started with: a second instance's "already running" reaches the terminal.
+#[test]
+fn a_foreground_start_that_fails_after_the_sink_says_why_on_its_own_stderr() {
+    if !can_run() {
+        return;
+    }
+    for stderr in ["syslog", "FILE"] {
+        let (dir, _) = scratch("sink-fg-fail");
+        let target = dir.join("err.log").display().to_string();
+        let stderr = if stderr == "FILE" {
+            target.as_str()
+        } else {
+            stderr
+        };
+        in_namespace(
+            dir.path(),
+            r#"syslog; "$@" & first=$!; started
+"$@" 2> "$dir/second.err" || echo $? > "$dir/second.rc"
+kill $first; wait $first || true; stop_syslog"#,
+            &["--foreground", "--stderr", stderr],
+        );
+        let said = std::fs::read_to_string(dir.join("second.err")).unwrap();
+        let rc = std::fs::read_to_string(dir.join("second.rc")).unwrap_or_default();
+        assert_eq!(rc.trim(), "1", "{stderr}: {said}");
+        assert!(
+            said.starts_with("fx_sink: already running (pid "),
+            "{stderr}: {said:?}"
+        );
+    }
+}
+
 /// A socket that is missing, or that refuses the connection, fails the start with the stream, the sink
 /// and the socket named (never a silent /dev/null), exit 1, and leaves no log file behind.
 #[test]

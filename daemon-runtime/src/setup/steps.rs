@@ -4,7 +4,7 @@
 //! a directory it may not enter fails the start), the group and user switch with the kept capabilities,
 //! then the hardening that must follow the switch.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::stat::{Mode, umask};
 
@@ -27,6 +27,43 @@ pub(crate) type Hook<'a> = Option<&'a mut dyn FnMut() -> Result<(), Error>>;
 /// emptied instead. `alone` proves the process runs one thread, for the environment (dropped before the
 /// privileged code, which may start threads).
 pub(super) fn run(
+    config: &Config,
+    detached: bool,
+    privileged: Hook<'_>,
+    alone: Option<SingleThread>,
+    handed_over: Option<(OwnedFd, u32)>,
+) -> Result<Option<PidFile>, Error> {
+    // In the foreground the caller prints a failure on stderr: the terminal's or the service manager's,
+    // not the log file or the sink the steps put there (a log file this start created is removed).
+    let saved = if detached { None } else { Stdio::save() };
+    let result = steps(config, detached, privileged, alone, handed_over);
+    if let (Err(_), Some(saved)) = (&result, saved) {
+        saved.restore();
+    }
+    result
+}
+
+/// Copies of fds 1 and 2 as the process got them.
+struct Stdio {
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+}
+
+impl Stdio {
+    fn save() -> Option<Stdio> {
+        Some(Stdio {
+            stdout: std::io::stdout().as_fd().try_clone_to_owned().ok()?,
+            stderr: std::io::stderr().as_fd().try_clone_to_owned().ok()?,
+        })
+    }
+
+    fn restore(self) {
+        let _ = nix::unistd::dup2_stdout(&self.stdout);
+        let _ = nix::unistd::dup2_stderr(&self.stderr);
+    }
+}
+
+fn steps(
     config: &Config,
     detached: bool,
     privileged: Hook<'_>,

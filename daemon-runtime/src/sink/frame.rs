@@ -8,9 +8,9 @@ pub(crate) const ERR: u8 = 3;
 /// `warning`: the severity of the relay's own notices (lines dropped).
 pub(crate) const WARNING: u8 = 4;
 
-/// The longest message sent in one datagram: longer lines are cut into pieces of this size (rsyslog's
-/// default `maxMessageSize` is 8 KiB, header included).
-pub(crate) const MAX_MESSAGE: usize = 8192 - 128;
+/// The longest datagram sent, header included: rsyslog's default `maxMessageSize` (8 KiB, of which it
+/// keeps 8096 bytes); a longer line goes in pieces, each with the header.
+pub(crate) const MAX_DATAGRAM: usize = 8096;
 
 /// The severity a line's sd-daemon(3) prefix gives (`<0>` emerg ... `<7>` debug) and the line without
 /// it; `None` and the whole line when it has none.

@@ -33,12 +33,16 @@ impl Stream {
         })
     }
 
-    /// Whether `fd` is this stream: it is on the journal already, and is left as it is.
+    /// Whether `fd` is this stream, a socket (journald's streams are): it is on the journal already, and
+    /// is kept. A variable naming a file is not taken for the journal.
     // `st_dev` and `st_ino` are u64 on Linux, narrower or signed elsewhere.
     #[allow(clippy::useless_conversion)]
     pub(crate) fn is(self, fd: impl AsFd) -> bool {
         nix::sys::stat::fstat(fd).is_ok_and(|stat| {
-            u64::try_from(stat.st_dev).ok() == Some(self.dev)
+            let kind = nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode)
+                & nix::sys::stat::SFlag::S_IFMT;
+            kind == nix::sys::stat::SFlag::S_IFSOCK
+                && u64::try_from(stat.st_dev).ok() == Some(self.dev)
                 && u64::try_from(stat.st_ino).ok() == Some(self.ino)
         })
     }

@@ -23,7 +23,7 @@ pub(crate) mod output;
 pub(crate) mod relay;
 
 use std::io::Read as _;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 
 use crate::error::{Error, Step, program};
@@ -69,15 +69,19 @@ pub(crate) fn connect(
     ] {
         let fd = match output {
             Some(Output::Journal) => {
-                let already = journal_stream.is_some_and(|stream| match name {
-                    "stdout" => stream.is(std::io::stdout()),
-                    _ => stream.is(std::io::stderr()),
-                });
-                if already {
-                    continue;
+                let current = match name {
+                    "stdout" => std::io::stdout().as_fd().try_clone_to_owned(),
+                    _ => std::io::stderr().as_fd().try_clone_to_owned(),
+                };
+                match current {
+                    // systemd's own stream (`JOURNAL_STREAM`): kept, and put back after the
+                    // redirection to /dev/null of a forking start (`Type=forking`).
+                    Ok(current) if journal_stream.is_some_and(|stream| stream.is(&current)) => {
+                        current
+                    }
+                    _ => journal::connect(&tag, severity)
+                        .map_err(|error| refused(name, "the journal", journal::SOCKET, &error))?,
                 }
-                journal::connect(&tag, severity)
-                    .map_err(|error| refused(name, "the journal", journal::SOCKET, &error))?
             }
             Some(Output::Syslog(facility)) => {
                 let (read_end, write_end) = crate::sys::fd::pipe().map_err(|errno| {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::frame::{self, MAX_MESSAGE, WARNING};
+use super::frame::{self, MAX_DATAGRAM, WARNING};
 use crate::sys::relay::local_stamp;
 
 /// The most lines, and bytes, waiting for syslog: past either, the oldest are dropped (and counted).
@@ -38,6 +38,9 @@ pub(crate) struct Input {
     facility: u8,
     severity: u8,
     partial: Vec<u8>,
+    /// The severity of the line `partial` continues, once its first piece went (its prefix, if any, was
+    /// read off that piece; the rest of the line is text, whatever it starts with).
+    continued: Option<u8>,
 }
 
 impl Input {
@@ -47,6 +50,7 @@ impl Input {
             facility,
             severity,
             partial: Vec::new(),
+            continued: None,
         }
     }
 }
@@ -157,51 +161,75 @@ impl State<'_> {
         };
         if count == 0 {
             let rest = std::mem::take(&mut input.partial);
-            if !rest.is_empty() {
-                self.push(&rest, input.facility, input.severity);
-            }
+            self.line_end(input, &rest);
             return false;
         }
         let mut data = &buffer[..count];
         while let Some(end) = data.iter().position(|b| *b == b'\n') {
             if input.partial.is_empty() {
-                self.push(&data[..end], input.facility, input.severity);
+                self.line_end(input, &data[..end]);
             } else {
                 input.partial.extend_from_slice(&data[..end]);
                 let line = std::mem::take(&mut input.partial);
-                self.push(&line, input.facility, input.severity);
+                self.line_end(input, &line);
             }
             data = &data[end + 1..];
         }
         input.partial.extend_from_slice(data);
-        // A line longer than a datagram goes in pieces, each with the header (and the first one's level).
-        while input.partial.len() >= MAX_MESSAGE {
-            let rest = input.partial.split_off(MAX_MESSAGE);
-            let piece = std::mem::replace(&mut input.partial, rest);
-            self.push(&piece, input.facility, input.severity);
+        // A line whose end has not come yet goes in pieces once it is a datagram long, at the level its
+        // first piece set.
+        if input.partial.len() >= MAX_DATAGRAM {
+            let piece = std::mem::take(&mut input.partial);
+            let (severity, message) = match input.continued {
+                Some(severity) => (severity, &piece[..]),
+                None => {
+                    let (level, message) = frame::level(&piece);
+                    (level.unwrap_or(input.severity), message)
+                }
+            };
+            input.continued = Some(severity);
+            self.push(message, input.facility, severity);
         }
         true
     }
 
-    /// Frames a line and queues it; the oldest lines go when the queue is full.
-    fn push(&mut self, line: &[u8], facility: u8, default: u8) {
-        let (level, message) = frame::level(line);
+    /// The end of a line: queued at its own level, or at the level of its first pieces.
+    fn line_end(&mut self, input: &mut Input, line: &[u8]) {
+        match input.continued.take() {
+            Some(severity) => self.push(line, input.facility, severity),
+            None => {
+                let (level, message) = frame::level(line);
+                self.push(message, input.facility, level.unwrap_or(input.severity));
+            }
+        }
+    }
+
+    /// Frames a message at `severity` and queues it, in pieces of at most a datagram each; the oldest
+    /// lines go when the queue is full.
+    fn push(&mut self, message: &[u8], facility: u8, severity: u8) {
         if message.is_empty() {
             return;
         }
-        let mut datagram = Vec::with_capacity(message.len() + 64);
         let stamp = self.stamp();
+        let mut header = Vec::with_capacity(64);
         frame::frame(
-            &mut datagram,
+            &mut header,
             facility,
-            level.unwrap_or(default),
+            severity,
             &stamp,
             &self.relay.tag,
             self.relay.pid,
-            message,
+            b"",
         );
-        self.queued_bytes += datagram.len();
-        self.queue.push_back(datagram);
+        // Room for text in a datagram (a program name of hundreds of bytes still leaves some).
+        let room = MAX_DATAGRAM.saturating_sub(header.len()).max(512);
+        for piece in message.chunks(room) {
+            let mut datagram = Vec::with_capacity(header.len() + piece.len());
+            datagram.extend_from_slice(&header);
+            datagram.extend_from_slice(piece.strip_suffix(b"\r").unwrap_or(piece));
+            self.queued_bytes += datagram.len();
+            self.queue.push_back(datagram);
+        }
         while self.queue.len() > MAX_QUEUED_LINES || self.queued_bytes > MAX_QUEUED_BYTES {
             let Some(oldest) = self.queue.pop_front() else {
                 break;
@@ -220,22 +248,28 @@ impl State<'_> {
             if self.socket.is_none() && !self.reconnect() {
                 return;
             }
-            let Some(socket) = &self.socket else {
-                return;
-            };
-            while let Some(datagram) = self.queue.front() {
+            let mut gone_away = false;
+            while let (Some(datagram), Some(socket)) = (self.queue.front(), &self.socket) {
                 match socket.send(datagram) {
                     Ok(_) => {}
                     Err(error) if error.kind() == ErrorKind::WouldBlock => return,
                     Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => return,
-                    Err(error) if gone(&error) => break,
+                    Err(error) if gone(&error) => {
+                        gone_away = true;
+                        break;
+                    }
                     // Too large, or refused for itself: that line is lost, the others go on.
                     Err(_) => self.dropped += 1,
                 }
                 let sent = self.queue.pop_front().map_or(0, |d| d.len());
                 self.queued_bytes -= sent;
+                // Syslog takes lines again after some were lost to it (too slow, or away): their
+                // count goes next.
+                if self.dropped > 0 {
+                    self.queue_notice();
+                }
             }
-            if self.queue.is_empty() {
+            if !gone_away {
                 return;
             }
             // The reader went away (syslog restarted): connect again at once, then with pauses.
@@ -264,23 +298,28 @@ impl State<'_> {
         self.socket = Some(socket);
         self.pause = FIRST_RETRY;
         if self.dropped > 0 {
-            let notice = frame::dropped_notice(self.dropped, self.relay.socket_path);
-            self.dropped = 0;
-            let mut datagram = Vec::new();
-            let stamp = self.stamp();
-            frame::frame(
-                &mut datagram,
-                self.facility,
-                WARNING,
-                &stamp,
-                &self.relay.tag,
-                self.relay.pid,
-                notice.as_bytes(),
-            );
-            self.queued_bytes += datagram.len();
-            self.queue.push_front(datagram);
+            self.queue_notice();
         }
         true
+    }
+
+    /// Puts the count of lines lost (to an unreachable or a slow syslog) first in the queue.
+    fn queue_notice(&mut self) {
+        let notice = frame::dropped_notice(self.dropped, self.relay.socket_path);
+        self.dropped = 0;
+        let mut datagram = Vec::new();
+        let stamp = self.stamp();
+        frame::frame(
+            &mut datagram,
+            self.facility,
+            WARNING,
+            &stamp,
+            &self.relay.tag,
+            self.relay.pid,
+            notice.as_bytes(),
+        );
+        self.queued_bytes += datagram.len();
+        self.queue.push_front(datagram);
     }
 }
 

@@ -12,7 +12,9 @@
 //! exists (checked every 10 ms, for 20 s at most); with `--lines N`, `line K of N` for K in 1..=N on
 //! stderr at `<6>`, one every MS milliseconds (default 10); then `done` on stderr (at `<5>`), and
 //! `--then`: `wait` (the default: stay for `$FIXTURE_LIFE` seconds), `panic` (panics with `fixture
-//! panic`), or `exit` (returns).
+//! panic`), or `exit` (returns). Before the lines, with `--long N`: one line `<6>long ` and N bytes `L`
+//! then ` END`, in one write; with `--split N`: N bytes `S` without a newline, 300 ms later
+//! `<0>EMERG tail` and the newline (a line whose end comes late, whose middle looks like a prefix).
 use std::io::Write;
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ fn main() {
     let mut daemon = Daemon::new();
     let (mut lines, mut interval, mut child, mut then) = (0u32, 10u64, false, "wait".to_string());
     let mut wait_for: Option<std::path::PathBuf> = None;
+    let (mut long, mut split) = (0usize, 0usize);
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().is_some_and(|first| !first.starts_with("--")) {
         args.next();
@@ -51,6 +54,14 @@ fn main() {
             }
             "--wait-for" => {
                 wait_for = Some(value().into());
+                daemon
+            }
+            "--long" => {
+                long = value().parse().unwrap_or_else(|_| usage(&flag));
+                daemon
+            }
+            "--split" => {
+                split = value().parse().unwrap_or_else(|_| usage(&flag));
                 daemon
             }
             "--child" => {
@@ -92,6 +103,15 @@ fn main() {
         let _ = std::process::Command::new("sh")
             .args(["-c", "echo child line >&2"])
             .status();
+    }
+    if long > 0 {
+        let line = format!("<6>long {} END\n", "L".repeat(long));
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    if split > 0 {
+        let _ = std::io::stderr().write_all("S".repeat(split).as_bytes());
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = std::io::stderr().write_all(b"<0>EMERG tail\n");
     }
     if let Some(path) = &wait_for {
         for _ in 0..2000 {
