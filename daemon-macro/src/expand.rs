@@ -408,10 +408,34 @@ fn contains_impl(tokens: &TokenStream) -> bool {
     })
 }
 
-/// `Daemon::new()` and the builder call of every key that has one, in the order they were written.
+/// `Daemon::new()` and the builder call of every key that has one, in the order they were written. With a
+/// key of the runtime's `control` feature, the chain goes through the runtime's `control_keys!`, which
+/// passes it on with the feature, and without it is a compile error naming the key and the feature (only
+/// the runtime knows its features).
 fn builder(options: &Options, krate: &TokenStream) -> TokenStream {
     let calls = options.args.iter().map(|arg| arg.builder_call(krate));
-    quote!(#krate::Daemon::new() #(#calls)*)
+    let chain = quote!(#krate::Daemon::new() #(#calls)*);
+    match options
+        .args
+        .iter()
+        .find(|arg| arg.key.feature == Some("control"))
+    {
+        Some(arg) => {
+            let key = arg.key.name;
+            // Every token of the invocation but the chain on the key, so that the error points at it.
+            let span = arg.ident.span();
+            let krate: TokenStream = krate
+                .clone()
+                .into_iter()
+                .map(|mut token| {
+                    token.set_span(span);
+                    token
+                })
+                .collect();
+            quote_spanned!(span=> #krate::__private::control_keys!(#key, #chain))
+        }
+        None => chain,
+    }
 }
 
 /// What to emit next to a compile error: the user's item, in a form that compiles, so that our error is

@@ -18,6 +18,8 @@ pub(crate) struct Key {
     pub emit: Emit,
     /// What it requires of the other keys.
     pub rules: &'static [Rule],
+    /// The runtime's cargo feature that has its builder method, if it is not always there.
+    pub feature: Option<&'static str>,
 }
 
 impl Key {
@@ -29,12 +31,22 @@ impl Key {
             expected,
             emit: Emit::Method,
             rules: &[],
+            feature: None,
         }
     }
 
     /// The same key, expanding as `emit` says.
     pub(crate) const fn emit(self, emit: Emit) -> Key {
         Key { emit, ..self }
+    }
+
+    /// The same key, whose builder method only the runtime's cargo feature `feature` has: given without it,
+    /// the key is a compile error that names the feature (the runtime's `__private` macro decides).
+    pub(crate) const fn feature(self, feature: &'static str) -> Key {
+        Key {
+            feature: Some(feature),
+            ..self
+        }
     }
 
     /// The same key, with rules about the other keys.

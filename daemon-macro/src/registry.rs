@@ -9,6 +9,9 @@
 //!    ([`Emit`]) and the rules it must satisfy with other keys ([`Rule`](crate::key::Rule): `Requires` another key, or any
 //!    `Check` function of the options).
 //! 2. Give `daemon_runtime::Daemon` a builder method of the same name, taking what the key expands to.
+//!    A key of an optional part of the runtime (`commands`: the `control` feature) says so with
+//!    `.feature("control")`: without the feature, the attribute then fails to compile with a message that
+//!    names it, on the key, instead of "no method named `commands`".
 //! 3. Add its row to the keys table, which lives once: daemon-runtime/src/daemon.md, the `daemon`
 //!    attribute's documentation (a unit test checks that the table lists exactly this registry's keys, in
 //!    order); and a trybuild case in tests/ui where a user can get it wrong.
@@ -276,10 +279,12 @@ pub(crate) const KEYS: &[Key] = &[
             value
         }
     })),
-    Key::new("commands", Kind::Bool, "`true` or `false`").rules(&[Rule::Requires {
-        key: "pid_file",
-        why: "the commands find the running daemon by its pid file's lock",
-    }]),
+    Key::new("commands", Kind::Bool, "`true` or `false`")
+        .rules(&[Rule::Requires {
+            key: "pid_file",
+            why: "the commands find the running daemon by its pid file's lock",
+        }])
+        .feature("control"),
     Key::new(
         "stop_retry",
         Kind::Text {
@@ -288,7 +293,8 @@ pub(crate) const KEYS: &[Key] = &[
         },
         "a stop schedule as start-stop-daemon's --retry: signals, seconds to wait and `forever`, separated \
          by `/` (for example \"TERM/30/KILL/5\")",
-    ),
+    )
+    .feature("control"),
     Key::new(
         "reopen_logs_on",
         Kind::OneOf {

@@ -16,6 +16,35 @@ use crate::sys::threads::Trust;
 
 pub use daemon_macro::daemon_stashing;
 
+pub use crate::__daemon_control_keys as control_keys;
+
+/// The attribute's builder chain when it has a key of the `control` feature (`commands`, `stop_retry`):
+/// with the feature, the chain itself.
+#[cfg(feature = "control")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __daemon_control_keys {
+    ($key:literal, $daemon:expr) => {
+        $daemon
+    };
+}
+
+/// Without the feature: a compile error that names the key and the feature, in place of the chain (which
+/// is dropped unchecked, so the missing builder method adds no second error).
+#[cfg(not(feature = "control"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __daemon_control_keys {
+    ($key:literal, $daemon:expr) => {{
+        ::core::compile_error!(::core::concat!(
+            "`",
+            $key,
+            "` needs daemon-runtime's `control` feature: in Cargo.toml, `daemon-runtime = { version = \"...\", features = [\"control\"] }`"
+        ));
+        $crate::Daemon::new()
+    }};
+}
+
 /// Daemonizes for the attribute: returns in the daemon; the launcher exits (0 once the daemon is ready, 1
 /// with `PROGRAM: MESSAGE` on stderr when it failed).
 ///

@@ -27,6 +27,7 @@ pub(crate) type CheckSchedule = fn(&Config) -> Result<(), String>;
 // One field per key, as the attribute writes them: several keys are booleans.
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "control"), allow(dead_code))] // read by the control actions
 pub(crate) struct Config {
     pub(crate) umask: u32,
     pub(crate) workdir: PathBuf,

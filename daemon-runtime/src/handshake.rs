@@ -9,7 +9,6 @@
 //! that an `upgrade` killed half-way never leaves two daemons serving.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -300,6 +299,7 @@ pub(crate) const UPGRADE_ENV: &str = "DAEMON_UPGRADE";
 
 /// Whether `upgrade` started this process (before the start takes the variable over): it is to take
 /// over from the running daemon, so it must not stop it (`restart` only starts, `stop` refuses).
+#[cfg(feature = "control")]
 pub(crate) fn upgrade_requested() -> bool {
     std::env::var_os(UPGRADE_ENV).is_some()
 }
@@ -316,7 +316,9 @@ pub(crate) struct Handover {
 }
 
 impl Handover {
+    #[cfg(all(feature = "control", target_os = "linux"))]
     pub(crate) fn encode(&self) -> String {
+        use std::fmt::Write as _;
         let mut text = format!(
             "v1 pid={} lock={} report={}",
             self.predecessor, self.lock, self.report
@@ -460,6 +462,7 @@ mod tests {
         drop(reporter);
     }
 
+    #[cfg(feature = "control")]
     #[test]
     fn handovers_round_trip_and_nonsense_is_refused() {
         let handover = Handover {

@@ -18,6 +18,15 @@
 //! The [`guide`] explains each part of a daemon's life: how it works, systemd and containers,
 //! controlling a daemon, privileges, logs and rotation, and what each refusal means.
 //!
+//! # Features
+//!
+//! - `control` (off by default): acting on a running daemon from outside, and the service manager's file:
+//!   the [`control`] module, the `commands` and `stop_retry` keys, and the [`Daemon`] methods `status`,
+//!   `stop`, `reload`, `reopen_logs`, `restart`, `upgrade`, `unit`, `install`, `uninstall`. A daemon that
+//!   is only started (by systemd, a script, start-stop-daemon) does not compile them:
+//!   `daemon-runtime = { version = "0.1", features = ["control"] }` for `myapp stop`.
+//! - `tokio` (off by default): `Signals::recv().await` for programs running tokio.
+//!
 //! # Anatomy of the crate
 //!
 //! The API: [`daemon`] (the attribute, whose keys are listed there) and [`Daemon`] (the builder, one
@@ -64,6 +73,7 @@ mod threads;
 mod config;
 
 // Phases.
+#[cfg(feature = "control")]
 pub mod control;
 mod launch;
 mod setup;

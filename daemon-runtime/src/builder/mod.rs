@@ -1,7 +1,8 @@
 //! [`Daemon`]: one builder method per key (the attribute's keys expand to these calls) and the start;
-//! the control actions on a running daemon in `actions`, the privileged code's builder in `privileged`.
-//! What the methods do is in the phases.
+//! the `control` feature's keys and the control actions on a running daemon in `actions`, the privileged
+//! code's builder in `privileged`. What the methods do is in the phases.
 
+#[cfg(feature = "control")]
 mod actions;
 mod privileged;
 
@@ -12,7 +13,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::control;
 use crate::error::Error;
 #[cfg(doc)]
 use crate::error::Step;
@@ -400,60 +400,6 @@ impl Daemon {
     {
         self.config.privileged = true;
         Privileged { daemon: self, code }
-    }
-
-    /// Whether the program's first argument names an action (`commands = true`): none or `start` starts
-    /// the daemon as usual; `stop`, `status`, `restart` and `reload` act on the running daemon and exit with
-    /// the LSB code (see [`Outcome`](crate::control::Outcome)); `status --json` prints [`Outcome::to_json`](crate::control::Outcome::to_json); `help` (or `--help`,
-    /// `-h`) lists the actions and their exit codes. A first argument within a small edit distance of an
-    /// action (`stauts`), not starting with `-`, is refused as a typo (`unknown action `stauts`: did you
-    /// mean `status`?`, exit code 2) instead of starting the daemon. Any other first argument is left to
-    /// the program; [`control::args`](crate::control::args) and [`control::args_os`](crate::control::args_os) show the arguments without a consumed action word. Needs a
-    /// [`pid_file`](Daemon::pid_file).
-    ///
-    /// With `commands`, the runtime owns the first argument's `help`, `--help` and `-h`: a program with a
-    /// command line of its own (clap) leaves `commands` off and calls [`stop`](Daemon::stop),
-    /// [`status`](Daemon::status) and [`reload`](Daemon::reload) from its own subcommands, as
-    /// `examples/cli.rs` does.
-    ///
-    /// ```no_run
-    /// // `myapp stop` stops the daemon; `myapp` or `myapp start` starts it.
-    /// let _running = daemon_runtime::Daemon::new().pid_file("/run/app.pid").commands(true).start()?;
-    /// # Ok::<(), daemon_runtime::Error>(())
-    /// ```
-    pub fn commands(mut self, commands: bool) -> Daemon {
-        self.config.commands = commands.then_some(control::run as fn(&Config));
-        if commands {
-            self.config.check_schedule = Some(control::check_schedule);
-        }
-        self
-    }
-
-    /// How [`stop`](Daemon::stop) escalates, as start-stop-daemon's `--retry` (default `TERM/30/KILL/5`):
-    /// items separated by `/` are signals (`TERM`, `SIGKILL`, `-9`), timeouts in seconds to wait for the exit
-    /// (`30`, `0.5`) and at most one `forever`, after which the rest of the schedule repeats until the
-    /// daemon is gone. A lone timeout `T` means `TERM/T/KILL/T`. An invalid schedule fails
-    /// [`start`](Daemon::start) with a configuration error, and `stop` with exit code 2.
-    ///
-    /// ```
-    /// let daemon = daemon_runtime::Daemon::new().pid_file("/run/app.pid").stop_retry("TERM/10/KILL/5");
-    /// # drop(daemon);
-    /// ```
-    pub fn stop_retry(mut self, schedule: impl Into<String>) -> Daemon {
-        self.config.stop_retry = Some(schedule.into());
-        self.config.check_schedule = Some(control::check_schedule);
-        self
-    }
-
-    /// How long [`reload`](Daemon::reload) waits for the daemon to acknowledge a reload (default 90 s).
-    ///
-    /// ```
-    /// let daemon = daemon_runtime::Daemon::new().reload_timeout(std::time::Duration::from_secs(10));
-    /// # drop(daemon);
-    /// ```
-    pub fn reload_timeout(mut self, timeout: Duration) -> Daemon {
-        self.config.reload_timeout = timeout;
-        self
     }
 
     /// Daemonizes.

@@ -1,5 +1,6 @@
 //! [`Privileged`]: a [`Daemon`] with code to run as root before the privilege drop.
 
+#[cfg(feature = "control")]
 use crate::control::Outcome;
 use crate::error::{Error, Step};
 use crate::launch::Entry;
@@ -50,26 +51,6 @@ where
         self.start_at(Entry::default())
     }
 
-    /// [`Daemon::unit`] for a daemon with privileged code, which the runtime runs before its own switch.
-    ///
-    /// ```no_run
-    /// let daemon = daemon_runtime::Daemon::new().user("nobody").privileged(|| std::fs::read("/etc/app.key"));
-    /// daemon.unit(daemon_runtime::control::ServiceManager::Systemd).exit();
-    /// ```
-    pub fn unit(&self, manager: crate::control::ServiceManager) -> Outcome {
-        self.daemon.unit(manager)
-    }
-
-    /// [`Daemon::install`] for a daemon with privileged code.
-    pub fn install(&self, force: bool) -> Outcome {
-        self.daemon.install(force)
-    }
-
-    /// [`Daemon::uninstall`] for a daemon with privileged code.
-    pub fn uninstall(&self) -> Outcome {
-        self.daemon.uninstall()
-    }
-
     /// [`start`](Privileged::start), with what the program's entry promises (the macro's glue).
     pub(crate) fn start_at(self, entry: Entry) -> Result<(Running, T), Error> {
         let mut code = Some(self.code);
@@ -93,5 +74,28 @@ where
             Error::new(Step::Privileged, None, None).with_detail("it did not run")
         })?;
         Ok((running, value))
+    }
+}
+
+#[cfg(feature = "control")]
+impl<F> Privileged<F> {
+    /// [`Daemon::unit`] for a daemon with privileged code, which the runtime runs before its own switch.
+    ///
+    /// ```no_run
+    /// let daemon = daemon_runtime::Daemon::new().user("nobody").privileged(|| std::fs::read("/etc/app.key"));
+    /// daemon.unit(daemon_runtime::control::ServiceManager::Systemd).exit();
+    /// ```
+    pub fn unit(&self, manager: crate::control::ServiceManager) -> Outcome {
+        self.daemon.unit(manager)
+    }
+
+    /// [`Daemon::install`] for a daemon with privileged code.
+    pub fn install(&self, force: bool) -> Outcome {
+        self.daemon.install(force)
+    }
+
+    /// [`Daemon::uninstall`] for a daemon with privileged code.
+    pub fn uninstall(&self) -> Outcome {
+        self.daemon.uninstall()
     }
 }

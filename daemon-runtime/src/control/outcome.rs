@@ -66,6 +66,7 @@ impl Outcome {
         Outcome::new(Action::Restart, 1, error)
     }
 
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the client is Linux's
     pub(crate) fn with_pid(mut self, pid: i32) -> Outcome {
         self.pid = u32::try_from(pid).ok();
         self

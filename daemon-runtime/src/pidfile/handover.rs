@@ -20,9 +20,11 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use super::{
-    Dir, Lock, PID_FILE_MODE, PidFile, Rules, check, dir_error, id_of, lock_path, name_of,
-    names_in, pid_error, remove_if_names,
+    Dir, Lock, PidFile, Rules, check, dir_error, id_of, lock_path, name_of, names_in,
+    remove_if_names,
 };
+#[cfg(all(feature = "control", target_os = "linux"))]
+use super::{PID_FILE_MODE, pid_error};
 use crate::error::{Error, Step};
 
 /// This process's pid file while it holds the lock: its path, the pid that locked it, and the daemon it
@@ -232,6 +234,7 @@ pub(super) fn remove_if_ours(path: &Path) {
 /// Writes `pid` into the pid file at `path` (absolute) atomically, for `upgrade` once the new daemon is
 /// ready: a new file in the same checked directory, `PID\n` in one write, then renamed over the old one,
 /// so that a reader sees the old pid or the new one, never an empty or partial file.
+#[cfg(all(feature = "control", target_os = "linux"))]
 pub(crate) fn write_atomically(path: &Path, pid: u32) -> Result<(), Error> {
     let dir = Dir::of(path).map_err(|(dir, why)| dir_error(path, &dir, why))?;
     let fail = |errno| pid_error(path, errno);

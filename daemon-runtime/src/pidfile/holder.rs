@@ -40,6 +40,7 @@ const FDS_MAX: usize = 1 << 22;
 /// The lock file, pinned by an `O_PATH` descriptor: its inode cannot be freed and its number reused while
 /// it is looked at, and the path can be swapped without effect.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "control"), allow(dead_code))] // read by the control actions
 pub(crate) struct LockFile {
     pub(crate) fd: OwnedFd,
     pub(crate) path: PathBuf,
@@ -208,6 +209,7 @@ pub(crate) fn reopen(lock: &LockFile) -> std::io::Result<File> {
 }
 
 /// The daemon's whole record, parsed (`None` when this caller may not read it, or it is torn).
+#[cfg(feature = "control")]
 pub(crate) fn parsed_record(lock: &LockFile) -> Option<super::record::Parsed> {
     let bytes = read_fd_bounded(reopen(lock).ok()?, RECORD_MAX).ok()?;
     super::record::parse(&bytes)
@@ -243,6 +245,7 @@ pub(crate) fn pid_file_pid(pid_file: &Path) -> Option<i32> {
 
 /// Whether anyone holds the lock, asked by taking it.
 #[derive(Debug)]
+#[cfg(feature = "control")]
 pub(crate) enum Probe {
     /// Nobody did: this file now holds the lock, until it is dropped.
     Free(File),
@@ -251,6 +254,7 @@ pub(crate) enum Probe {
 }
 
 /// Takes the lock without waiting, where this caller may open the file (`None` where it may not).
+#[cfg(feature = "control")]
 pub(crate) fn probe(lock: &LockFile) -> Option<Probe> {
     let file = reopen(lock).ok()?;
     match file.try_lock() {
@@ -263,6 +267,7 @@ pub(crate) fn probe(lock: &LockFile) -> Option<Probe> {
 /// The last resort: the pid `/proc/locks` names for an exclusive `flock` on the file, as printed (0 or
 /// -1 for a holder outside this pid namespace), read in large reads (each read makes the kernel walk the
 /// table from the start again) until the deadline.
+#[cfg(feature = "control")]
 pub(crate) fn from_table(ids: &[String], deadline: Instant) -> std::io::Result<Option<i32>> {
     let mut file = File::open(crate::pidfile::locks::PATH)?;
     let mut buffer = vec![0u8; 1 << 20];
@@ -290,6 +295,7 @@ pub(crate) fn from_table(ids: &[String], deadline: Instant) -> std::io::Result<O
     Ok(pid_in(&carried, ids))
 }
 
+#[cfg(feature = "control")]
 fn pid_in(lines: &[u8], ids: &[String]) -> Option<i32> {
     String::from_utf8_lossy(lines)
         .lines()
@@ -313,6 +319,7 @@ mod tests {
         assert!(!holds_flock(other, &ids));
     }
 
+    #[cfg(feature = "control")]
     #[test]
     fn a_flock_of_this_process_is_found_through_its_own_descriptors() {
         let dir = std::env::temp_dir().join(format!("daemon-rt-holder-{}", std::process::id()));

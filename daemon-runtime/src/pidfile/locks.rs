@@ -2,9 +2,10 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-#[cfg(test)]
+#[cfg(all(test, feature = "control"))]
 use nix::unistd::Pid;
 
+#[cfg(feature = "control")]
 pub(crate) const PATH: &str = "/proc/locks";
 
 /// How `/proc/locks` (and the `lock:` lines of fdinfo) may name the file open as `fd`, whose `stat`
@@ -55,7 +56,7 @@ fn mount_device_in(table: &str, mount: &str) -> Option<(u32, u32)> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "control"))]
 fn parse(line: &str, ids: &[String]) -> Option<Pid> {
     // A holder outside our pid namespace shows as 0 or -1.
     pid_field(line, ids)?
@@ -68,13 +69,14 @@ fn parse(line: &str, ids: &[String]) -> Option<Pid> {
 /// The pid field of a line that names an exclusive `flock` on the file named by one of `ids`, as this
 /// procfs prints it (0 or -1 for a holder outside its pid namespace): from lines such as
 /// `3: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (device numbers in hex; waiters are `->` lines).
+#[cfg(feature = "control")]
 pub(crate) fn pid_field<'a>(line: &'a str, ids: &[String]) -> Option<&'a str> {
     let mut fields = line.split_whitespace().skip(1);
     let [kind, _, mode, pid, file] = std::array::from_fn(|_| fields.next().unwrap_or(""));
     (kind == "FLOCK" && mode == "WRITE" && ids.iter().any(|id| id == file)).then_some(pid)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "control"))]
 #[test]
 fn the_superblocks_device_is_the_mounts() {
     let table = "22 1 8:2 / / rw - ext4 /dev/sda2 rw\n43 27 0:39 / /tmp/m rw,relatime - btrfs /dev/loop0 rw\n";
@@ -105,7 +107,7 @@ fn the_superblocks_device_is_the_mounts() {
     assert!(mount_device(std::os::fd::AsFd::as_fd(&file)).is_some());
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "control"))]
 #[test]
 fn lines_of_proc_locks() {
     let want_ids = ["00:2a:77".to_string()];

@@ -224,6 +224,7 @@ fn checksum(bytes: &[u8]) -> u32 {
 /// A whole record, as the control actions read it (on Linux).
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg(feature = "control")]
 pub(crate) struct Parsed {
     pub(crate) subscribed: bool,
     pub(crate) seq: u64,
@@ -237,6 +238,7 @@ pub(crate) struct Parsed {
 
 /// Parses a record; `None` for a torn, empty or foreign one.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg(feature = "control")]
 pub(crate) fn parse(bytes: &[u8]) -> Option<Parsed> {
     let text = std::str::from_utf8(bytes).ok()?;
     let end = text.find("\nend ")? + 1;
@@ -284,7 +286,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Parsed> {
     Some(parsed)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "control"))]
 mod tests {
     use super::*;
 

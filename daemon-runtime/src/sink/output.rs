@@ -60,6 +60,7 @@ impl Output {
     }
 
     /// Names the sink for messages: "the journal", "syslog (daemon)".
+    #[cfg(feature = "control")]
     pub(crate) fn describe(&self) -> String {
         match self {
             Output::File(path) => path.display().to_string(),

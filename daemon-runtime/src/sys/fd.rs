@@ -122,6 +122,7 @@ pub(crate) fn adopt_inherited(fd: RawFd, accept: impl Fn(Kind) -> bool) -> Optio
 /// waiting: `Ok(false)` when another open file description holds one. Independent of `flock`; released
 /// when the last descriptor of this open file closes, so a crashed holder never leaves it behind.
 #[cfg(target_os = "linux")]
+#[cfg(feature = "control")]
 pub(crate) fn try_ofd_write_lock(file: &std::fs::File) -> Result<bool, Errno> {
     // SAFETY: an all-zero `flock` is a valid value (whole file from offset 0, pid 0 as OFD locks want).
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };

@@ -1,16 +1,17 @@
 //! Processes: `fork` with the single-thread proof it needs, pidfds (Linux 5.3), the nice value, the
 //! monotonic clock.
 
+#[cfg(all(feature = "control", target_os = "linux"))]
+use std::os::fd::AsRawFd;
 #[cfg(target_os = "linux")]
-use std::os::fd::{AsFd, AsRawFd, FromRawFd};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 #[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 #[cfg(target_os = "linux")]
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "control", target_os = "linux"))]
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
@@ -46,6 +47,7 @@ pub(crate) fn exit_now(code: i32) -> ! {
 /// Makes `command`'s child inherit `fds` (open in this process, close-on-exec here): their close-on-exec
 /// flag is cleared in the child only, between its fork and its exec, so that no other child of this
 /// process (another thread's) ever inherits them.
+#[cfg(all(feature = "control", target_os = "linux"))]
 pub(crate) fn inherit_in_child(command: &mut std::process::Command, fds: Vec<RawFd>) {
     use std::os::unix::process::CommandExt as _;
     let clear = move || {
@@ -109,6 +111,7 @@ pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
 /// open file description. The kernel allows it to whoever may ptrace the process (root, or its own user
 /// while it is dumpable and the Yama policy permits).
 #[cfg(target_os = "linux")]
+#[cfg(feature = "control")]
 pub(crate) fn pidfd_getfd(pidfd: &OwnedFd, target: RawFd) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_getfd takes a pidfd we own, a descriptor number in the other process and no flags,
     // and returns a new descriptor (or -1); no memory of ours is involved.
@@ -121,6 +124,7 @@ pub(crate) fn pidfd_getfd(pidfd: &OwnedFd, target: RawFd) -> Result<OwnedFd, Err
 
 /// `pidfd_send_signal(2)`.
 #[cfg(target_os = "linux")]
+#[cfg(feature = "control")]
 pub(crate) fn pidfd_send(pidfd: &OwnedFd, signal: Signal) -> Result<(), Errno> {
     let (fd, signal) = (pidfd.as_raw_fd(), signal as libc::c_int);
     let no_info: *const libc::siginfo_t = std::ptr::null();
