@@ -180,12 +180,11 @@ impl State<'_> {
         // first piece set.
         if input.partial.len() >= MAX_DATAGRAM {
             let piece = std::mem::take(&mut input.partial);
-            let (severity, message) = match input.continued {
-                Some(severity) => (severity, &piece[..]),
-                None => {
-                    let (level, message) = frame::level(&piece);
-                    (level.unwrap_or(input.severity), message)
-                }
+            let (severity, message) = if let Some(severity) = input.continued {
+                (severity, &piece[..])
+            } else {
+                let (level, message) = frame::level(&piece);
+                (level.unwrap_or(input.severity), message)
             };
             input.continued = Some(severity);
             self.push(message, input.facility, severity);
@@ -195,12 +194,11 @@ impl State<'_> {
 
     /// The end of a line: queued at its own level, or at the level of its first pieces.
     fn line_end(&mut self, input: &mut Input, line: &[u8]) {
-        match input.continued.take() {
-            Some(severity) => self.push(line, input.facility, severity),
-            None => {
-                let (level, message) = frame::level(line);
-                self.push(message, input.facility, level.unwrap_or(input.severity));
-            }
+        if let Some(severity) = input.continued.take() {
+            self.push(line, input.facility, severity);
+        } else {
+            let (level, message) = frame::level(line);
+            self.push(message, input.facility, level.unwrap_or(input.severity));
         }
     }
 
