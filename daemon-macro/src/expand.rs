@@ -81,7 +81,7 @@
 //! body) move outside, onto the function, as syn and tokio do, since the body becomes a closure's.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, Error, ReturnType};
 
@@ -409,21 +409,22 @@ fn contains_impl(tokens: &TokenStream) -> bool {
 }
 
 /// `Daemon::new()` and the builder call of every key that has one, in the order they were written. With a
-/// key of the runtime's `control` feature, the chain goes through the runtime's `control_keys!`, which
-/// passes it on with the feature, and without it is a compile error naming the key and the feature (only
-/// the runtime knows its features).
+/// key of one of the runtime's features (`control`), the chain goes through the runtime's macro of that
+/// feature (`control_keys!`), which passes it on with the feature, and without it is a compile error
+/// naming the key and the feature (only the runtime knows its features).
 fn builder(options: &Options, krate: &TokenStream) -> TokenStream {
     let calls = options.args.iter().map(|arg| arg.builder_call(krate));
     let chain = quote!(#krate::Daemon::new() #(#calls)*);
     match options
         .args
         .iter()
-        .find(|arg| arg.key.feature == Some("control"))
+        .find_map(|arg| Some((arg, arg.feature()?)))
     {
-        Some(arg) => {
+        Some((arg, feature)) => {
             let key = arg.key.name;
             // Every token of the invocation but the chain on the key, so that the error points at it.
             let span = arg.ident.span();
+            let keys = format_ident!("{feature}_keys", span = span);
             let krate: TokenStream = krate
                 .clone()
                 .into_iter()
@@ -432,7 +433,7 @@ fn builder(options: &Options, krate: &TokenStream) -> TokenStream {
                     token
                 })
                 .collect();
-            quote_spanned!(span=> #krate::__private::control_keys!(#key, #chain))
+            quote_spanned!(span=> #krate::__private::#keys!(#key, #chain))
         }
         None => chain,
     }

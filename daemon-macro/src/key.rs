@@ -211,8 +211,20 @@ pub(crate) struct Arg {
 }
 
 impl Arg {
+    /// The runtime's cargo feature this argument needs: its key's, unless it is `false`, the default of
+    /// every such switch (`commands = false` written out), which needs no builder call.
+    pub(crate) fn feature(&self) -> Option<&'static str> {
+        match self.value {
+            Value::Bool(LitBool { value: false, .. }) => None,
+            _ => self.key.feature,
+        }
+    }
+
     /// `.NAME(VALUE)`, spanned at the value, or nothing.
     pub(crate) fn builder_call(&self, krate: &TokenStream) -> TokenStream {
+        if self.key.feature.is_some() && self.feature().is_none() {
+            return TokenStream::new();
+        }
         let span = self.value.span();
         let method = Ident::new(self.key.name, self.ident.span());
         let value = self.value.expr(krate);

@@ -27,7 +27,6 @@ pub(crate) type CheckSchedule = fn(&Config) -> Result<(), String>;
 // One field per key, as the attribute writes them: several keys are booleans.
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Clone, Debug)]
-#[cfg_attr(not(feature = "control"), allow(dead_code))] // read by the control actions
 pub(crate) struct Config {
     pub(crate) umask: u32,
     pub(crate) workdir: PathBuf,
@@ -55,8 +54,10 @@ pub(crate) struct Config {
     /// Whether the stop schedule parses, checked by `start`: set with `commands` and `stop_retry`.
     pub(crate) check_schedule: Option<CheckSchedule>,
     /// The stop schedule, as given (parsed when used, checked by `start`).
+    #[cfg_attr(not(feature = "control"), allow(dead_code))] // read by the control actions
     pub(crate) stop_retry: Option<String>,
     /// How long `reload` and `reopen-logs` wait for the daemon's answer.
+    #[cfg_attr(not(feature = "control"), allow(dead_code))] // read by the control actions
     pub(crate) reload_timeout: Duration,
     pub(crate) keep_caps: Vec<String>,
     pub(crate) ambient_caps: bool,

@@ -22,8 +22,9 @@
 //!
 //! - `control` (off by default): acting on a running daemon from outside, and the service manager's file:
 //!   the [`control`] module, the `commands` and `stop_retry` keys, and the [`Daemon`] methods `status`,
-//!   `stop`, `reload`, `reopen_logs`, `restart`, `upgrade`, `unit`, `install`, `uninstall`. A daemon that
-//!   is only started (by systemd, a script, start-stop-daemon) does not compile them:
+//!   `stop`, `reload`, `reopen_logs`, `reload_timeout`, `restart`, `upgrade`, `upgrade_with`, `unit`,
+//!   `install`, `uninstall` (and [`Privileged`]'s `unit`, `install`, `uninstall`). A daemon that is only
+//!   started (by systemd, a script, start-stop-daemon) does not compile them:
 //!   `daemon-runtime = { version = "0.1", features = ["control"] }` for `myapp stop`.
 //! - `tokio` (off by default): `Signals::recv().await` for programs running tokio.
 //!
@@ -48,7 +49,16 @@
 //! | facades | `builder`, `start`, `running`, `__private`, `guide`, this file | the public types, the macro's entry, the guide |
 //!
 //! A test (`tests/tests/layers.rs`) fails when a module imports from a layer above its own.
-
+//!
+// Links to the `control` feature's items: to this build's where it has them, to docs.rs's (built with
+// every feature) where it does not.
+#![cfg_attr(feature = "control", doc = "[`control`]: crate::control")]
+#![cfg_attr(
+    not(feature = "control"),
+    doc = "[`control`]: https://docs.rs/daemon-runtime/latest/daemon_runtime/control/index.html"
+)]
+// docs.rs marks the items of a feature as such.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -144,5 +154,15 @@ pub mod logs {
 }
 
 #[doc = include_str!("daemon.md")]
+#[doc = ""]
+#[cfg_attr(
+    feature = "control",
+    doc = "[`Daemon::commands`]: crate::Daemon::commands\n[`Daemon::stop_retry`]: crate::Daemon::stop_retry"
+)]
+#[cfg_attr(
+    not(feature = "control"),
+    doc = "[`Daemon::commands`]: https://docs.rs/daemon-runtime/latest/daemon_runtime/struct.Daemon.html#method.commands\n\
+           [`Daemon::stop_retry`]: https://docs.rs/daemon-runtime/latest/daemon_runtime/struct.Daemon.html#method.stop_retry"
+)]
 #[doc(inline)]
 pub use daemon_macro::daemon;

@@ -31,7 +31,14 @@ pub mod systemd {}
 #[doc = include_str!("control.md")]
 pub mod control {}
 
-#[doc = include_str!("upgrade.md")]
+// The chapter's example needs the `control` feature; without it, the chapter says where to read it.
+#[cfg_attr(feature = "control", doc = include_str!("upgrade.md"))]
+#[cfg_attr(
+    not(feature = "control"),
+    doc = "# Upgrading in place\n\n`myapp upgrade` belongs to the `control` feature, which this build of the \
+           documentation does not have: read this chapter [on docs.rs]\
+           (https://docs.rs/daemon-runtime/latest/daemon_runtime/guide/upgrade/index.html)."
+)]
 pub mod upgrade {}
 
 #[doc = include_str!("privileges.md")]

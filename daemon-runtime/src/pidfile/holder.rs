@@ -40,14 +40,15 @@ const FDS_MAX: usize = 1 << 22;
 /// The lock file, pinned by an `O_PATH` descriptor: its inode cannot be freed and its number reused while
 /// it is looked at, and the path can be swapped without effect.
 #[derive(Debug)]
-#[cfg_attr(not(feature = "control"), allow(dead_code))] // read by the control actions
 pub(crate) struct LockFile {
     pub(crate) fd: OwnedFd,
     pub(crate) path: PathBuf,
     pub(crate) dev: u64,
     pub(crate) ino: u64,
+    #[cfg_attr(not(feature = "control"), allow(dead_code))] // read by the control actions
     pub(crate) uid: u32,
     /// The file's size when pinned: 0 after a clean exit (the daemon empties the record it leaves).
+    #[cfg_attr(not(feature = "control"), allow(dead_code))] // read by the control actions
     pub(crate) size: i64,
     /// How `/proc/locks` and fdinfo `lock:` lines may name it (`MAJOR:MINOR:INODE`): see
     /// `pidfile::locks::ids`.
@@ -319,7 +320,6 @@ mod tests {
         assert!(!holds_flock(other, &ids));
     }
 
-    #[cfg(feature = "control")]
     #[test]
     fn a_flock_of_this_process_is_found_through_its_own_descriptors() {
         let dir = std::env::temp_dir().join(format!("daemon-rt-holder-{}", std::process::id()));
@@ -345,15 +345,19 @@ mod tests {
         let me = i32::try_from(std::process::id()).unwrap();
         let deadline = Instant::now() + DEADLINE;
         assert_eq!(verify(me, &lock, None, deadline), Ok(Verdict::DoesNot));
+        #[cfg(feature = "control")]
         assert!(matches!(probe(&lock), Some(Probe::Free(_))));
         file.lock().unwrap();
         assert_eq!(verify(me, &lock, None, deadline), Ok(Verdict::Holds));
         let fd = file.as_raw_fd();
         assert_eq!(verify(me, &lock, Some(fd), deadline), Ok(Verdict::Holds));
+        #[cfg(feature = "control")]
         assert!(matches!(probe(&lock), Some(Probe::Held)));
+        #[cfg(feature = "control")]
         assert_eq!(from_table(&lock.ids, deadline).unwrap(), Some(me));
         drop(file);
         assert_eq!(verify(me, &lock, Some(fd), deadline), Ok(Verdict::DoesNot));
+        #[cfg(feature = "control")]
         assert_eq!(from_table(&lock.ids, deadline).unwrap(), None);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -76,7 +76,7 @@ pub(crate) fn pid_field<'a>(line: &'a str, ids: &[String]) -> Option<&'a str> {
     (kind == "FLOCK" && mode == "WRITE" && ids.iter().any(|id| id == file)).then_some(pid)
 }
 
-#[cfg(all(test, feature = "control"))]
+#[cfg(test)]
 #[test]
 fn the_superblocks_device_is_the_mounts() {
     let table = "22 1 8:2 / / rw - ext4 /dev/sda2 rw\n43 27 0:39 / /tmp/m rw,relatime - btrfs /dev/loop0 rw\n";
@@ -85,6 +85,7 @@ fn the_superblocks_device_is_the_mounts() {
     assert_eq!(mount_device_in(table, "4"), None);
     // btrfs: stat says 0:28, /proc/locks 00:27 (0:39).
     assert_eq!(id(0, 39, 257), "00:27:257");
+    #[cfg(feature = "control")]
     assert_eq!(
         parse(
             "3: FLOCK  ADVISORY  WRITE 18420 00:27:257 0 EOF",

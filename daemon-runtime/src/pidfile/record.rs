@@ -286,13 +286,12 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<Parsed> {
     Some(parsed)
 }
 
-#[cfg(all(test, feature = "control"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_round_trip_and_torn_ones_are_rejected() {
-        let state = State {
+    fn state() -> State {
+        State {
             file: None,
             owner: 4242,
             subscribed: true,
@@ -302,12 +301,32 @@ mod tests {
             reopen_seq: 2,
             reopen: Answer::Ok,
             listens: vec![("http".into(), 7)],
-        };
-        let text = encode(&state);
+        }
+    }
+
+    /// The daemon's side, in every build: the record its control clients read.
+    #[test]
+    fn records_are_written_with_a_checksum_last() {
+        let text = encode(&state());
+        let (body, end) = text.trim_end().rsplit_once('\n').expect("lines");
         assert!(
-            text.starts_with("daemon-runtime control 2\npid 4242\n"),
+            body.starts_with("daemon-runtime control 2\npid 4242\n"),
             "{text}"
         );
+        assert!(body.contains("\nlisten http 7"), "{text}");
+        // The reload's failure on one line: the record is line-based.
+        assert!(body.contains("bad config: line 3"), "{text}");
+        let sum = end.strip_prefix("end ").expect("end line");
+        assert!(
+            sum.len() == 8 && sum.chars().all(|c| c.is_ascii_hexdigit()),
+            "{text}"
+        );
+    }
+
+    #[cfg(feature = "control")]
+    #[test]
+    fn records_round_trip_and_torn_ones_are_rejected() {
+        let text = encode(&state());
         let parsed = parse(text.as_bytes()).unwrap();
         assert!(parsed.subscribed);
         assert_eq!(parsed.seq, 3);

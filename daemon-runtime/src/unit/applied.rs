@@ -39,9 +39,24 @@ pub(crate) fn adopt(config: &Config) -> Result<Cow<'_, Config>, Error> {
 
 fn refuse(detail: &str) -> Error {
     Error::new(Step::Config, None, None).with_detail(format!(
-        "{detail}: the service manager's file and the program's keys disagree (regenerate the file with `{} unit`)",
-        crate::error::program()
+        "{detail}: the service manager's file and the program's keys disagree ({})",
+        regenerate()
     ))
+}
+
+/// How to make the file agree again: the program's own `unit` action where it has one. Without the
+/// `control` feature, `myapp unit` would start the daemon instead.
+fn regenerate() -> String {
+    if cfg!(feature = "control") {
+        format!(
+            "regenerate the file with `{} unit`",
+            crate::error::program()
+        )
+    } else {
+        "regenerate the file with a build that has the `control` feature, or remove \
+         DAEMON_KEYS_APPLIED from it to have the runtime apply every key"
+            .to_string()
+    }
 }
 
 /// Whether the process is as `key` asks, which the manager was to make it.
