@@ -1,7 +1,7 @@
 //! What the builder produces and the phases read: every key's value, checked (see [`Config::check`]).
 //!
-//! The functions a key needs are kept with it (`pid_file_ops`, `open_log`, `resolve_identity`,
-//! `commands`), set by the builder method that takes the key: a daemon that does not use a key does not
+//! The functions a key needs are kept with it (`pid_file_ops`, `open_log`, `connect_sinks`,
+//! `resolve_identity`, `commands`), set by the builder method that takes the key: a daemon that does not use a key does not
 //! link its code, so a smaller program starts faster.
 
 use std::os::fd::RawFd;
@@ -37,6 +37,8 @@ pub(crate) struct Config {
     pub(crate) stderr: Option<Output>,
     /// Opens the log files.
     pub(crate) open_log: Option<crate::logfile::OpenLog>,
+    /// Connects stdout and stderr to the journal or syslog (set with a sink).
+    pub(crate) connect_sinks: Option<crate::sink::Connect>,
     pub(crate) user: Option<String>,
     pub(crate) group: Option<String>,
     /// Looks the user and group up.
@@ -83,6 +85,7 @@ impl Default for Config {
             stdout: None,
             stderr: None,
             open_log: None,
+            connect_sinks: None,
             user: None,
             group: None,
             resolve_identity: None,
@@ -110,6 +113,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Keeps the code `output` needs (the log files' opener for a file, the connector for a sink), so
+    /// that a program links only what its keys use.
+    pub(crate) fn link(&mut self, output: &Output) {
+        if output.file().is_some() {
+            self.open_log = Some(crate::logfile::OPEN_LOG);
+        } else {
+            self.connect_sinks = Some(crate::sink::CONNECT);
+        }
+    }
+
     /// Who the daemon becomes: the configured user and group, looked up; without them, itself.
     pub(crate) fn identity(&self) -> Result<crate::identity::Identity, Error> {
         self.resolve_identity

@@ -105,9 +105,7 @@ impl Daemon {
     /// ```
     pub fn stdout(mut self, output: impl Into<Output>) -> Daemon {
         let output = output.into();
-        if output.file().is_some() {
-            self.config.open_log = Some(crate::logfile::OPEN_LOG);
-        }
+        self.config.link(&output);
         self.config.stdout = Some(output);
         self
     }
@@ -123,9 +121,7 @@ impl Daemon {
     /// ```
     pub fn stderr(mut self, output: impl Into<Output>) -> Daemon {
         let output = output.into();
-        if output.file().is_some() {
-            self.config.open_log = Some(crate::logfile::OPEN_LOG);
-        }
+        self.config.link(&output);
         self.config.stderr = Some(output);
         self
     }

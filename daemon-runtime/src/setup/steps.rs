@@ -92,7 +92,10 @@ fn steps(
     let (stdout, stderr) = (config.stdout.as_ref(), config.stderr.as_ref());
     if detached || stdout.is_some() || stderr.is_some() {
         // The journal and syslog first, before chroot and the switch: a refused socket leaves no file.
-        let sinks = sink::connect(stdout, stderr, journal_stream, &identity)?;
+        let sinks = match config.connect_sinks {
+            Some(connect) => connect(stdout, stderr, journal_stream, &identity)?,
+            None => sink::Connected::default(),
+        };
         let (stdout, stderr) = (stdout.and_then(Output::file), stderr.and_then(Output::file));
         if stdout.is_some() || stderr.is_some() {
             // Log files are created 0o640 exactly; the configured umask follows.

@@ -46,10 +46,21 @@ pub(crate) struct Connected {
     stderr: Option<OwnedFd>,
 }
 
+/// [`connect`], as the builder keeps it with a sink key.
+pub(crate) type Connect = fn(
+    Option<&Output>,
+    Option<&Output>,
+    Option<journal::Stream>,
+    &Identity,
+) -> Result<Connected, Error>;
+
+/// [`connect`], for the builder.
+pub(crate) const CONNECT: Connect = connect;
+
 /// Connects the streams configured to a sink (the others are left to the log files and /dev/null):
 /// fails, naming the stream and the socket, when a socket is missing or refuses the connection, or the
 /// relay cannot start. `journal_stream` is `JOURNAL_STREAM` as the process started with it.
-pub(crate) fn connect(
+fn connect(
     stdout: Option<&Output>,
     stderr: Option<&Output>,
     journal_stream: Option<journal::Stream>,
