@@ -369,6 +369,46 @@ fn concurrent_stops_both_succeed() {
     assert_eq!(code(&setup.run(&["status"])), 3);
 }
 
+/// Another control action holding the lock for a moment (as `status` and `stop`'s clean-up do, with a
+/// shared lock) is neither a daemon nor in the way: played by a root `flock -s` on the lock a killed
+/// daemon left. `status` and `stop` answer as without it, and it is never signalled. (Before, the probe
+/// took the lock exclusively: it found it held, the table named no exclusive holder, and `status` and
+/// `stop` failed with "locked, but /proc/locks names no holder"; two `stop`s at once failed that way.)
+#[test]
+fn another_control_action_holding_the_lock_is_no_daemon() {
+    let setup = Setup::new("ctl-shared");
+    let daemon = setup.start(&[]);
+    common::kill_and_wait(daemon.pid);
+    let mut holder = Command::new("flock")
+        .args(["-s", "-n"])
+        .arg(setup.lock_file())
+        .args(["-c", "echo locked; exec sleep 30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("flock(1)");
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    );
+    let holder = common::ChildGuard(holder);
+    assert_eq!(line, "locked\n");
+    let (status, message) = result(&setup.run(&["status"]));
+    assert_eq!(status, 1, "{message}");
+    assert!(message.contains("not running, but pid file"), "{message}");
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, "not running (already stopped)".into())
+    );
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+    assert!(
+        is_alive(i32::try_from(holder.0.id()).unwrap()),
+        "the holder was signalled"
+    );
+}
+
 /// A user who can only read the files asks about a root daemon; and may not stop it.
 #[test]
 fn status_as_nobody_on_a_root_daemon() {

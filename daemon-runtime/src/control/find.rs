@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -177,9 +177,12 @@ pub(super) fn pidfd_pid(pidfd: &OwnedFd) -> Option<i32> {
     status_field(&info, "Pid")?.parse().ok()
 }
 
+/// How many times `inspect` probes a lock that is held while the kernel's table names no holder.
+const PROBES: u32 = 5;
+
 /// Finds the lock's holder, as far as the files and the kernel say (see holder.rs): the pids the record
 /// and the pid file name, each verified through its own descriptors; else whether anyone holds the
-/// lock, asked by taking it; only then `/proc/locks`.
+/// lock, asked by taking it shared (see `holder::probe`); only then `/proc/locks`.
 pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
     proc_is_ours()?;
     let dir = pin_dir(target)?;
@@ -211,22 +214,32 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
             Err(holder::TimedOut) => return Err(Refusal::timed_out(&lock)),
         }
     }
-    let held = match holder::probe(&lock) {
-        Some(Probe::Free(taken)) => {
-            return Ok(Found::Stopped(stopped(
-                target,
-                &dir,
-                Some(lock),
-                Some(taken),
-            )));
+    // A holder the files do not name, or one this caller may not look at: the kernel's table. A lock
+    // held at the probe that the table no longer shows was released in between (a daemon on its way
+    // out, whose lock outlives its descriptors for a moment): probed again, a few times.
+    let mut attempts = 0;
+    let (held, named) = loop {
+        let held = match holder::probe(&lock) {
+            Some(Probe::Free(taken)) => {
+                return Ok(Found::Stopped(stopped(
+                    target,
+                    &dir,
+                    Some(lock),
+                    Some(taken),
+                )));
+            }
+            Some(Probe::Held) => true,
+            // This caller may not open the lock file (the daemon's user, a monitoring user).
+            None => false,
+        };
+        let named = holder::from_table(&lock.ids, deadline)
+            .map_err(|e| Refusal::io("read", Path::new(locks::PATH), &e))?;
+        attempts += 1;
+        if named.is_some() || !held || attempts == PROBES || Instant::now() >= deadline {
+            break (held, named);
         }
-        Some(Probe::Held) => true,
-        // This caller may not open the lock file (the daemon's user, a monitoring user).
-        None => false,
+        std::thread::sleep(Duration::from_millis(10 * u64::from(attempts)));
     };
-    // A holder the files do not name, or one this caller may not look at: the kernel's table.
-    let named = holder::from_table(&lock.ids, deadline)
-        .map_err(|e| Refusal::io("read", Path::new(locks::PATH), &e))?;
     match named {
         None if held => Err(Refusal::new(format!(
             "lock file {} is locked, but /proc/locks names no holder for it (a holder in another pid namespace, or a file system whose lock entries name another device), so its holder cannot be identified",

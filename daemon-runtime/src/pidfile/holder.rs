@@ -255,10 +255,16 @@ pub(crate) enum Probe {
 }
 
 /// Takes the lock without waiting, where this caller may open the file (`None` where it may not).
+///
+/// Shared: a daemon holds the lock exclusively, so a shared lock is free exactly when no daemon holds it,
+/// and while it is held no daemon can start on the file (which makes removing what a dead daemon left
+/// safe). Control actions running at once (two `stop`s, a `status` beside a `stop`) then never hold each
+/// other up, and never look like a holder to one another: the holder is always an exclusive lock's, and
+/// a process holding the shared one is never signalled.
 #[cfg(feature = "control")]
 pub(crate) fn probe(lock: &LockFile) -> Option<Probe> {
     let file = reopen(lock).ok()?;
-    match file.try_lock() {
+    match file.try_lock_shared() {
         Ok(()) => Some(Probe::Free(file)),
         Err(std::fs::TryLockError::WouldBlock) => Some(Probe::Held),
         Err(std::fs::TryLockError::Error(_)) => None,
