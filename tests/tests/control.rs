@@ -369,20 +369,14 @@ fn concurrent_stops_both_succeed() {
     assert_eq!(code(&setup.run(&["status"])), 3);
 }
 
-/// Another control action holding the lock for a moment (as `status` and `stop`'s clean-up do, with a
-/// shared lock) is neither a daemon nor in the way: played by a root `flock -s` on the lock a killed
-/// daemon left. `status` and `stop` answer as without it, and it is never signalled. (Before, the probe
-/// took the lock exclusively: it found it held, the table named no exclusive holder, and `status` and
-/// `stop` failed with "locked, but /proc/locks names no holder"; two `stop`s at once failed that way.)
-#[test]
-fn another_control_action_holding_the_lock_is_no_daemon() {
-    let setup = Setup::new("ctl-shared");
-    let daemon = setup.start(&[]);
-    common::kill_and_wait(daemon.pid);
-    let mut holder = Command::new("flock")
-        .args(["-s", "-n"])
-        .arg(setup.lock_file())
-        .args(["-c", "echo locked; exec sleep 30"])
+/// `flock -MODE` on `file` (the lock held by the flock process alone: `-o` closes it in the command),
+/// in a process group of its own that the guard kills whole; returns once the lock is held.
+fn flock_holder(file: &Path, mode: &str) -> FlockHolder {
+    let mut child = Command::new("flock")
+        .args([mode, "-n", "-o"])
+        .arg(file)
+        .args(["sh", "-c", "echo locked; exec sleep 30"])
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -390,11 +384,45 @@ fn another_control_action_holding_the_lock_is_no_daemon() {
         .expect("flock(1)");
     let mut line = String::new();
     let _ = std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
         &mut line,
     );
-    let holder = common::ChildGuard(holder);
+    let holder = FlockHolder(child);
     assert_eq!(line, "locked\n");
+    holder
+}
+
+/// A `flock` holder and its command: killed, group and all, when dropped.
+struct FlockHolder(std::process::Child);
+
+impl FlockHolder {
+    fn pid(&self) -> i32 {
+        i32::try_from(self.0.id()).unwrap()
+    }
+}
+
+impl Drop for FlockHolder {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+/// Another control action holding the lock for a moment (as `status` and `stop`'s clean-up do, with a
+/// shared lock) is neither a daemon nor in the way: played by a root `flock -s` on the lock a killed
+/// daemon left. `status` and `stop` answer as without it, and it is never signalled; the files stay while
+/// it holds the lock (one removal at a time), and the next `stop` removes them. (Before, the probe took
+/// the lock exclusively: it found it held, the table named no exclusive holder, and `status` and `stop`
+/// failed with "locked, but /proc/locks names no holder"; two `stop`s at once failed that way.)
+#[test]
+fn another_control_action_holding_the_lock_is_no_daemon() {
+    let setup = Setup::new("ctl-shared");
+    let daemon = setup.start(&[]);
+    common::kill_and_wait(daemon.pid);
+    let holder = flock_holder(&setup.lock_file(), "-s");
     let (status, message) = result(&setup.run(&["status"]));
     assert_eq!(status, 1, "{message}");
     assert!(message.contains("not running, but pid file"), "{message}");
@@ -402,11 +430,46 @@ fn another_control_action_holding_the_lock_is_no_daemon() {
         result(&setup.run(&["stop"])),
         (0, "not running (already stopped)".into())
     );
-    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
-    assert!(
-        is_alive(i32::try_from(holder.0.id()).unwrap()),
-        "the holder was signalled"
+    assert!(is_alive(holder.pid()), "the holder was signalled");
+    assert!(setup.pid_file.exists() && setup.lock_file().exists());
+    drop(holder);
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, "not running (already stopped)".into())
     );
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+}
+
+/// A root process holding the lock exclusively through a read-only descriptor (a launcher's or another
+/// action's clean-up; here `flock -x`, which opens the file read-only) is no daemon, even for a daemon
+/// without `user` (whose holder runs as root, the lock file's owner): it is refused, never signalled.
+/// (Before, `stop` took it for the daemon and sent it SIGTERM.)
+#[test]
+fn a_root_process_holding_the_lock_read_only_is_never_signalled() {
+    let setup = Setup::new("ctl-readonly");
+    let daemon = setup.start(&[]);
+    common::kill_and_wait(daemon.pid);
+    let holder = flock_holder(&setup.lock_file(), "-x");
+    let (status, message) = result(&setup.run(&["status"]));
+    assert_eq!(status, 4, "{message}");
+    assert!(
+        message.contains(&format!("refusing to act on pid {}", holder.pid()))
+            && message.contains("read-only descriptor"),
+        "{message}"
+    );
+    let (stop, message) = result(&setup.run(&["stop"]));
+    assert_ne!(stop, 0, "{message}");
+    assert!(
+        is_alive(holder.pid()),
+        "the holder was signalled: {message}"
+    );
+    assert!(setup.pid_file.exists() && setup.lock_file().exists());
+    drop(holder);
+    assert_eq!(
+        result(&setup.run(&["stop"])),
+        (0, "not running (already stopped)".into())
+    );
+    assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
 }
 
 /// A user who can only read the files asks about a root daemon; and may not stop it.

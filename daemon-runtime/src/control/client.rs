@@ -107,7 +107,18 @@ fn denied(action: Action, signal: Signal, pid: i32) -> Outcome {
 
 /// Removes what a stopped daemon left, where this caller holds the lock that proves nobody else does.
 fn clean_up(target: &Target, stopped: &Stopped) {
-    if let (Some(taken), Ok(dir)) = (&stopped.taken, pin_dir(target)) {
+    if let Some(taken) = &stopped.taken {
+        remove_left(target, taken);
+    }
+}
+
+/// Removes what a daemon that is gone left, under the lock `taken` (which the probe took shared), made
+/// exclusive for it: one removal at a time. Where another action holds it shared meanwhile, the
+/// conversion fails (and gives the lock up): the files stay, for that action or the next start.
+fn remove_left(target: &Target, taken: &std::fs::File) {
+    if taken.try_lock().is_ok()
+        && let Ok(dir) = pin_dir(target)
+    {
         crate::pidfile::remove_left_files(&dir, &target.pid_file, taken);
     }
 }
@@ -222,9 +233,7 @@ fn released(
     loop {
         match holder::probe(lock) {
             Some(Probe::Free(taken)) => {
-                if let Ok(dir) = pin_dir(target) {
-                    crate::pidfile::remove_left_files(&dir, &target.pid_file, &taken);
-                }
+                remove_left(target, &taken);
                 return stopped;
             }
             Some(Probe::Held) if upgrading() => return still_held(true),

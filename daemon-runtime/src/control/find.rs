@@ -177,7 +177,7 @@ pub(super) fn pidfd_pid(pidfd: &OwnedFd) -> Option<i32> {
     status_field(&info, "Pid")?.parse().ok()
 }
 
-/// How many times `inspect` probes a lock that is held while the kernel's table names no holder.
+/// How many times `inspect` looks at a lock held by no process it can take for a daemon.
 const PROBES: u32 = 5;
 
 /// Finds the lock's holder, as far as the files and the kernel say (see holder.rs): the pids the record
@@ -214,11 +214,12 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
             Err(holder::TimedOut) => return Err(Refusal::timed_out(&lock)),
         }
     }
-    // A holder the files do not name, or one this caller may not look at: the kernel's table. A lock
-    // held at the probe that the table no longer shows was released in between (a daemon on its way
-    // out, whose lock outlives its descriptors for a moment): probed again, a few times.
+    // A holder the files do not name, or one this caller may not look at: the kernel's table. Another
+    // action's clean-up holds the lock for a moment (exclusively, through a read-only descriptor, which
+    // is no daemon's), and a daemon on its way out keeps it a moment after its descriptors are gone:
+    // what looks like either is looked at again, a few times, before it is refused.
     let mut attempts = 0;
-    let (held, named) = loop {
+    loop {
         let held = match holder::probe(&lock) {
             Some(Probe::Free(taken)) => {
                 return Ok(Found::Stopped(stopped(
@@ -235,40 +236,43 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
         let named = holder::from_table(&lock.ids, deadline)
             .map_err(|e| Refusal::io("read", Path::new(locks::PATH), &e))?;
         attempts += 1;
-        if named.is_some() || !held || attempts == PROBES || Instant::now() >= deadline {
-            break (held, named);
+        let last = attempts == PROBES || Instant::now() >= deadline;
+        let refusal = match named {
+            None if held => Refusal::new(format!(
+                "lock file {} is locked, but /proc/locks names no holder for it (a holder in another pid namespace, or a file system whose lock entries name another device), so its holder cannot be identified",
+                lock_file.display()
+            )),
+            None => return Ok(Found::Stopped(stopped(target, &dir, Some(lock), None))),
+            Some(pid) if pid <= 0 => {
+                return Err(Refusal::new(format!(
+                    "lock file {} is held by a process outside this pid namespace",
+                    lock_file.display()
+                )));
+            }
+            Some(pid) => {
+                let verdict = holder::verify(pid, &lock, None, deadline)
+                    .map_err(|holder::TimedOut| Refusal::timed_out(&lock))?;
+                // A process that is exiting has closed its descriptors before the kernel drops its
+                // lock: it is the holder, on its way out.
+                if verdict == Verdict::DoesNot && !exiting(pid) {
+                    Refusal::new(format!(
+                        "refusing to act on pid {pid}, which /proc/locks names as the holder of {}: none of its descriptors holds the lock as a daemon's does (it is held through a read-only descriptor, or one another process shares)",
+                        lock_file.display()
+                    ))
+                } else if !may_hold(&lock, pid, target)? {
+                    return Err(Refusal::new(format!(
+                        "the holder of {} (pid {pid}) exited while it was looked at; try again",
+                        lock_file.display()
+                    )));
+                } else {
+                    return Ok(Found::Running { pid, lock });
+                }
+            }
+        };
+        if last {
+            return Err(refusal);
         }
         std::thread::sleep(Duration::from_millis(10 * u64::from(attempts)));
-    };
-    match named {
-        None if held => Err(Refusal::new(format!(
-            "lock file {} is locked, but /proc/locks names no holder for it (a holder in another pid namespace, or a file system whose lock entries name another device), so its holder cannot be identified",
-            lock_file.display()
-        ))),
-        None => Ok(Found::Stopped(stopped(target, &dir, Some(lock), None))),
-        Some(pid) if pid <= 0 => Err(Refusal::new(format!(
-            "lock file {} is held by a process outside this pid namespace",
-            lock_file.display()
-        ))),
-        Some(pid) => {
-            let verdict = holder::verify(pid, &lock, None, deadline)
-                .map_err(|holder::TimedOut| Refusal::timed_out(&lock))?;
-            // A process that is exiting has closed its descriptors before the kernel drops its lock:
-            // it is the holder, on its way out.
-            if verdict == Verdict::DoesNot && !exiting(pid) {
-                return Err(Refusal::new(format!(
-                    "refusing to act on pid {pid}, which /proc/locks names as the holder of {}: none of its descriptors holds the lock (it is held through a descriptor another process shares)",
-                    lock_file.display()
-                )));
-            }
-            if !may_hold(&lock, pid, target)? {
-                return Err(Refusal::new(format!(
-                    "the holder of {} (pid {pid}) exited while it was looked at; try again",
-                    lock_file.display()
-                )));
-            }
-            Ok(Found::Running { pid, lock })
-        }
     }
 }
 

@@ -142,23 +142,32 @@ fn holds_through(pid: i32, entry: &Path, lock: &LockFile) -> Result<bool, ()> {
     }
 }
 
-/// Whether fdinfo text has a `lock:` line for an exclusive `flock` on a file named by one of `ids`:
-/// `lock: 1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`.
+/// Whether fdinfo text is a daemon's lock descriptor: open read-write (`flags:`, octal; the daemon writes
+/// its record through it, while a control action's or a launcher's clean-up takes the lock through a
+/// read-only descriptor, and is never a daemon), with a `lock:` line for an exclusive `flock` on a file
+/// named by one of `ids`: `lock: 1: FLOCK  ADVISORY  WRITE 4242 fe:00:10011424 0 EOF`.
 fn holds_flock(info: &[u8], ids: &[String]) -> bool {
-    info.split(|b| *b == b'\n').any(|line| {
-        let Some(rest) = line.strip_prefix(b"lock:") else {
-            return false;
-        };
-        let fields: Vec<&[u8]> = rest
-            .split(u8::is_ascii_whitespace)
-            .filter(|f| !f.is_empty())
-            .collect();
-        fields.get(1) == Some(&&b"FLOCK"[..])
-            && fields.get(3) == Some(&&b"WRITE"[..])
-            && fields
-                .get(5)
-                .is_some_and(|file| ids.iter().any(|id| id.as_bytes() == *file))
-    })
+    let read_write = info.split(|b| *b == b'\n').any(|line| {
+        line.strip_prefix(b"flags:")
+            .and_then(|flags| std::str::from_utf8(flags).ok())
+            .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+            .is_some_and(|flags| flags & 0o3 == 0o2)
+    });
+    read_write
+        && info.split(|b| *b == b'\n').any(|line| {
+            let Some(rest) = line.strip_prefix(b"lock:") else {
+                return false;
+            };
+            let fields: Vec<&[u8]> = rest
+                .split(u8::is_ascii_whitespace)
+                .filter(|f| !f.is_empty())
+                .collect();
+            fields.get(1) == Some(&&b"FLOCK"[..])
+                && fields.get(3) == Some(&&b"WRITE"[..])
+                && fields
+                    .get(5)
+                    .is_some_and(|file| ids.iter().any(|id| id.as_bytes() == *file))
+        })
 }
 
 /// At most `max` bytes of `path`, opened without blocking (a lease another process holds on it cannot
@@ -318,12 +327,17 @@ mod tests {
         let ids = ["fe:00:77".to_string()];
         let info = b"pos:\t0\nflags:\t02100002\nmnt_id:\t30\nino:\t77\nlock:\t1: FLOCK  ADVISORY  WRITE 42 fe:00:77 0 EOF\n";
         assert!(holds_flock(info, &ids));
-        let shared = b"lock:\t1: FLOCK  ADVISORY  READ 42 fe:00:77 0 EOF\n";
+        let shared = b"flags:\t02100002\nlock:\t1: FLOCK  ADVISORY  READ 42 fe:00:77 0 EOF\n";
         assert!(!holds_flock(shared, &ids));
-        let posix = b"lock:\t1: POSIX  ADVISORY  WRITE 42 fe:00:77 0 EOF\n";
+        let posix = b"flags:\t02100002\nlock:\t1: POSIX  ADVISORY  WRITE 42 fe:00:77 0 EOF\n";
         assert!(!holds_flock(posix, &ids));
-        let other = b"lock:\t1: FLOCK  ADVISORY  WRITE 42 fe:00:770 0 EOF\n";
+        let other = b"flags:\t02100002\nlock:\t1: FLOCK  ADVISORY  WRITE 42 fe:00:770 0 EOF\n";
         assert!(!holds_flock(other, &ids));
+        // A read-only descriptor is a control action's or a clean-up's, never a daemon's.
+        let read_only = b"flags:\t02100000\nlock:\t1: FLOCK  ADVISORY  WRITE 42 fe:00:77 0 EOF\n";
+        assert!(!holds_flock(read_only, &ids));
+        let no_flags = b"lock:\t1: FLOCK  ADVISORY  WRITE 42 fe:00:77 0 EOF\n";
+        assert!(!holds_flock(no_flags, &ids));
     }
 
     #[test]
@@ -331,7 +345,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("daemon-rt-holder-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.lock");
-        let file = std::fs::File::create(&path).unwrap();
+        // Read-write, as a daemon's lock descriptor is.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
         let pinned =
             nix::fcntl::open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).unwrap();
         let stat = nix::sys::stat::fstat(&pinned).unwrap();
@@ -363,6 +384,11 @@ mod tests {
         assert_eq!(from_table(&lock.ids, deadline).unwrap(), Some(me));
         drop(file);
         assert_eq!(verify(me, &lock, Some(fd), deadline), Ok(Verdict::DoesNot));
+        // The same lock through a read-only descriptor (a clean-up's) is no daemon's.
+        let read_only = std::fs::File::open(&path).unwrap();
+        read_only.lock().unwrap();
+        assert_eq!(verify(me, &lock, None, deadline), Ok(Verdict::DoesNot));
+        drop(read_only);
         #[cfg(feature = "control")]
         assert_eq!(from_table(&lock.ids, deadline).unwrap(), None);
         let _ = std::fs::remove_dir_all(&dir);

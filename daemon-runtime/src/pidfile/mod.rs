@@ -412,7 +412,9 @@ pub(crate) fn clean_up(pid_file: &Path) -> bool {
 }
 
 /// Removes, in `dir`, the lock file and the pid file a daemon that is gone left, while the caller holds
-/// the lock of `locked`. Only if the lock file's path still names `locked`: a lock on an inode that is no
+/// the lock of `locked` exclusively (two removals at once could unlink a file a new daemon created in
+/// between: one checks the name, the other unlinks it, a start creates it again, the first unlinks the
+/// new one). Only if the lock file's path still names `locked`: a lock on an inode that is no
 /// longer the lock file proves nothing about a daemon that started since (it locked the new file, and
 /// wrote the pid file), so then nothing is touched. The pid file goes only if it is a regular file of
 /// root's or this user's (a symlink is never followed).
