@@ -371,11 +371,11 @@ fn concurrent_stops_both_succeed() {
 
 /// `flock -MODE` on `file` (the lock held by the flock process alone: `-o` closes it in the command),
 /// in a process group of its own that the guard kills whole; returns once the lock is held.
-fn flock_holder(file: &Path, mode: &str) -> FlockHolder {
+fn flock_holder(file: &Path, mode: &str, seconds: &str) -> FlockHolder {
     let mut child = Command::new("flock")
         .args([mode, "-n", "-o"])
         .arg(file)
-        .args(["sh", "-c", "echo locked; exec sleep 30"])
+        .args(["sh", "-c", &format!("echo locked; exec sleep {seconds}")])
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -422,7 +422,7 @@ fn another_control_action_holding_the_lock_is_no_daemon() {
     let setup = Setup::new("ctl-shared");
     let daemon = setup.start(&[]);
     common::kill_and_wait(daemon.pid);
-    let holder = flock_holder(&setup.lock_file(), "-s");
+    let holder = flock_holder(&setup.lock_file(), "-s", "30");
     let (status, message) = result(&setup.run(&["status"]));
     assert_eq!(status, 1, "{message}");
     assert!(message.contains("not running, but pid file"), "{message}");
@@ -449,7 +449,7 @@ fn a_root_process_holding_the_lock_read_only_is_never_signalled() {
     let setup = Setup::new("ctl-readonly");
     let daemon = setup.start(&[]);
     common::kill_and_wait(daemon.pid);
-    let holder = flock_holder(&setup.lock_file(), "-x");
+    let holder = flock_holder(&setup.lock_file(), "-x", "30");
     let (status, message) = result(&setup.run(&["status"]));
     assert_eq!(status, 4, "{message}");
     assert!(
@@ -470,6 +470,19 @@ fn a_root_process_holding_the_lock_read_only_is_never_signalled() {
         (0, "not running (already stopped)".into())
     );
     assert!(!setup.pid_file.exists() && !setup.lock_file().exists());
+}
+
+/// A read-only holder that lets go soon (another action's clean-up, descheduled for a moment) is waited
+/// out: `status` answers for the dead daemon instead of refusing.
+#[test]
+fn a_passing_clean_up_is_waited_out() {
+    let setup = Setup::new("ctl-passing");
+    let daemon = setup.start(&[]);
+    common::kill_and_wait(daemon.pid);
+    let _holder = flock_holder(&setup.lock_file(), "-x", "0.3");
+    let (status, message) = result(&setup.run(&["status"]));
+    assert_eq!(status, 1, "{message}");
+    assert!(message.contains("not running, but pid file"), "{message}");
 }
 
 /// A user who can only read the files asks about a root daemon; and may not stop it.

@@ -114,12 +114,18 @@ fn clean_up(target: &Target, stopped: &Stopped) {
 
 /// Removes what a daemon that is gone left, under the lock `taken` (which the probe took shared), made
 /// exclusive for it: one removal at a time. Where another action holds it shared meanwhile, the
-/// conversion fails (and gives the lock up): the files stay, for that action or the next start.
+/// conversion fails (and gives the lock up), and is tried again a few times; after that the files stay,
+/// for that action or the next start. (Between tries a daemon may start on the same file: it then holds
+/// the lock, and the conversion keeps failing.)
 fn remove_left(target: &Target, taken: &std::fs::File) {
-    if taken.try_lock().is_ok()
-        && let Ok(dir) = pin_dir(target)
-    {
-        crate::pidfile::remove_left_files(&dir, &target.pid_file, taken);
+    for attempt in 1..=5 {
+        if taken.try_lock().is_ok() {
+            if let Ok(dir) = pin_dir(target) {
+                crate::pidfile::remove_left_files(&dir, &target.pid_file, taken);
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10 * attempt));
     }
 }
 

@@ -177,8 +177,9 @@ pub(super) fn pidfd_pid(pidfd: &OwnedFd) -> Option<i32> {
     status_field(&info, "Pid")?.parse().ok()
 }
 
-/// How many times `inspect` looks at a lock held by no process it can take for a daemon.
-const PROBES: u32 = 5;
+/// How long `inspect` keeps looking at a lock held by no process it can take for a daemon (another
+/// action's clean-up, a daemon on its way out) before it refuses.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// Finds the lock's holder, as far as the files and the kernel say (see holder.rs): the pids the record
 /// and the pid file name, each verified through its own descriptors; else whether anyone holds the
@@ -217,8 +218,10 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
     // A holder the files do not name, or one this caller may not look at: the kernel's table. Another
     // action's clean-up holds the lock for a moment (exclusively, through a read-only descriptor, which
     // is no daemon's), and a daemon on its way out keeps it a moment after its descriptors are gone:
-    // what looks like either is looked at again, a few times, before it is refused.
-    let mut attempts = 0;
+    // what looks like either is looked at again, for up to `SETTLE`, before it is refused.
+    let settle = (Instant::now() + SETTLE).min(deadline);
+    let mut pause = Duration::from_millis(10);
+    let root = nix::unistd::geteuid().is_root();
     loop {
         let held = match holder::probe(&lock) {
             Some(Probe::Free(taken)) => {
@@ -235,8 +238,6 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
         };
         let named = holder::from_table(&lock.ids, deadline)
             .map_err(|e| Refusal::io("read", Path::new(locks::PATH), &e))?;
-        attempts += 1;
-        let last = attempts == PROBES || Instant::now() >= deadline;
         let refusal = match named {
             None if held => Refusal::new(format!(
                 "lock file {} is locked, but /proc/locks names no holder for it (a holder in another pid namespace, or a file system whose lock entries name another device), so its holder cannot be identified",
@@ -252,27 +253,37 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
             Some(pid) => {
                 let verdict = holder::verify(pid, &lock, None, deadline)
                     .map_err(|holder::TimedOut| Refusal::timed_out(&lock))?;
-                // A process that is exiting has closed its descriptors before the kernel drops its
-                // lock: it is the holder, on its way out.
-                if verdict == Verdict::DoesNot && !exiting(pid) {
+                let daemon = match verdict {
+                    Verdict::Holds => true,
+                    // A daemon on its way out has closed its descriptors before the kernel drops its
+                    // lock: the one its files name is the holder, leaving.
+                    Verdict::DoesNot => {
+                        candidates.iter().any(|(named, _)| *named == pid) && exiting(pid)
+                    }
+                    // A caller who may neither open the lock file nor look at the holder's descriptors
+                    // (a monitoring user) takes the kernel's word; root and the lock file's owner never.
+                    Verdict::Unseen => !held && !root,
+                };
+                if !daemon {
                     Refusal::new(format!(
                         "refusing to act on pid {pid}, which /proc/locks names as the holder of {}: none of its descriptors holds the lock as a daemon's does (it is held through a read-only descriptor, or one another process shares)",
                         lock_file.display()
                     ))
-                } else if !may_hold(&lock, pid, target)? {
-                    return Err(Refusal::new(format!(
+                } else if may_hold(&lock, pid, target)? {
+                    return Ok(Found::Running { pid, lock });
+                } else {
+                    Refusal::new(format!(
                         "the holder of {} (pid {pid}) exited while it was looked at; try again",
                         lock_file.display()
-                    )));
-                } else {
-                    return Ok(Found::Running { pid, lock });
+                    ))
                 }
             }
         };
-        if last {
+        if Instant::now() + pause >= settle {
             return Err(refusal);
         }
-        std::thread::sleep(Duration::from_millis(10 * u64::from(attempts)));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 

@@ -12,9 +12,10 @@
 //! (`/proc/PID/fd/N`, a `readlink` that touches no file system) is the lock file's path and whose inode is
 //! the lock file's are looked at further, in the `lock:` lines of their fdinfo, read in a bounded buffer.
 //! Whether anyone holds the lock at all is asked by taking it, where the caller may open the file (root,
-//! its owner): a non-blocking exclusive `flock`, released at once or kept for a clean-up. Only when both
-//! fail (a caller who may not open the file, or a lock held by a process no file names) is
-//! `/proc/locks` read, once, in large reads, within the same deadline.
+//! its owner): a non-blocking shared `flock` (see `probe`), released at once or kept, and made
+//! exclusive, for a clean-up. Only when both fail (a caller who may not open the file, or a lock held by
+//! a process no file names) is `/proc/locks` read, in large reads, within the same deadline. A holder is
+//! a daemon only through a read-write descriptor, as the daemon's is (`holds_flock`).
 
 use std::fs::File;
 use std::io::Read;
