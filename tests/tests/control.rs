@@ -869,10 +869,7 @@ fn a_lock_file_with_several_links_is_refused() {
     let victim = common::ChildGuard(victim);
     let holder = victim.0.id() as i32;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string("/proc/locks")
-        .unwrap()
-        .contains(&format!(" {holder} "))
-    {
+    while !common::proc_locks().contains(&format!(" {holder} ")) {
         assert!(Instant::now() < deadline, "flock never took its lock");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -1034,7 +1031,7 @@ fn a_daemon_on_overlayfs_is_found() {
         let dev = std::fs::metadata(setup.lock_file()).unwrap().dev();
         format!("{:02x}:{:02x}:", libc::major(dev), libc::minor(dev))
     };
-    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    let locks = common::proc_locks();
     let line = locks
         .lines()
         .find(|l| l.contains(&format!(" {} ", daemon.pid)))

@@ -145,8 +145,7 @@ fn flocks_on(path: &Path) -> usize {
         nix::sys::stat::minor(meta.dev()),
         meta.ino()
     );
-    std::fs::read_to_string("/proc/locks")
-        .unwrap_or_default()
+    common::proc_locks()
         .lines()
         .filter(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();

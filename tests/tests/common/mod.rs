@@ -167,6 +167,18 @@ pub(crate) fn stat_fields(pid: i32) -> Vec<String> {
     rest.split_whitespace().map(str::to_string).collect()
 }
 
+/// The kernel's lock table as one snapshot: `/proc/locks` in a single read. The kernel generates it
+/// anew at each read(2), so a file read in several (as `read_to_string` does) can skip or repeat an
+/// entry when a lock comes or goes between two reads.
+pub(crate) fn proc_locks() -> String {
+    use std::io::Read as _;
+    let mut buffer = vec![0u8; 8 << 20];
+    let mut file = std::fs::File::open("/proc/locks").expect("/proc/locks");
+    let read = file.read(&mut buffer).expect("read /proc/locks");
+    assert!(read < buffer.len(), "/proc/locks is larger than one read");
+    String::from_utf8_lossy(&buffer[..read]).into_owned()
+}
+
 /// Alive and not a zombie.
 pub(crate) fn is_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
