@@ -260,9 +260,10 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
                     Verdict::DoesNot => {
                         candidates.iter().any(|(named, _)| *named == pid) && exiting(pid)
                     }
-                    // A caller who may neither open the lock file nor look at the holder's descriptors
-                    // (a monitoring user) takes the kernel's word; root and the lock file's owner never.
-                    Verdict::Unseen => !held && !root,
+                    // A caller who may not look at the holder's descriptors (a monitoring user; the
+                    // daemon's own user, where the daemon is not dumpable) takes the kernel's word: it
+                    // cannot signal another user's process anyway. Root never does.
+                    Verdict::Unseen => !root,
                 };
                 if !daemon {
                     Refusal::new(format!(

@@ -306,6 +306,16 @@ impl Lock {
                 Err(std::fs::TryLockError::WouldBlock) => {
                     attempts += 1;
                     match running_daemon(&file, path, pid_file) {
+                        // A daemon on its way out removes its pid file, then its lock file, then lets
+                        // go of the lock: a holder the pid file no longer names is looked at again.
+                        Some(pid)
+                            if attempts < HOLDER_ATTEMPTS && !pid_file_names(pid_file, pid) =>
+                        {
+                            std::thread::sleep(std::time::Duration::from_millis(
+                                10 * u64::from(attempts),
+                            ));
+                            continue;
+                        }
                         Some(pid) => return Err(already_running(path, Some(pid))),
                         None if attempts < HOLDER_ATTEMPTS => {
                             // Someone the files do not name holds it: a control action taking the lock
@@ -376,6 +386,18 @@ fn running_daemon(file: &File, lock_file: &Path, pid_file: &Path) -> Option<Pid>
     .flatten()
     .find(|(pid, fd)| holder::verify(*pid, &lock, *fd, deadline) == Ok(holder::Verdict::Holds))
     .map(|(pid, _)| Pid::from_raw(pid))
+}
+
+/// Whether the pid file names `pid` (a daemon on its way out has removed it already).
+#[cfg(target_os = "linux")]
+fn pid_file_names(pid_file: &Path, pid: Pid) -> bool {
+    holder::pid_file_pid(pid_file) == Some(pid.as_raw())
+}
+
+/// Without /proc the holder is not known.
+#[cfg(not(target_os = "linux"))]
+fn pid_file_names(_pid_file: &Path, _pid: Pid) -> bool {
+    true
 }
 
 /// Without /proc the holder is not known.
