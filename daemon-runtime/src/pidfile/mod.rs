@@ -24,13 +24,18 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{Pid, Uid};
 
 use crate::error::{Error, Step};
 use crate::sys::signal::holding;
+pub(crate) use dir::Dir;
+#[cfg(all(feature = "control", target_os = "linux"))]
+pub(crate) use dir::DirRefusal;
+use dir::{dir_error, id_of, name_of, names_in, remove_if_names, remove_if_names_in};
 
+mod dir;
 pub(crate) mod handover;
 #[cfg(target_os = "linux")]
 pub(crate) mod holder;
@@ -52,92 +57,6 @@ pub(crate) fn lock_path(pid_file: &Path) -> PathBuf {
     let mut path = OsString::from(pid_file.as_os_str());
     path.push(".lock");
     PathBuf::from(path)
-}
-
-/// The pid file's directory, pinned by a descriptor: both files are opened, checked and removed relative
-/// to it, so that a directory swapped under the path cannot redirect them. It is checked first: whoever
-/// may write it may rename the lock file aside and put one of their own in its place, which a start, and
-/// root's control actions, would then take for the daemon's (review of issue 18, finding 3).
-pub(crate) struct Dir {
-    pub(crate) fd: OwnedFd,
-}
-
-impl Dir {
-    /// Opens and checks the directory of `file` (an absolute path).
-    pub(crate) fn of(file: &Path) -> Result<Dir, (PathBuf, DirRefusal)> {
-        let path = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let fd = match open(&path, dir_flags(), Mode::empty()) {
-            Ok(fd) => fd,
-            Err(errno) => return Err((path, DirRefusal::Os(errno))),
-        };
-        let stat = match nix::sys::stat::fstat(&fd) {
-            Ok(stat) => stat,
-            Err(errno) => return Err((path, DirRefusal::Os(errno))),
-        };
-        if let Some(why) = dir_refusal(stat.st_uid, mode_bits(stat.st_mode)) {
-            return Err((path, DirRefusal::Writable(why)));
-        }
-        Ok(Dir { fd })
-    }
-}
-
-/// Why a pid file's directory is refused.
-pub(crate) enum DirRefusal {
-    Os(Errno),
-    Writable(String),
-}
-
-/// Whether a directory of owner `uid` and mode `mode` lets anyone but root and this process's user
-/// replace the files in it: owned by another user, or writable by a group or others without the sticky
-/// bit (in a sticky directory such as `/tmp`, only a file's owner may rename or remove it).
-pub(crate) fn dir_refusal(uid: u32, mode: u32) -> Option<String> {
-    let euid = Uid::effective().as_raw();
-    if uid != 0 && uid != euid {
-        return Some(format!(
-            "it belongs to uid {uid}, who could put another lock file in place of the daemon's: keep pid \
-             files in a directory only root can write, such as /run"
-        ));
-    }
-    if mode & 0o022 != 0 && mode & mode_bits(libc::S_ISVTX) == 0 {
-        return Some(format!(
-            "it is group- or world-writable (mode {:o}) without the sticky bit, so others could put \
-             another lock file in place of the daemon's: keep pid files in a directory only root can \
-             write, such as /run",
-            mode & 0o7777
-        ));
-    }
-    None
-}
-
-/// A `mode_t` as `u32` (it is `u16` on macOS and FreeBSD).
-#[allow(clippy::useless_conversion)]
-fn mode_bits(mode: libc::mode_t) -> u32 {
-    u32::from(mode)
-}
-
-/// The device and inode of a `stat` as `u64`s (`st_dev` is signed on macOS).
-#[allow(
-    clippy::useless_conversion,
-    clippy::cast_sign_loss,
-    clippy::unnecessary_cast
-)]
-fn stat_id(stat: &nix::sys::stat::FileStat) -> (u64, u64) {
-    (stat.st_dev as u64, u64::from(stat.st_ino))
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn dir_flags() -> OFlag {
-    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn dir_flags() -> OFlag {
-    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
-}
-
-/// The last component of an absolute file path (the callers' paths always have one).
-fn name_of(path: &Path) -> &std::ffi::OsStr {
-    path.file_name().unwrap_or(path.as_os_str())
 }
 
 /// What the builder keeps when `pid_file()` is set: so that a daemon without a pid file does not link
@@ -617,19 +536,6 @@ fn look_at(_dir: &Dir, _name: &std::ffi::OsStr) -> Result<Option<Look>, Errno> {
     Ok(None)
 }
 
-/// The error for a refused directory of the pid file at `path`.
-fn dir_error(path: &Path, dir: &Path, why: DirRefusal) -> Error {
-    match why {
-        DirRefusal::Os(errno) => Error::at(Step::PidFile, path, errno),
-        DirRefusal::Writable(why) => {
-            Error::new(Step::PidFile, Some(path.display().to_string()), None).with_detail(format!(
-                "its directory {} is not safe: {why}",
-                dir.display()
-            ))
-        }
-    }
-}
-
 fn pid_error(path: &Path, errno: Errno) -> Error {
     symlink_detail(Error::at(Step::PidFile, path, errno), errno, "a pid file")
 }
@@ -657,30 +563,6 @@ fn already_running(lock_path: &Path, pid: Option<Pid>) -> Error {
         "{} is locked by the running daemon",
         lock_path.display()
     ))
-}
-
-/// Whether `name` in `dir` (not followed if it is a symlink) is the file of device and inode `id`.
-fn names_in(dir: &Dir, name: &std::ffi::OsStr, id: (u64, u64)) -> bool {
-    nix::sys::stat::fstatat(&dir.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .is_ok_and(|named| stat_id(&named) == id && id != (0, 0))
-}
-
-/// Removes `name` in `dir` if it still names the file of device and inode `id`; whether it did.
-fn remove_if_names_in(dir: &Dir, name: &std::ffi::OsStr, id: (u64, u64)) -> bool {
-    names_in(dir, name, id)
-        && nix::unistd::unlinkat(&dir.fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir).is_ok()
-}
-
-/// The device and inode of an open file.
-fn id_of(file: &File) -> (u64, u64) {
-    file.metadata()
-        .map_or((0, 0), |metadata| (metadata.dev(), metadata.ino()))
-}
-
-/// Removes `path` if it still names the file of device and inode `id`; whether it did.
-fn remove_if_names(path: &Path, id: (u64, u64)) -> bool {
-    let named = std::fs::symlink_metadata(path).is_ok_and(|it| (it.dev(), it.ino()) == id);
-    named && id != (0, 0) && std::fs::remove_file(path).is_ok()
 }
 
 fn io_errno(error: &std::io::Error) -> Errno {
