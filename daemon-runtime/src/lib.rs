@@ -42,7 +42,7 @@
 //!
 //! | layer | modules | what they hold |
 //! |---|---|---|
-//! | leaves | `error`, `sys` | the error type; the OS layer: every libc call, raw system call and the assembly intermediate, the only module with `unsafe` code (with the macro's glue), and the single-thread contract for the environment |
+//! | leaves | `error`, `spelling`, `sys` | the error type; the edit distance behind "did you mean"; the OS layer: every libc call, raw system call and the assembly intermediate, the only module with `unsafe` code (with the macro's glue), and the single-thread contract for the environment |
 //! | blocks | `pidfile`, `logfile`, `sink`, `identity`, `caps`, `hardening`, `threads`, `handshake`, `readiness`, `systemd` | one concept each: the locked pid file and its record, log files opened and reopened, the journal and syslog sinks, users and groups, capabilities, limits, the thread check, the launcher's pipe, readiness, systemd's notify, watchdog and socket activation |
 //! | configuration | `config` | every key's value, checked, as the builder produced it |
 //! | phases | `launch`, `setup`, `signal`, `control`, `unit` | in the launcher (prepare, fork, wait, the PID 1 init); in the daemon (the ordered steps); the signal API; the actions from outside; the service manager's file derived from the keys, and the check of what it applied |
@@ -64,6 +64,7 @@
 
 // Leaves.
 mod error;
+mod spelling;
 #[allow(unsafe_code)]
 mod sys;
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 /// Each top-level module of daemon-runtime and its layer.
 const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
+    ("spelling", 0),
     ("sys", 0),
     ("caps", 1),
     ("handshake", 1),

@@ -146,36 +146,15 @@ pub(super) fn misspelt_action(word: &str) -> Option<&'static str> {
     Action::ALL
         .iter()
         .filter(|action| **action != Action::Unit)
-        .map(|action| (edit_distance(word, action.as_str()), action.as_str()))
+        .map(|action| {
+            (
+                crate::spelling::edit_distance(word, action.as_str()),
+                action.as_str(),
+            )
+        })
         .filter(|(distance, name)| *distance <= name.len() / 3)
         .min()
         .map(|(_, name)| name)
-}
-
-/// The optimal-string-alignment distance: insertions, deletions, substitutions and swaps of two
-/// adjacent characters (`stauts` for `status`) count 1 each.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -197,6 +176,6 @@ mod tests {
             None,
             "a program's own word, not `unit`"
         );
-        assert_eq!(edit_distance("stauts", "status"), 1);
+        assert_eq!(crate::spelling::edit_distance("stauts", "status"), 1);
     }
 }
