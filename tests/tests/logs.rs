@@ -603,9 +603,11 @@ fn the_reopen_directory_is_the_one_the_start_opened_the_file_in() {
     let current = dir.join("cur");
     std::os::unix::fs::symlink("a", &current).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flipper = {
+    // Stopped and joined when the test ends, failed or not, before the directory is removed (a
+    // flipper still running made the removal fail and left the directory behind).
+    let flipper = Flipper(stop.clone(), {
         let (stop, current, next) = (stop.clone(), current.clone(), dir.join("next"));
-        std::thread::spawn(move || {
+        Some(std::thread::spawn(move || {
             for target in ["b", "a"].iter().cycle() {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
@@ -614,8 +616,8 @@ fn the_reopen_directory_is_the_one_the_start_opened_the_file_in() {
                 std::os::unix::fs::symlink(target, &next).unwrap();
                 std::fs::rename(&next, &current).unwrap();
             }
-        })
-    };
+        }))
+    });
     let log = current.join("app.log");
     // Pid files go in a directory only root may write: the start refuses the world-writable one.
     let run = dir.join("run");
@@ -644,9 +646,23 @@ fn the_reopen_directory_is_the_one_the_start_opened_the_file_in() {
             break;
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    flipper.join().unwrap();
+    drop(flipper);
     assert_eq!(mismatch, None, "(round, log file, kept directories)");
+}
+
+/// A thread flipping a symlink, and the flag that stops it: stopped and joined when dropped.
+struct Flipper(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Option<std::thread::JoinHandle<()>>,
+);
+
+impl Drop for Flipper {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.1.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Review F5: a log file with another hard link is refused, at start and on reopen (where
