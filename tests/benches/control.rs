@@ -17,10 +17,14 @@
 //! Environment: `BENCH_ROUNDS` (default 300), `BENCH_WARMUP` (default 10), `BENCH_SEED` (default 1).
 //! Linux only; start-stop-daemon (Debian's dpkg) must be installed, else its column says so.
 
+mod shared;
+
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use shared::{Rng, env_number, percentile};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -55,25 +59,6 @@ fn now_ns() -> i128 {
     let result = unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_MONOTONIC, &raw mut now) };
     assert_eq!(result, 0, "clock_gettime");
     i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec)
-}
-
-/// A small deterministic generator for the shuffle (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = usize::try_from(self.next() % (i as u64 + 1)).unwrap_or(0);
-            items.swap(i, j);
-        }
-    }
 }
 
 struct Scratch {
@@ -221,18 +206,6 @@ fn round(scratch: &Scratch, subject: Subject) -> Result<Duration, String> {
     let ns = u64::try_from(returned - exited)
         .map_err(|_| "stop returned before the exit".to_string())?;
     Ok(Duration::from_nanos(ns))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[index]
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

@@ -28,10 +28,14 @@
 #[allow(dead_code)] // the helpers the tests use
 mod nspawn;
 
+mod shared;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use shared::{Rng, env_number};
 
 const WRITER: &str = env!("CARGO_BIN_EXE_bench_sink");
 
@@ -69,26 +73,6 @@ struct Sample {
     writer_ns: f64,
     /// CPU per line of the relay (ours, to syslog).
     relay_ns: f64,
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The subjects in an order shuffled with xorshift64*.
-fn shuffled(seed: &mut u64) -> [Subject; 3] {
-    let mut subjects = [Subject::Ours, Subject::Baseline, Subject::Piped];
-    for i in (1..subjects.len()).rev() {
-        *seed ^= *seed >> 12;
-        *seed ^= *seed << 25;
-        *seed ^= *seed >> 27;
-        let j = (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) % (i as u64 + 1)) as usize;
-        subjects.swap(i, j);
-    }
-    subjects
 }
 
 fn cpu_ns(usage: &libc::rusage) -> f64 {
@@ -254,14 +238,16 @@ fn drive(sink: &str, dir: &Path, delivered: &dyn Fn(&str) -> bool, poll: Duratio
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let lines = env_number("BENCH_LINES", 20_000);
     let rounds = env_number("BENCH_ROUNDS", 7);
-    let mut seed = env_number("BENCH_SEED", 1) as u64 | 1;
+    let mut rng = Rng(env_number("BENCH_SEED", 1) as u64 | 1);
     let mut samples = [Vec::new(), Vec::new(), Vec::new()];
     // A warm-up round of each, not counted.
     for subject in [Subject::Ours, Subject::Baseline, Subject::Piped] {
         round(subject, sink, 0, lines / 10, dir, delivered, poll);
     }
     for round_no in 1..=rounds {
-        for subject in shuffled(&mut seed) {
+        let mut order = [Subject::Ours, Subject::Baseline, Subject::Piped];
+        rng.shuffle(&mut order);
+        for subject in order {
             let sample = round(
                 subject,
                 sink,

@@ -18,6 +18,8 @@
 //!
 //! Environment: `BENCH_ROUNDS` (default 30), `BENCH_SEED` (default 1). Linux only.
 
+mod shared;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use shared::{Rng, env_number, percentile};
 
 const UPGRADE: &str = env!("CARGO_BIN_EXE_fx_upgrade");
 const SHELLFLIP: &str = env!("CARGO_BIN_EXE_bench_shellflip");
@@ -44,25 +48,6 @@ impl Subject {
             Subject::Upgrade => "upgrade (ours)",
             Subject::Restart => "restart (ours: stop, then start)",
             Subject::Shellflip => "shellflip 2",
-        }
-    }
-}
-
-/// A small deterministic generator for the shuffle (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = usize::try_from(self.next() % (i as u64 + 1)).unwrap_or(0);
-            items.swap(i, j);
         }
     }
 }
@@ -323,18 +308,6 @@ fn round(server: &Server) -> Result<Round, String> {
         failed,
         worst_gap,
     })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn ms(d: Duration) -> String {
