@@ -372,16 +372,25 @@ fn concurrent_stops_both_succeed() {
 /// `flock -MODE` on `file` (the lock held by the flock process alone: `-o` closes it in the command),
 /// in a process group of its own that the guard kills whole; returns once the lock is held.
 fn flock_holder(file: &Path, mode: &str, seconds: &str) -> FlockHolder {
-    let mut child = Command::new("flock")
-        .args([mode, "-n", "-o"])
-        .arg(file)
-        .args(["sh", "-c", &format!("echo locked; exec sleep {seconds}")])
+    let mut command = Command::new("flock");
+    command.args([mode, "-n", "-o"]).arg(file).args([
+        "sh",
+        "-c",
+        &format!("echo locked; exec sleep {seconds}"),
+    ]);
+    lock_holder(command)
+}
+
+/// Runs `command`, which prints `locked` once it holds the lock, in a process group of its own that the
+/// guard kills whole; returns once the lock is held.
+fn lock_holder(mut command: Command) -> FlockHolder {
+    let mut child = command
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("flock(1)");
+        .expect("lock holder");
     let mut line = String::new();
     let _ = std::io::BufRead::read_line(
         &mut std::io::BufReader::new(child.stdout.take().unwrap()),
@@ -483,6 +492,40 @@ fn a_passing_clean_up_is_waited_out() {
     let (status, message) = result(&setup.run(&["status"]));
     assert_eq!(status, 1, "{message}");
     assert!(message.contains("not running, but pid file"), "{message}");
+}
+
+/// The files are read again while the lock settles: an upgrade's old daemon, which the files named when
+/// `status` read them, exits, and `upgrade` rewrites the pid file for the new daemon, which holds the lock
+/// through the open file it was handed; `/proc/locks` names the lock's first holder, long gone (an flock
+/// keeps its first holder's pid). Played by a shell that opens the lock file read-write, has `flock(1)`
+/// lock it and exit, and holds it on; the pid file names the dead daemon until 100 ms after `status`
+/// started. (Before, `status` kept the names it read first and said "cannot tell" beside an upgrade.)
+#[test]
+fn the_files_are_read_again_while_the_lock_settles() {
+    let setup = Setup::new("ctl-reread");
+    let daemon = setup.start(&[]);
+    common::kill_and_wait(daemon.pid);
+    let mut holder = Command::new("sh");
+    holder
+        .args([
+            "-c",
+            "exec 9<>\"$0\"; flock -x -n 9 || exit 1; echo locked; exec sleep 30",
+        ])
+        .arg(setup.lock_file());
+    let holder = lock_holder(holder);
+    let status = setup
+        .command(&["status"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("status");
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::write(&setup.pid_file, format!("{}\n", holder.pid())).expect("pid file");
+    let output = status.wait_with_output().expect("status");
+    assert_eq!(
+        result(&output),
+        (0, format!("running (pid {})", holder.pid()))
+    );
 }
 
 /// A user who can only read the files asks about a root daemon; and may not stop it.

@@ -193,36 +193,27 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
         return Ok(Found::Stopped(stopped(target, &dir, None, None)));
     };
     let deadline = Instant::now() + holder::DEADLINE;
-    let mut candidates = vec![];
-    let record = holder::record_of(&lock);
-    for (pid, fd) in [
-        record,
-        holder::pid_file_pid(&target.pid_file).map(|pid| (pid, None)),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if !candidates.iter().any(|(seen, _)| *seen == pid) {
-            candidates.push((pid, fd));
-        }
-    }
-    for &(pid, fd) in &candidates {
-        match holder::verify(pid, &lock, fd, deadline) {
-            Ok(Verdict::Holds) if may_hold(&lock, pid, target)? => {
-                return Ok(Found::Running { pid, lock });
-            }
-            Ok(Verdict::Holds | Verdict::DoesNot | Verdict::Unseen) => {}
-            Err(holder::TimedOut) => return Err(Refusal::timed_out(&lock)),
-        }
-    }
     // A holder the files do not name, or one this caller may not look at: the kernel's table. Another
     // action's clean-up holds the lock for a moment (exclusively, through a read-only descriptor, which
-    // is no daemon's), and a daemon on its way out keeps it a moment after its descriptors are gone:
-    // what looks like either is looked at again, for up to `SETTLE`, before it is refused.
+    // is no daemon's), a daemon on its way out keeps it a moment after its descriptors are gone, and an
+    // upgrade's old daemon may exit between the reading of the files that name it and its check, while
+    // the table names whoever took the lock first (an flock keeps its first holder's pid however often
+    // it is handed over): what looks like any of these is looked at again, the files first, for up to
+    // `SETTLE`, before it is refused.
     let settle = (Instant::now() + SETTLE).min(deadline);
     let mut pause = Duration::from_millis(10);
     let root = nix::unistd::geteuid().is_root();
     loop {
+        let candidates = candidates(target, &lock);
+        for &(pid, fd) in &candidates {
+            match holder::verify(pid, &lock, fd, deadline) {
+                Ok(Verdict::Holds) if may_hold(&lock, pid, target)? => {
+                    return Ok(Found::Running { pid, lock });
+                }
+                Ok(Verdict::Holds | Verdict::DoesNot | Verdict::Unseen) => {}
+                Err(holder::TimedOut) => return Err(Refusal::timed_out(&lock)),
+            }
+        }
         let held = match holder::probe(&lock) {
             Some(Probe::Free(taken)) => {
                 return Ok(Found::Stopped(stopped(
@@ -286,6 +277,24 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
     }
+}
+
+/// The pids the daemon's files name, read now: the record's (with the descriptor it names) first, then
+/// the pid file's.
+fn candidates(target: &Target, lock: &LockFile) -> Vec<(i32, Option<i32>)> {
+    let mut candidates = vec![];
+    for (pid, fd) in [
+        holder::record_of(lock),
+        holder::pid_file_pid(&target.pid_file).map(|pid| (pid, None)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !candidates.iter().any(|(seen, _)| *seen == pid) {
+            candidates.push((pid, fd));
+        }
+    }
+    candidates
 }
 
 /// What a stopped daemon left.
