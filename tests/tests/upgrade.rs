@@ -62,7 +62,7 @@ impl Server {
         command
     }
 
-    /// The pid and port of the latest daemon that became ready.
+    /// The pid and port of the daemon that reported (right after a start, the only one).
     fn latest(&self) -> (i32, u16) {
         let text = common::wait_for_report(&self.out);
         let line = text.lines().last().expect("a report line");
@@ -88,10 +88,29 @@ impl Server {
         }
         let output = launch(command);
         if output.status.success() {
-            let (pid, _) = self.latest();
+            let pid = upgraded_to(&output);
+            self.wait_reported(pid);
             self.pids.push(pid);
         }
         output
+    }
+
+    /// Waits until daemon `pid` has reported. It reports once its `ready()` has returned, which may be
+    /// after `upgrade` exits: the last line of the report can still be the old daemon's then.
+    fn wait_reported(&self, pid: i32) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let wanted = pid.to_string();
+        loop {
+            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+            if text
+                .lines()
+                .any(|line| line.split_whitespace().next() == Some(wanted.as_str()))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "pid {pid} never reported");
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     fn ask(&self, line: &str) -> std::io::Result<String> {
@@ -123,6 +142,14 @@ fn ask(port: u16, line: &str) -> std::io::Result<String> {
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
     Ok(answer.trim_end().to_string())
+}
+
+/// The new daemon's pid, as a successful `upgrade` says it: `upgraded (pid OLD -> pid NEW)`.
+fn upgraded_to(output: &Output) -> i32 {
+    let said = text(output);
+    said.split_once("-> pid ")
+        .and_then(|(_, rest)| rest.split(')').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no new pid in {said:?}"))
 }
 
 fn text(output: &Output) -> String {
@@ -607,7 +634,8 @@ fn a_stop_during_an_upgrade_leaves_one_daemon_and_its_files() {
         "{}",
         text(&stop)
     );
-    let (new, _) = server.latest();
+    let new = upgraded_to(&upgraded);
+    server.wait_reported(new);
     server.pids.push(new);
     assert!(gone_within(old, Duration::from_secs(5)));
     // The old daemon left its files to the new one: pid file, lock file, status agree, and a second
