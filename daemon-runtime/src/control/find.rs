@@ -185,6 +185,11 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// and the pid file name, each verified through its own descriptors; else whether anyone holds the
 /// lock, asked by taking it shared (see `holder::probe`); only then `/proc/locks`.
 pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
+    inspect_until(target, Instant::now() + holder::DEADLINE)
+}
+
+/// [`inspect`], within `deadline`.
+fn inspect_until(target: &Target, deadline: Instant) -> Result<Found, Refusal> {
     proc_is_ours()?;
     let dir = pin_dir(target)?;
     let lock_file = lock_path(&target.pid_file);
@@ -192,7 +197,6 @@ pub(super) fn inspect(target: &Target) -> Result<Found, Refusal> {
     let Some(lock) = lock else {
         return Ok(Found::Stopped(stopped(target, &dir, None, None)));
     };
-    let deadline = Instant::now() + holder::DEADLINE;
     // A holder the files do not name, or one this caller may not look at: the kernel's table. Another
     // action's clean-up holds the lock for a moment (exclusively, through a read-only descriptor, which
     // is no daemon's), a daemon on its way out keeps it a moment after its descriptors are gone, and an
@@ -380,8 +384,11 @@ pub(super) fn pin_holder(
     target: &Target,
     action: Action,
 ) -> Result<Result<(i32, OwnedFd, LockFile), Stopped>, Outcome> {
+    // One deadline for every look: a compromised daemon that shares its lock with other processes of its
+    // user and names another one at each look must not multiply the time root's action takes.
+    let deadline = Instant::now() + holder::DEADLINE;
     for _ in 0..5 {
-        let pid = match inspect(target).map_err(|r| r.outcome(action))? {
+        let pid = match inspect_until(target, deadline).map_err(|r| r.outcome(action))? {
             Found::Stopped(stopped) => return Ok(Err(stopped)),
             Found::Running { pid, .. } => pid,
         };
@@ -414,7 +421,7 @@ pub(super) fn pin_holder(
             ))
             .outcome(action));
         }
-        match inspect(target).map_err(|r| r.outcome(action))? {
+        match inspect_until(target, deadline).map_err(|r| r.outcome(action))? {
             Found::Running { pid: now, lock } if now == pid => {
                 return Ok(Ok((pid, pidfd, lock)));
             }
