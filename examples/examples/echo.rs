@@ -1,7 +1,9 @@
 //! A TCP echo server under tokio that daemonizes, keeps a pid file, and reports ready only once its socket
 //! is bound: if the port is taken, the launcher prints the error and exits 1. It subscribes to signals
 //! before reporting ready, so none is lost: SIGHUP reloads (here: re-reads the greeting each new client
-//! gets first, from `/tmp/daemon-runtime-echo.greeting` if it exists) and acknowledges; SIGTERM or SIGINT makes `main` return, which removes the pid file.
+//! gets first, from `/tmp/daemon-runtime-echo.greeting` if it exists) and acknowledges; SIGTERM or SIGINT
+//! makes it stop accepting, finish its open connections (for up to 8 s) and return from `main`, which
+//! removes the pid file.
 //! Under systemd it runs as `Type=forking`, `Type=notify` or socket-activated (examples/systemd/:
 //! echo-forking.service, echo-notify.service, echo.socket + echo.service). With `commands = true`, its
 //! first argument may be `stop`, `status` or `reload` (acting on the running daemon), or `unit`, which
@@ -25,7 +27,7 @@
 use std::time::Duration;
 
 use daemon_runtime::daemon;
-use daemon_runtime::signal::{Signal, Term};
+use daemon_runtime::signal::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -33,8 +35,8 @@ use tokio::task::JoinSet;
 /// Where the server listens; set `ECHO_ADDR` to change it.
 const DEFAULT_ADDR: &str = "127.0.0.1:7007";
 
-/// How long an old server finishes its open connections after an upgrade (the stop schedule's first
-/// wait is longer, so it is not killed meanwhile).
+/// How long a server told to terminate finishes its open connections (the stop schedule's first wait is
+/// longer, so it is not killed meanwhile).
 const DRAIN: Duration = Duration::from_secs(8);
 
 /// The configuration a reload re-reads: a line sent to every new client (none if the file is missing).
@@ -101,10 +103,11 @@ async fn main() -> std::io::Result<()> {
                     }
                     continue;
                 }
-                Signal::Terminate(Term::Upgraded) => {
-                    // The new server accepts on the same socket from now on: stop accepting, finish
-                    // what is open.
-                    log::info!("upgraded, finishing {} open connections", connections.len());
+                Signal::Terminate(which) => {
+                    // Stop accepting and finish what is open. Whoever keeps the socket accepts on it
+                    // from now on: the new server after an upgrade (`Term::Upgraded`), the next start
+                    // after a `systemctl restart` that kept it in the file descriptor store.
+                    log::info!("{which:?}, finishing {} open connections", connections.len());
                     drop(listener);
                     let drained = tokio::time::timeout(DRAIN, async {
                         while connections.join_next().await.is_some() {}
@@ -112,10 +115,6 @@ async fn main() -> std::io::Result<()> {
                     if drained.await.is_err() {
                         log::warn!("{} connections still open after {DRAIN:?}", connections.len());
                     }
-                    return Ok(());
-                }
-                Signal::Terminate(which) => {
-                    log::info!("{which:?}, stopping");
                     return Ok(());
                 }
                 _ => continue,
