@@ -95,22 +95,8 @@ impl Server {
         output
     }
 
-    /// Waits until daemon `pid` has reported. It reports once its `ready()` has returned, which may be
-    /// after `upgrade` exits: the last line of the report can still be the old daemon's then.
     fn wait_reported(&self, pid: i32) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let wanted = pid.to_string();
-        loop {
-            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-            if text
-                .lines()
-                .any(|line| line.split_whitespace().next() == Some(wanted.as_str()))
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "pid {pid} never reported");
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        wait_reported(&self.out, pid);
     }
 
     fn ask(&self, line: &str) -> std::io::Result<String> {
@@ -142,6 +128,24 @@ fn ask(port: u16, line: &str) -> std::io::Result<String> {
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
     Ok(answer.trim_end().to_string())
+}
+
+/// Waits until daemon `pid` has reported in `out`. It reports once its `ready()` has returned, which may
+/// be after `upgrade` (or its launcher) exits: the last line of the report can still be the old daemon's.
+fn wait_reported(out: &Path, pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let wanted = pid.to_string();
+    loop {
+        let text = std::fs::read_to_string(out).unwrap_or_default();
+        if text
+            .lines()
+            .any(|line| line.split_whitespace().next() == Some(wanted.as_str()))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pid {pid} never reported");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// The new daemon's pid, as a successful `upgrade` says it: `upgraded (pid OLD -> pid NEW)`.
@@ -489,6 +493,7 @@ fn the_daemons_own_user_may_upgrade_another_user_may_not() {
             }
         }
     }));
+    common::wait_for_report(&out);
     let old = *pids().last().expect("started");
     // Another user: refused (it may not even use the directory), and nothing changes.
     let denied = launch(as_user(12345, &["upgrade"]));
@@ -499,7 +504,8 @@ fn the_daemons_own_user_may_upgrade_another_user_may_not() {
     // The daemon's own user.
     let by_user = launch(as_user(common::NOBODY, &["upgrade"]));
     assert_eq!(by_user.status.code(), Some(0), "{}", text(&by_user));
-    let second = *pids().last().expect("upgraded");
+    let second = upgraded_to(&by_user);
+    wait_reported(&out, second);
     assert_ne!(second, old);
     assert!(gone_within(old, Duration::from_secs(5)));
     // The new daemon runs as its user, as the one that started it did. (Root upgrades the daemons root
