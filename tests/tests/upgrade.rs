@@ -481,18 +481,7 @@ fn the_daemons_own_user_may_upgrade_another_user_may_not() {
             .filter_map(|l| l.split_whitespace().next()?.parse().ok())
             .collect()
     };
-    let _cleanup = Cleanup(Box::new({
-        let out = out.clone();
-        move || {
-            for pid in std::fs::read_to_string(&out)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| l.split_whitespace().next()?.parse::<i32>().ok())
-            {
-                kill_and_wait(pid);
-            }
-        }
-    }));
+    let _cleanup = Cleanup::daemons(&out, &pid_file);
     common::wait_for_report(&out);
     let old = *pids().last().expect("started");
     // Another user: refused (it may not even use the directory), and nothing changes.
@@ -519,11 +508,34 @@ fn the_daemons_own_user_may_upgrade_another_user_may_not() {
     );
 }
 
-struct Cleanup(Box<dyn Fn()>);
+/// Ends, when dropped, every daemon that reported in the report file and the one the pid file names (a
+/// daemon that switched to nobody cannot write a root's report, and one that has not reported yet is
+/// named there).
+struct Cleanup {
+    out: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl Cleanup {
+    fn daemons(out: &Path, pid_file: &Path) -> Cleanup {
+        Cleanup {
+            out: out.to_path_buf(),
+            pid_file: pid_file.to_path_buf(),
+        }
+    }
+}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        (self.0)();
+        let reported = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let named = std::fs::read_to_string(&self.pid_file).unwrap_or_default();
+        for pid in reported
+            .lines()
+            .chain(named.lines())
+            .filter_map(|l| l.split_whitespace().next()?.parse::<i32>().ok())
+        {
+            kill_and_wait(pid);
+        }
     }
 }
 
@@ -547,18 +559,7 @@ fn a_daemon_that_dropped_its_privileges_is_upgraded_with_the_arguments_given() {
     };
     let started = launch(command(&[]));
     assert!(started.status.success(), "{}", text(&started));
-    let _cleanup = Cleanup(Box::new({
-        let out = out.clone();
-        move || {
-            for pid in std::fs::read_to_string(&out)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| l.split_whitespace().next()?.parse::<i32>().ok())
-            {
-                kill_and_wait(pid);
-            }
-        }
-    }));
+    let _cleanup = Cleanup::daemons(&out, &pid_file);
     let old: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
