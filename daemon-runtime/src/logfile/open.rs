@@ -8,7 +8,7 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Step};
-use crate::sys::fd::above_stdio;
+use crate::sys::fd::{above_stdio, dir_flags};
 
 /// A log file as [`redirect_stdio`] opened it: the file, and the directory and name the checked walk of
 /// its path ended at (a reopen works from those, never from the path again: review F4, F14).
@@ -237,16 +237,6 @@ fn check_log_file(log: &LogFile, dir_path: &Path, path: &Path, step: Step) -> Re
         )));
     }
     Ok(())
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn dir_flags() -> OFlag {
-    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn dir_flags() -> OFlag {
-    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
 }
 
 /// The owner and the target of `name` in `dir` if it is a symlink, both read from one inode: the link is

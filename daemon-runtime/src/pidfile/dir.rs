@@ -7,11 +7,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
+use nix::fcntl::open;
 use nix::sys::stat::Mode;
 use nix::unistd::Uid;
 
 use crate::error::{Error, Step};
+use crate::sys::fd::dir_flags;
 
 /// The pid file's directory, pinned by a descriptor: both files are opened, checked and removed relative
 /// to it, so that a directory swapped under the path cannot redirect them. It is checked first: whoever
@@ -82,16 +83,6 @@ fn mode_bits(mode: libc::mode_t) -> u32 {
 )]
 fn stat_id(stat: &nix::sys::stat::FileStat) -> (u64, u64) {
     (stat.st_dev as u64, u64::from(stat.st_ino))
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn dir_flags() -> OFlag {
-    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn dir_flags() -> OFlag {
-    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
 }
 
 /// The last component of an absolute file path (the callers' paths always have one).

@@ -3,7 +3,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, fcntl};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
 /// The program's word that no object in the process owns a descriptor above 2 but the ones the daemon
 /// keeps: made only by the macro's glue, for `#[daemon]` on the first call of a binary's root `main`,
@@ -20,6 +20,19 @@ impl CloseAll {
     pub(crate) const unsafe fn assume() -> CloseAll {
         CloseAll(())
     }
+}
+
+/// The flags a directory is opened with only to open, check and remove names in it: `O_PATH` where the
+/// system has it (no read permission needed, nothing of the directory read).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn dir_flags() -> OFlag {
+    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
+}
+
+/// Without `O_PATH`, a read-only descriptor.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
 }
 
 /// `close_range(2)` of `first..=last`, with the program's word that nothing there is owned (Linux 5.9).
