@@ -47,9 +47,9 @@ pub(crate) mod record;
 const PID_FILE_MODE: libc::mode_t = 0o644;
 /// The mode of the lock file: nobody but its owner may open it, so nobody else can hold its lock.
 const LOCK_FILE_MODE: libc::mode_t = 0o600;
-/// How many times a launch that lost the race for the lock looks again before it says "already running"
-/// without a pid (the holder may be a control action taking the lock for a moment, or a daemon on its
-/// way out).
+/// How many times a launch that lost the race for the lock to a holder its pid file does not name looks
+/// again before it says "already running" (the holder may be a control action taking the lock for a
+/// moment, or a daemon on its way out).
 const HOLDER_ATTEMPTS: u32 = 5;
 
 /// The lock file of a pid file: `<pid_file>.lock`.
@@ -224,28 +224,18 @@ impl Lock {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
                     attempts += 1;
-                    match running_daemon(&file, path, pid_file) {
-                        // A daemon on its way out removes its pid file, then its lock file, then lets
-                        // go of the lock: a holder the pid file no longer names is looked at again.
-                        Some(pid)
-                            if attempts < HOLDER_ATTEMPTS && !pid_file_names(pid_file, pid) =>
-                        {
-                            std::thread::sleep(std::time::Duration::from_millis(
-                                10 * u64::from(attempts),
-                            ));
-                            continue;
-                        }
-                        Some(pid) => return Err(already_running(path, Some(pid))),
-                        None if attempts < HOLDER_ATTEMPTS => {
-                            // Someone the files do not name holds it: a control action taking the lock
-                            // for a moment (`status`, `stop`'s clean-up), or a daemon on its way out.
-                            std::thread::sleep(std::time::Duration::from_millis(
-                                10 * u64::from(attempts),
-                            ));
-                            continue;
-                        }
-                        None => return Err(already_running(path, None)),
+                    let holder = running_daemon(&file, path, pid_file);
+                    // A holder the pid file names is the daemon. Any other is looked at again: a daemon
+                    // on its way out (it removes its pid file, then its lock file, then lets go of the
+                    // lock), or someone the files do not name (a control action taking the lock for a
+                    // moment: `status`, `stop`'s clean-up).
+                    if attempts >= HOLDER_ATTEMPTS
+                        || holder.is_some_and(|pid| pid_file_names(pid_file, pid))
+                    {
+                        return Err(already_running(path, holder));
                     }
+                    std::thread::sleep(std::time::Duration::from_millis(10 * u64::from(attempts)));
+                    continue;
                 }
                 Err(std::fs::TryLockError::Error(error)) => {
                     return Err(lock_error(path, io_errno(&error)));
