@@ -1,8 +1,8 @@
 //! What the builder produces and the phases read: every key's value, checked (see [`Config::check`]).
 //!
 //! The functions a key needs are kept with it (`pid_file_ops`, `open_log`, `connect_sinks`,
-//! `resolve_identity`, `commands`), set by the builder method that takes the key: a daemon that does not use a key does not
-//! link its code, so a smaller program starts faster.
+//! `resolve_identity`, `commands`), set by the builder method that takes the key: a daemon that does not
+//! use a key does not link its code, so a smaller program starts faster.
 
 use std::os::fd::RawFd;
 use std::path::PathBuf;
